@@ -1,0 +1,181 @@
+//! [`PoolConnection`]: a checked-out resource, returned to the pool when dropped.
+
+use std::ops::{Deref, DerefMut};
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::guard::{CapacityGuard, Floating, Live};
+use crate::inner::PoolInner;
+use crate::stats::{Counters, DestroyReason};
+
+/// A resource checked out of a [`Pool`](crate::Pool). Derefs to the resource.
+///
+/// Dropping it returns the resource synchronously: no task is spawned, nothing is awaited or
+/// allocated, and it works outside any runtime. A resource that
+/// [`Manager::is_reusable`](crate::Manager::is_reusable) rejects, or that outlived its
+/// `max_lifetime`, is destroyed instead, and its capacity goes to the oldest waiter.
+pub struct PoolConnection<T: Send + 'static> {
+    /// `None` only after `detach`, `close` or `drop` took it.
+    floating: Option<Floating<T>>,
+}
+
+impl<T: Send + 'static> PoolConnection<T> {
+    #[inline]
+    pub(crate) fn new(floating: Floating<T>) -> Self {
+        PoolConnection {
+            floating: Some(floating),
+        }
+    }
+
+    #[inline]
+    fn floating(&self) -> &Floating<T> {
+        self.floating.as_ref().expect("connection used after it was given back")
+    }
+
+    /// Takes the resource out of the pool for good. Its unit of capacity is freed at once (a
+    /// waiter may create a replacement); the pool forgets the resource.
+    pub fn detach(mut self) -> T {
+        let floating = self.floating.take().expect("connection already given back");
+        let (live, _, guard) = floating.into_parts();
+        let stats = &guard.pool().stats;
+        Counters::bump(&stats.returns);
+        Counters::bump(&stats.detached);
+        drop(guard);
+        live.resource
+    }
+
+    /// Destroys the resource now, awaiting [`Manager::destroy`](crate::Manager::destroy), then
+    /// frees its unit of capacity.
+    pub async fn close(mut self) {
+        let floating = self.floating.take().expect("connection already given back");
+        let (live, _, guard) = floating.into_parts();
+        let pool = guard.pool();
+        Counters::bump(&pool.stats.returns);
+        pool.stats.destroyed(DestroyReason::ClosedByUser);
+        tracing::debug!(id = live.id, reason = DestroyReason::ClosedByUser.as_str(), "destroying pooled resource");
+        let teardown = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(pool.manager.destroy(live.resource)));
+        if teardown.await.is_err() {
+            tracing::warn!("Manager::destroy panicked");
+        }
+        drop(guard);
+    }
+
+    /// Time since the resource was created.
+    pub fn age(&self) -> Duration {
+        self.floating().live().created_at.elapsed()
+    }
+
+    /// When the resource was created.
+    pub fn created_at(&self) -> Instant {
+        self.floating().live().created_at
+    }
+
+    /// A number unique within the pool, in creation order.
+    pub fn id(&self) -> u64 {
+        self.floating().live().id
+    }
+
+    /// The hook metadata for this resource now.
+    pub fn metadata(&self) -> crate::Metadata {
+        self.floating().live().metadata(Instant::now(), None)
+    }
+}
+
+/// The release path.
+fn release<T: Send + 'static>(floating: Floating<T>) {
+    let (mut live, _, guard) = floating.into_parts();
+    let pool = guard.pool();
+    Counters::bump(&pool.stats.returns);
+    // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
+    let reusable = std::panic::catch_unwind(AssertUnwindSafe(|| pool.manager.is_reusable(&mut live.resource)))
+        .unwrap_or(false);
+    if !reusable {
+        return pool.clone().destroy(live, guard, DestroyReason::Broken);
+    }
+    // The only clock read on the release path, and only when an option or hook needs it.
+    let idle_since = if pool.config.release_needs_clock {
+        let now = Instant::now();
+        if live.expires_at.is_some_and(|deadline| now >= deadline) {
+            return pool.clone().destroy(live, guard, DestroyReason::Lifetime);
+        }
+        Some(now)
+    } else {
+        None
+    };
+    if pool.config.hooks.after_release.is_some() {
+        return run_after_release(live, idle_since, guard);
+    }
+    PoolInner::release_idle(live, idle_since, guard);
+}
+
+/// `after_release` is async, so it runs in a task that owns the resource and its unit of
+/// capacity. If the task never runs, dropping it still returns the unit.
+fn run_after_release<T: Send + 'static>(mut live: Live<T>, idle_since: Option<Instant>, guard: CapacityGuard<T>) {
+    let pool = guard.pool().clone();
+    if pool.load_state().is_closed() {
+        return pool.destroy(live, guard, DestroyReason::Closed);
+    }
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("after_release hook needs a tokio runtime; closing the resource");
+        return pool.destroy(live, guard, DestroyReason::HookRejected);
+    };
+    handle.spawn(async move {
+        let hook = pool.config.hooks.after_release.clone().expect("checked by caller");
+        let now = Instant::now();
+        let meta = live.metadata(now, None);
+        let verdict = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(&mut live.resource, meta))).await;
+        match verdict {
+            Ok(Ok(true)) => PoolInner::release_idle(live, idle_since, guard),
+            Ok(Ok(false)) => pool.destroy(live, guard, DestroyReason::HookRejected),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "after_release hook failed; closing the resource");
+                pool.destroy(live, guard, DestroyReason::HookRejected);
+            }
+            Err(_) => {
+                tracing::warn!("after_release hook panicked; closing the resource");
+                pool.destroy(live, guard, DestroyReason::HookRejected);
+            }
+        }
+    });
+}
+
+impl<T: Send + 'static> Drop for PoolConnection<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(floating) = self.floating.take() {
+            release(floating);
+        }
+    }
+}
+
+impl<T: Send + 'static> Deref for PoolConnection<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.floating().live().resource
+    }
+}
+
+impl<T: Send + 'static> DerefMut for PoolConnection<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self
+            .floating
+            .as_mut()
+            .expect("connection used after it was given back")
+            .live_mut()
+            .resource
+    }
+}
+
+impl<T: Send + std::fmt::Debug + 'static> std::fmt::Debug for PoolConnection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolConnection")
+            .field("id", &self.id())
+            .field("resource", &**self)
+            .finish()
+    }
+}

@@ -1,0 +1,100 @@
+//! Typed errors: [`Error`] for acquiring, [`BuildError`] for invalid options.
+
+use std::time::Duration;
+
+/// A boxed error from user code (a factory, a health check or a hook).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Which user hook failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HookKind {
+    /// [`PoolOptions::after_create`](crate::PoolOptions::after_create).
+    AfterCreate,
+    /// [`PoolOptions::before_acquire`](crate::PoolOptions::before_acquire).
+    BeforeAcquire,
+    /// [`PoolOptions::after_release`](crate::PoolOptions::after_release).
+    AfterRelease,
+}
+
+impl std::fmt::Display for HookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HookKind::AfterCreate => "after_create",
+            HookKind::BeforeAcquire => "before_acquire",
+            HookKind::AfterRelease => "after_release",
+        })
+    }
+}
+
+/// Why [`Pool::acquire`](crate::Pool::acquire) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No resource became available within `acquire_timeout`.
+    #[error("timed out after {0:?} waiting for a pooled resource")]
+    Timeout(Duration),
+    /// The pool is closed, or was closed while this task waited.
+    #[error("the pool is closed")]
+    Closed,
+    /// The manager failed to create a resource (or panicked, or exceeded `create_timeout`).
+    #[error("creating a pooled resource failed")]
+    Create(#[source] BoxError),
+    /// A user hook returned an error or panicked; the resource was closed.
+    #[error("the {hook} hook failed")]
+    Hook {
+        /// The hook that failed.
+        hook: HookKind,
+        /// What it reported.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// A user callback panicked; carried as the source of [`Error::Create`] or [`Error::Hook`].
+#[derive(Debug, thiserror::Error)]
+#[error("{what} panicked: {message}")]
+pub struct Panicked {
+    /// What panicked ("create", "check", or a hook name).
+    pub what: &'static str,
+    /// The panic message, when it was a string.
+    pub message: String,
+}
+
+impl Panicked {
+    pub(crate) fn new(what: &'static str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = payload
+            .downcast_ref::<&'static str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_string());
+        Panicked { what, message }
+    }
+}
+
+/// A resource creation that took longer than `create_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("creating a resource took longer than {0:?}")]
+pub struct CreateTimedOut(pub Duration);
+
+/// [`PoolOptions::build`](crate::PoolOptions::build) rejected the options.
+///
+/// `field` names the option, so a message reads like
+/// `invalid pool option max_connections: must be greater than 0`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid pool option {field}: {reason}")]
+pub struct BuildError {
+    /// The option that was rejected.
+    pub field: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl BuildError {
+    pub(crate) fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        BuildError {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

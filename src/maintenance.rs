@@ -1,0 +1,166 @@
+//! The maintenance task: reaps expired idle resources and keeps `min_connections` warm.
+//!
+//! It holds only a `Weak` reference, so it never keeps a pool alive, and it exits when the pool
+//! closes (it listens for the close event while it sleeps). While the pool holds no resources and
+//! has no minimum to keep, it parks on an event instead of ticking, so an empty pool schedules no
+//! timer wake-ups at all (hyper#4100).
+
+use futures_util::future::{select, Either};
+
+use crate::guard::Floating;
+use crate::inner::{Claim, PoolInner};
+use crate::state::{State, AVAIL, SIZE};
+use crate::stats::DestroyReason;
+use crate::sync::{Arc, Ordering, Weak};
+
+/// Spawns the task on the current tokio runtime, if the options need one and a runtime exists.
+pub(crate) fn start<T: Send + 'static>(inner: &Arc<PoolInner<T>>) {
+    let c = &inner.config;
+    if c.idle_timeout.is_none() && c.max_lifetime.is_none() && c.min == 0 {
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.spawn(run(Arc::downgrade(inner)));
+        }
+        Err(_) => tracing::warn!(
+            "pool built outside a tokio runtime: idle_timeout, max_lifetime and \
+             min_connections are not enforced in the background"
+        ),
+    }
+}
+
+async fn run<T: Send + 'static>(pool: Weak<PoolInner<T>>) {
+    loop {
+        let Some(inner) = pool.upgrade() else { return };
+        let s = inner.load_state();
+        if s.is_closed() {
+            return;
+        }
+        if s.size() == 0 && inner.config.min == 0 {
+            // Nothing to look after: park until a resource is created or the pool closes.
+            let listener = inner.maintenance_wake.listen();
+            let s = inner.load_state();
+            if s.size() == 0 && !s.is_closed() {
+                drop(inner);
+                listener.await;
+            }
+            continue;
+        }
+        inner.reap();
+        inner.top_up();
+        let interval = inner.config.maintenance_interval;
+        let closed = inner.closed_event.listen();
+        if inner.load_state().is_closed() {
+            return;
+        }
+        drop(inner);
+        let sleep = std::pin::pin!(tokio::time::sleep(interval));
+        if let Either::Right(_) = select(sleep, closed).await {
+            return;
+        }
+    }
+}
+
+impl<T: Send + 'static> PoolInner<T> {
+    /// Looks at each idle resource once: closes those past `max_lifetime`, and those idle past
+    /// `idle_timeout` while the pool is above `min_connections`; returns the rest.
+    pub(crate) fn reap(self: &Arc<Self>) {
+        let (idle_timeout, lifetime) = (self.config.idle_timeout, self.config.max_lifetime);
+        if idle_timeout.is_none() && lifetime.is_none() {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let mut kept: Vec<Floating<T>> = Vec::new();
+        let mut budget = self.load_state().avail();
+        while budget > 0 {
+            budget -= 1;
+            let Some(floating) = self.claim_idle_for_maintenance() else { break };
+            let live = floating.live();
+            if live.expires_at.is_some_and(|deadline| now >= deadline) {
+                floating.destroy(DestroyReason::Lifetime);
+                continue;
+            }
+            let idle_expired = match (idle_timeout, floating.idle_since) {
+                (Some(limit), Some(since)) => now.saturating_duration_since(since) >= limit,
+                _ => false,
+            };
+            // Idle expiry never takes the pool below its minimum.
+            if idle_expired && self.load_state().size() > self.config.min {
+                floating.destroy(DestroyReason::IdleTimeout);
+                continue;
+            }
+            kept.push(floating);
+        }
+        for floating in kept {
+            let (live, idle_since, guard) = floating.into_parts();
+            PoolInner::release_idle(live, idle_since, guard);
+        }
+    }
+
+    /// Claims one available idle item regardless of waiters (the reaper puts it straight back,
+    /// so it never keeps a waiter from anything).
+    fn claim_idle_for_maintenance(self: &Arc<Self>) -> Option<Floating<T>> {
+        let mut s = State(self.state.load(Ordering::Relaxed));
+        loop {
+            if s.is_closed() || s.avail() == 0 {
+                return None;
+            }
+            // AcqRel: as for any claim.
+            match self.state.compare_exchange_weak(s.0, s.0 - AVAIL, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    return match self.pop_claimed() {
+                        Claim::Idle(floating) => Some(floating),
+                        _ => None,
+                    }
+                }
+                Err(actual) => s = State(actual),
+            }
+        }
+    }
+
+    /// Starts creates until `size` reaches `min_connections`, at most `warmup_concurrency` at a
+    /// time. A failed create is retried on the next tick, which bounds the retry rate.
+    pub(crate) fn top_up(self: &Arc<Self>) {
+        let (min, cap) = (self.config.min, self.config.warmup_concurrency);
+        if min == 0 {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        loop {
+            // Relaxed: only maintenance changes this counter, and it is a bound, not a fence.
+            if self.warmups_in_flight.load(Ordering::Relaxed) >= cap {
+                return;
+            }
+            let mut s = State(self.state.load(Ordering::Relaxed));
+            let grown = loop {
+                if s.is_closed() || s.size() >= min {
+                    break false;
+                }
+                // AcqRel: as for any grow.
+                match self.state.compare_exchange_weak(s.0, s.0 + SIZE, Ordering::AcqRel, Ordering::Relaxed) {
+                    Ok(_) => break true,
+                    Err(actual) => s = State(actual),
+                }
+            };
+            if !grown {
+                return;
+            }
+            let guard = crate::guard::CapacityGuard::adopt(self.clone());
+            self.warmups_in_flight.fetch_add(1, Ordering::Relaxed);
+            let inner = self.clone();
+            handle.spawn(async move {
+                let created = inner.create_future().await;
+                if let Ok(live) = created {
+                    if let Ok(floating) = inner.run_after_create(Floating::new(live, None, guard)).await {
+                        let (live, _, guard) = floating.into_parts();
+                        let stamp = inner.idle_stamp();
+                        PoolInner::release_idle(live, stamp, guard);
+                    }
+                }
+                // Relaxed: see above.
+                inner.warmups_in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+    }
+}

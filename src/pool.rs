@@ -1,0 +1,216 @@
+//! [`Pool`]: the public handle.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::connection::PoolConnection;
+use crate::error::Error;
+use crate::inner::{Claim, PoolInner};
+use crate::manager::DynManager;
+use crate::options::{Config, PoolOptions};
+use crate::stats::{Counters, PoolStats};
+use crate::sync::{Arc, Ordering};
+
+/// A pool of `T`. Cheap to clone (an `Arc`); `Send + Sync`. Dropping the last handle closes the
+/// pool (resources still checked out are destroyed when they come back).
+///
+/// ```
+/// use shadowcat_pool::{from_fn, PoolOptions};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let pool = PoolOptions::new()
+///     .max_connections(2)
+///     .build(from_fn(|| async { Ok::<_, std::io::Error>(String::from("conn")) }))
+///     .unwrap();
+///
+/// let a = pool.acquire().await.unwrap();     // creates
+/// assert_eq!(a.as_str(), "conn");
+/// drop(a);                                    // back to the idle set, synchronously
+/// let b = pool.try_acquire().unwrap();        // reuses it without awaiting
+/// assert_eq!(pool.stats().created, 1);
+/// drop(b);
+/// pool.close().await;                         // destroys everything
+/// assert!(pool.is_closed());
+/// # }
+/// ```
+pub struct Pool<T: Send + 'static> {
+    inner: Arc<PoolInner<T>>,
+}
+
+impl<T: Send + 'static> Pool<T> {
+    /// Starts a [`PoolOptions`] builder.
+    pub fn builder() -> PoolOptions<T> {
+        PoolOptions::new()
+    }
+
+    pub(crate) fn from_parts(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
+        let inner = Arc::new(PoolInner::new(config, manager));
+        crate::maintenance::start(&inner);
+        Pool { inner }
+    }
+
+    /// Checks out a resource: an idle one if any (oldest first), a new one if there is room,
+    /// otherwise waits its turn behind earlier waiters.
+    ///
+    /// Served at once, it reads no clock and starts no timer. Otherwise it is bounded by
+    /// `acquire_timeout`. Cancel-safe: dropping the future at any point returns whatever it held.
+    pub async fn acquire(&self) -> Result<PoolConnection<T>, Error> {
+        let inner = &self.inner;
+        let claim = match inner.try_claim(true) {
+            Claim::Idle(floating) if !inner.idle_needs_preparing() => {
+                return Ok(inner.attach(floating));
+            }
+            Claim::Closed => return Err(Error::Closed),
+            other => other,
+        };
+        match inner.config.acquire_timeout {
+            None => inner.acquire_slow(claim).await,
+            Some(limit) => match tokio::time::timeout(limit, inner.acquire_slow(claim)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    Counters::bump(&inner.stats.timeouts);
+                    tracing::warn!(timeout = ?limit, "acquire timed out");
+                    Err(Error::Timeout(limit))
+                }
+            },
+        }
+    }
+
+    /// Takes an idle resource without waiting. Never creates, never overtakes a waiting task
+    /// (it returns `None` while anyone waits), and skips `test_before_acquire` and
+    /// `before_acquire`, which are async.
+    pub fn try_acquire(&self) -> Option<PoolConnection<T>> {
+        match self.inner.try_claim(false) {
+            Claim::Idle(floating) => Some(self.inner.attach(floating)),
+            _ => None,
+        }
+    }
+
+    /// Closes the pool and waits until every resource is destroyed.
+    ///
+    /// At once: every waiting task wakes with [`Error::Closed`], new acquires fail, and idle
+    /// resources are destroyed. The future then resolves when every checked-out resource has
+    /// been returned and destroyed. Idempotent: every call waits for the same end state.
+    pub async fn close(&self) {
+        self.inner.mark_closed();
+        loop {
+            if self.inner.load_state().size() == 0 {
+                return;
+            }
+            let listener = self.inner.drained.listen();
+            if self.inner.load_state().size() == 0 {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Whether the pool is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.load_state().is_closed()
+    }
+
+    /// A future that resolves when the pool is closed (by [`close`](Self::close) or by dropping
+    /// the last handle). Useful to stop work that uses the pool:
+    ///
+    /// ```
+    /// # use shadowcat_pool::{from_fn, PoolOptions};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let pool = PoolOptions::new().max_connections(1)
+    /// #     .build(from_fn(|| async { Ok::<_, std::io::Error>(()) })).unwrap();
+    /// let closed = pool.close_event();
+    /// let worker = tokio::spawn(async move {
+    ///     tokio::select! {
+    ///         _ = closed => "stopped",
+    ///         _ = std::future::pending::<()>() => "never",
+    ///     }
+    /// });
+    /// pool.close().await;
+    /// assert_eq!(worker.await.unwrap(), "stopped");
+    /// # }
+    /// ```
+    pub fn close_event(&self) -> impl Future<Output = ()> + Send + 'static {
+        let inner = self.inner.clone();
+        async move {
+            loop {
+                if inner.load_state().is_closed() {
+                    return;
+                }
+                let listener = inner.closed_event.listen();
+                if inner.load_state().is_closed() {
+                    return;
+                }
+                listener.await;
+            }
+        }
+    }
+
+    /// A lock-free snapshot of gauges and counters.
+    pub fn stats(&self) -> PoolStats {
+        let s = self.inner.load_state();
+        let (checkouts, returns, destroyed, c) = self.inner.stats.snapshot();
+        PoolStats {
+            size: s.size(),
+            idle: s.avail(),
+            in_use: checkouts.saturating_sub(returns) as usize,
+            waiting: s.waiters(),
+            max: self.inner.config.max,
+            closed: s.is_closed(),
+            acquired_immediately: checkouts.saturating_sub(c.waited),
+            acquired_after_wait: c.waited,
+            total_wait: Duration::from_nanos(c.wait_nanos),
+            timeouts: c.timeouts,
+            created: c.created,
+            create_failed: c.create_failed,
+            destroyed,
+            detached: c.detached,
+        }
+    }
+
+    /// Units of capacity in use (live resources plus creates in flight).
+    pub fn size(&self) -> usize {
+        self.inner.load_state().size()
+    }
+
+    /// Idle resources available now.
+    pub fn num_idle(&self) -> usize {
+        self.inner.load_state().avail()
+    }
+
+    /// `max_connections`.
+    pub fn max_connections(&self) -> usize {
+        self.inner.config.max
+    }
+
+    #[cfg(any(test, shadowcat_loom))]
+    #[doc(hidden)]
+    pub fn __inner(&self) -> &Arc<PoolInner<T>> {
+        &self.inner
+    }
+}
+
+impl<T: Send + 'static> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: like `Arc::clone`, a new handle is made from an existing one, which keeps the
+        // count above zero; nothing is published through it.
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Pool {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Pool<T> {
+    fn drop(&mut self) {
+        // AcqRel: the last handle must see every other handle's work before it closes.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.mark_closed();
+        }
+    }
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("state", &self.inner.load_state()).finish()
+    }
+}

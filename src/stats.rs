@@ -1,0 +1,196 @@
+//! [`PoolStats`]: a lock-free snapshot of the pool's gauges and counters.
+//!
+//! Every counter is a `Relaxed` atomic: each is an independent tally that nothing synchronises
+//! on, so a snapshot may mix values from slightly different instants (as any lock-free snapshot
+//! does), but no count is ever lost. The hot path touches two of them per cycle (`checkouts` and
+//! `returns`); `in_use` and "served at once" are derived from them rather than kept separately.
+
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+// Plain std atomics, not the loom facade: counters never order anything, and modelling them
+// would only multiply the interleavings loom has to explore.
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a resource was destroyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DestroyReason {
+    /// `Manager::is_reusable` said no, or `Manager::check` failed.
+    Broken,
+    /// It sat idle longer than `idle_timeout`.
+    IdleTimeout,
+    /// It outlived its (jittered) `max_lifetime`.
+    Lifetime,
+    /// A hook returned `false` or an error.
+    HookRejected,
+    /// The pool was closed.
+    Closed,
+    /// `PoolConnection::close` was called.
+    ClosedByUser,
+    /// The acquire that held it was cancelled or panicked mid-check or mid-hook.
+    Cancelled,
+}
+
+impl DestroyReason {
+    pub(crate) const ALL: [DestroyReason; 7] = [
+        DestroyReason::Broken,
+        DestroyReason::IdleTimeout,
+        DestroyReason::Lifetime,
+        DestroyReason::HookRejected,
+        DestroyReason::Closed,
+        DestroyReason::ClosedByUser,
+        DestroyReason::Cancelled,
+    ];
+
+    /// A short name, used in tracing events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestroyReason::Broken => "broken",
+            DestroyReason::IdleTimeout => "idle_timeout",
+            DestroyReason::Lifetime => "max_lifetime",
+            DestroyReason::HookRejected => "hook_rejected",
+            DestroyReason::Closed => "pool_closed",
+            DestroyReason::ClosedByUser => "closed_by_user",
+            DestroyReason::Cancelled => "cancelled",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The pool's counters.
+#[derive(Default)]
+pub(crate) struct Counters {
+    /// Resources handed to users (any path). Hot: one `Relaxed` add per acquire.
+    pub(crate) checkouts: CachePadded<AtomicU64>,
+    /// Resources users gave back (drop, detach, close). Hot: one `Relaxed` add per release.
+    pub(crate) returns: CachePadded<AtomicU64>,
+    pub(crate) waited: AtomicU64,
+    pub(crate) wait_nanos: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) created: AtomicU64,
+    pub(crate) create_failed: AtomicU64,
+    pub(crate) destroyed: [AtomicU64; 7],
+    pub(crate) detached: AtomicU64,
+}
+
+impl Counters {
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        // Relaxed: an independent tally (see the module docs).
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn destroyed(&self, reason: DestroyReason) {
+        Self::bump(&self.destroyed[reason.index()]);
+    }
+}
+
+/// A snapshot of a pool, from [`Pool::stats`](crate::Pool::stats).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Units of capacity in use: live resources plus creates in flight.
+    pub size: usize,
+    /// Idle resources that an acquire can take now.
+    pub idle: usize,
+    /// Resources checked out by users.
+    pub in_use: usize,
+    /// Tasks waiting for a resource.
+    pub waiting: usize,
+    /// `max_connections`.
+    pub max: usize,
+    /// Whether the pool is closed.
+    pub closed: bool,
+    /// Acquires served without waiting.
+    pub acquired_immediately: u64,
+    /// Acquires that had to wait.
+    pub acquired_after_wait: u64,
+    /// Total time those acquires waited.
+    pub total_wait: Duration,
+    /// Acquires that hit `acquire_timeout`.
+    pub timeouts: u64,
+    /// Resources created.
+    pub created: u64,
+    /// Creates that failed, panicked or timed out.
+    pub create_failed: u64,
+    /// Resources destroyed, by reason.
+    pub destroyed: DestroyedStats,
+    /// Resources taken out of the pool with `PoolConnection::detach`.
+    pub detached: u64,
+}
+
+/// Resources destroyed, by [`DestroyReason`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DestroyedStats {
+    /// Judged broken on release or failed a health check.
+    pub broken: u64,
+    /// Idle longer than `idle_timeout`.
+    pub idle_timeout: u64,
+    /// Past `max_lifetime`.
+    pub lifetime: u64,
+    /// Rejected by a hook.
+    pub hook_rejected: u64,
+    /// Destroyed because the pool closed.
+    pub closed: u64,
+    /// Closed by the user with `PoolConnection::close`.
+    pub closed_by_user: u64,
+    /// Dropped when an acquire was cancelled mid-check or mid-hook.
+    pub cancelled: u64,
+}
+
+impl DestroyedStats {
+    /// The sum over all reasons.
+    pub fn total(&self) -> u64 {
+        self.broken
+            + self.idle_timeout
+            + self.lifetime
+            + self.hook_rejected
+            + self.closed
+            + self.closed_by_user
+            + self.cancelled
+    }
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> (u64, u64, DestroyedStats, PoolStatsCounters) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
+        let _ = DestroyReason::ALL;
+        (
+            get(&self.checkouts),
+            get(&self.returns),
+            DestroyedStats {
+                broken: d(DestroyReason::Broken),
+                idle_timeout: d(DestroyReason::IdleTimeout),
+                lifetime: d(DestroyReason::Lifetime),
+                hook_rejected: d(DestroyReason::HookRejected),
+                closed: d(DestroyReason::Closed),
+                closed_by_user: d(DestroyReason::ClosedByUser),
+                cancelled: d(DestroyReason::Cancelled),
+            },
+            PoolStatsCounters {
+                waited: get(&self.waited),
+                wait_nanos: get(&self.wait_nanos),
+                timeouts: get(&self.timeouts),
+                created: get(&self.created),
+                create_failed: get(&self.create_failed),
+                detached: get(&self.detached),
+            },
+        )
+    }
+}
+
+pub(crate) struct PoolStatsCounters {
+    pub(crate) waited: u64,
+    pub(crate) wait_nanos: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) created: u64,
+    pub(crate) create_failed: u64,
+    pub(crate) detached: u64,
+}

@@ -1,0 +1,107 @@
+//! The std/loom facade: every synchronisation primitive the engine uses.
+//!
+//! The engine never names `std::sync`, `crossbeam_queue` or `event_listener` directly. It imports
+//! [`Arc`], the atomics, [`Queue`] and [`Event`] from here, so that the loom build
+//! (`RUSTFLAGS="--cfg shadowcat_loom"`) can swap in instrumented versions with the same API:
+//!
+//! * atomics and `Arc` come from `loom::sync`;
+//! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue` but performs a loom atomic "token"
+//!   read-modify-write before each operation, which gives loom a scheduling point, a dependency
+//!   between queue operations in different threads and the happens-before edge that the real
+//!   queue provides (see `shared/notes/loom.md`, Q2);
+//! * [`Event`] is a loom-backed stand-in with event-listener 5's semantics: `listen` registers at
+//!   once, `notify_additional` ignores listeners that are already notified, a dropped notified
+//!   listener passes its notification on, `discard` does not, and wakers run outside the lock.
+//!
+//! A crate-specific cfg is used instead of `--cfg loom`, because `--cfg loom` changes tokio and
+//! breaks event-listener's build.
+
+#[cfg(not(shadowcat_loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Weak};
+
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use event_listener::{IntoNotification, Listener};
+
+    /// The idle set: a bounded lock-free MPMC queue (Vyukov's bounded queue, via crossbeam).
+    pub(crate) struct Queue<T>(crossbeam_queue::ArrayQueue<T>);
+
+    impl<T> Queue<T> {
+        /// A queue holding at most `cap` items (`cap > 0`, checked by `PoolOptions::build`).
+        pub(crate) fn new(cap: usize) -> Self {
+            Queue(crossbeam_queue::ArrayQueue::new(cap))
+        }
+
+        /// Appends `value`, or hands it back if the queue is full.
+        #[inline]
+        pub(crate) fn push(&self, value: T) -> Result<(), T> {
+            self.0.push(value)
+        }
+
+        /// Removes the oldest item.
+        #[inline]
+        pub(crate) fn pop(&self) -> Option<T> {
+            self.0.pop()
+        }
+    }
+
+    /// A list of parked tasks: event-listener's `Event`.
+    pub(crate) struct Event(event_listener::Event);
+
+    impl Event {
+        pub(crate) fn new() -> Self {
+            Event(event_listener::Event::new())
+        }
+
+        /// Inserts a listener at the back of the list at once; it can be notified from now on.
+        /// event-listener emits a `SeqCst` fence after the insertion.
+        #[inline]
+        pub(crate) fn listen(&self) -> EventListener {
+            EventListener(self.0.listen())
+        }
+
+        /// Notifies `n` listeners that are not notified yet, oldest first, and returns how many
+        /// were. event-listener emits a `SeqCst` fence before it looks at the list.
+        #[inline]
+        pub(crate) fn notify_additional(&self, n: usize) -> usize {
+            self.0.notify(n.additional())
+        }
+
+        /// Notifies every listener. Emits a `SeqCst` fence first.
+        #[inline]
+        pub(crate) fn notify_all(&self) -> usize {
+            self.0.notify(usize::MAX)
+        }
+    }
+
+    /// A registered listener: a future that completes once it is notified.
+    pub(crate) struct EventListener(event_listener::EventListener);
+
+    impl EventListener {
+        /// Removes the listener without passing its notification on, and says whether it had
+        /// one. A listener that has already completed reports `false`.
+        #[inline]
+        pub(crate) fn discard(self) -> bool {
+            self.0.discard()
+        }
+    }
+
+    impl Future for EventListener {
+        type Output = ();
+
+        #[inline]
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            Pin::new(&mut self.0).poll(cx)
+        }
+    }
+}
+
+#[cfg(shadowcat_loom)]
+#[path = "sync_loom.rs"]
+mod imp;
+
+pub(crate) use imp::*;
