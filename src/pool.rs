@@ -181,12 +181,6 @@ impl<T: Send + 'static> Pool<T> {
     pub fn max_connections(&self) -> usize {
         self.inner.config.max
     }
-
-    #[cfg(any(test, shadowcat_loom))]
-    #[doc(hidden)]
-    pub fn __inner(&self) -> &Arc<PoolInner<T>> {
-        &self.inner
-    }
 }
 
 impl<T: Send + 'static> Clone for Pool<T> {
