@@ -1,0 +1,247 @@
+//! Cancellation at every await point gives capacity back and leaks nothing (bug class 1), and a
+//! cancelled notified waiter passes its wake-up on (bug class 4).
+#![cfg(not(shadowcat_loom))]
+
+mod support;
+
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use support::{assert_quiescent, drain_capacity, options, poll_once, TestManager};
+use tokio::sync::{Notify, Semaphore};
+
+#[tokio::test]
+async fn cancel_while_waiting_frees_the_place_in_line() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap();
+
+    let mut waiter = Box::pin(pool.acquire());
+    assert!(poll_once(&mut waiter).await.is_pending());
+    assert_eq!(pool.stats().waiting, 1);
+    drop(waiter);
+    assert_eq!(pool.stats().waiting, 0);
+
+    drop(held);
+    assert_eq!(pool.stats().idle, 1);
+    let again = pool.try_acquire().expect("the released resource is idle, not reserved");
+    drop(again);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancel_mid_create_returns_the_unit() {
+    let gate = Arc::new(Semaphore::new(0));
+    let m = TestManager {
+        create_gate: Some(gate.clone()),
+        ..TestManager::new()
+    };
+    let counts = m.counts();
+    let started = m.create_started.clone();
+    let pool = options(1).build(m).unwrap();
+
+    let mut creating = Box::pin(pool.acquire());
+    assert!(poll_once(&mut creating).await.is_pending());
+    started.notified().await;
+    assert_eq!(pool.stats().size, 1, "the create holds the only unit");
+    drop(creating);
+    assert_eq!(pool.stats().size, 0, "cancelling the create returned the unit");
+
+    gate.add_permits(1);
+    let conn = pool.acquire().await.unwrap();
+    drop(conn);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancel_mid_create_hands_the_unit_to_the_next_waiter() {
+    let gate = Arc::new(Semaphore::new(0));
+    let m = TestManager {
+        create_gate: Some(gate.clone()),
+        ..TestManager::new()
+    };
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+
+    let mut first = Box::pin(pool.acquire());
+    assert!(poll_once(&mut first).await.is_pending());
+    let mut second = Box::pin(pool.acquire());
+    assert!(poll_once(&mut second).await.is_pending());
+    assert_eq!(pool.stats().size, 1);
+
+    drop(first); // its unit goes to `second`, which creates with it
+    gate.add_permits(1);
+    let conn = second.await.unwrap();
+    assert_eq!(pool.stats().size, 1);
+    drop(conn);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancel_mid_check_destroys_only_that_resource() {
+    let gate = Arc::new(Semaphore::new(0));
+    let m = TestManager {
+        check_gate: Some(gate.clone()),
+        ..TestManager::new()
+    };
+    let counts = m.counts();
+    let started = m.check_started.clone();
+    let pool = options(2).test_before_acquire(true).build(m).unwrap();
+
+    drop(pool.acquire().await.unwrap()); // create one, return it idle
+    assert_eq!(pool.stats().idle, 1);
+
+    let mut checking = Box::pin(pool.acquire());
+    assert!(poll_once(&mut checking).await.is_pending());
+    started.notified().await;
+    drop(checking);
+    let s = pool.stats();
+    assert_eq!(s.size, 0, "{s:?}");
+    assert_eq!(s.destroyed.cancelled, 1, "{s:?}");
+
+    gate.add_permits(10);
+    let held = drain_capacity(&pool, 2).await;
+    drop(held);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancel_mid_after_create_hook_returns_the_unit() {
+    let hook_gate = Arc::new(Notify::new());
+    let hook_started = Arc::new(Notify::new());
+    let m = TestManager::new();
+    let counts = m.counts();
+    let (gate, started) = (hook_gate.clone(), hook_started.clone());
+    let pool = options(1)
+        .after_create(move |_conn, _meta| {
+            let (gate, started) = (gate.clone(), started.clone());
+            Box::pin(async move {
+                started.notify_one();
+                gate.notified().await;
+                Ok(())
+            })
+        })
+        .build(m)
+        .unwrap();
+
+    let mut acquiring = Box::pin(pool.acquire());
+    assert!(poll_once(&mut acquiring).await.is_pending());
+    hook_started.notified().await;
+    assert_eq!(pool.stats().size, 1);
+    drop(acquiring);
+    let s = pool.stats();
+    assert_eq!(s.size, 0, "{s:?}");
+    assert_eq!(counts.live(), 0, "the half-initialised resource was destroyed");
+
+    hook_gate.notify_one();
+    let conn = pool.acquire().await.unwrap();
+    drop(conn);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancel_mid_before_acquire_hook_returns_the_unit() {
+    let hook_gate = Arc::new(Semaphore::new(0));
+    let hook_started = Arc::new(Notify::new());
+    let m = TestManager::new();
+    let counts = m.counts();
+    let (gate, started) = (hook_gate.clone(), hook_started.clone());
+    let pool = options(1)
+        .before_acquire(move |_conn, _meta| {
+            let (gate, started) = (gate.clone(), started.clone());
+            Box::pin(async move {
+                started.notify_one();
+                gate.acquire().await.unwrap().forget();
+                Ok(true)
+            })
+        })
+        .build(m)
+        .unwrap();
+
+    drop(pool.acquire().await.unwrap()); // created resources skip before_acquire
+    let mut acquiring = Box::pin(pool.acquire());
+    assert!(poll_once(&mut acquiring).await.is_pending());
+    hook_started.notified().await;
+    drop(acquiring);
+    assert_eq!(pool.stats().size, 0);
+
+    hook_gate.add_permits(10);
+    drop(pool.acquire().await.unwrap());
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancelled_notified_waiter_passes_the_wakeup_on() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap();
+
+    let mut first = Box::pin(pool.acquire());
+    let mut second = Box::pin(pool.acquire());
+    assert!(poll_once(&mut first).await.is_pending());
+    assert!(poll_once(&mut second).await.is_pending());
+    assert_eq!(pool.stats().waiting, 2);
+
+    drop(held); // reserved for `first`, the oldest waiter
+    assert_eq!(pool.stats().idle, 0, "the item is reserved, not published");
+    drop(first); // cancelled before it ever saw the notification
+    match poll_once(&mut second).await {
+        Poll::Ready(Ok(conn)) => drop(conn),
+        other => panic!("second waiter was not handed the resource: {:?}", other.map(|r| r.map(|c| c.id))),
+    }
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn cancelled_last_notified_waiter_publishes_the_item() {
+    // With no other waiter to pass to, the reservation must become an idle item again
+    // (event-listener's own forward-on-drop would lose it).
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let mut waiter = Box::pin(pool.acquire());
+    assert!(poll_once(&mut waiter).await.is_pending());
+    drop(held);
+    drop(waiter);
+    let s = pool.stats();
+    assert_eq!((s.idle, s.waiting, s.size), (1, 0, 1), "{s:?}");
+    assert!(pool.try_acquire().is_some());
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_storm_leaves_the_books_balanced() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(4).build(m).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300u64 {
+                // Timeouts from 0 to 49 µs cut acquires off at every stage.
+                let limit = Duration::from_micros((t * 7 + i) % 50);
+                if let Ok(Ok(conn)) = tokio::time::timeout(limit, pool.acquire()).await {
+                    tokio::task::yield_now().await;
+                    drop(conn);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = pool.stats();
+    assert_eq!(s.waiting, 0, "{s:?}");
+    assert_eq!(s.in_use, 0, "{s:?}");
+    assert_eq!(s.idle, s.size, "every live resource is idle: {s:?}");
+    assert_quiescent(&pool, &counts);
+    // All capacity can be taken without waiting.
+    let held = drain_capacity(&pool, 4).await;
+    assert_eq!(pool.stats().size, 4);
+    drop(held);
+}

@@ -1,0 +1,183 @@
+//! Shared test support: a controllable manager whose resources count themselves.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use shadowcat_pool::Manager;
+use tokio::sync::{Notify, Semaphore};
+
+/// Counts shared by a manager and every resource it made.
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub created: AtomicUsize,
+    pub dropped: AtomicUsize,
+    pub destroy_calls: AtomicUsize,
+    pub create_calls: AtomicUsize,
+    pub check_calls: AtomicUsize,
+}
+
+impl Counts {
+    /// Resources created and not yet dropped.
+    pub fn live(&self) -> usize {
+        self.created.load(Ordering::SeqCst) - self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+/// A pooled test resource.
+#[derive(Debug)]
+pub struct Conn {
+    pub id: usize,
+    /// Set by a test to make `is_reusable` reject it.
+    pub broken: bool,
+    counts: Arc<Counts>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.counts.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// What the next `create` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateMode {
+    Ok,
+    Fail,
+    Panic,
+}
+
+/// A manager whose create and check can be gated, failed or made to panic.
+#[derive(Default)]
+pub struct TestManager {
+    pub counts: Arc<Counts>,
+    /// When set, each create waits for a permit.
+    pub create_gate: Option<Arc<Semaphore>>,
+    /// When set, each check waits for a permit.
+    pub check_gate: Option<Arc<Semaphore>>,
+    /// Notified each time a create starts (after counting it).
+    pub create_started: Arc<Notify>,
+    /// Notified each time a check starts.
+    pub check_started: Arc<Notify>,
+    /// Failure plan for creates: consumed front to back; empty = Ok.
+    pub create_plan: std::sync::Mutex<std::collections::VecDeque<CreateMode>>,
+    /// Make checks fail.
+    pub check_fails: AtomicBool,
+    /// Make destroy wait for a permit (async teardown).
+    pub destroy_gate: Option<Arc<Semaphore>>,
+}
+
+impl TestManager {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn counts(&self) -> Arc<Counts> {
+        self.counts.clone()
+    }
+
+    pub fn plan(self, modes: &[CreateMode]) -> Self {
+        self.create_plan.lock().unwrap().extend(modes.iter().copied());
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("test failure: {0}")]
+pub struct TestError(pub &'static str);
+
+impl Manager for TestManager {
+    type Resource = Conn;
+    type Error = TestError;
+
+    async fn create(&self) -> Result<Conn, TestError> {
+        let id = self.counts.create_calls.fetch_add(1, Ordering::SeqCst);
+        let mode = self.create_plan.lock().unwrap().pop_front().unwrap_or(CreateMode::Ok);
+        self.create_started.notify_one();
+        if let Some(gate) = &self.create_gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        match mode {
+            CreateMode::Ok => {
+                self.counts.created.fetch_add(1, Ordering::SeqCst);
+                Ok(Conn {
+                    id,
+                    broken: false,
+                    counts: self.counts.clone(),
+                })
+            }
+            CreateMode::Fail => Err(TestError("create failed")),
+            CreateMode::Panic => panic!("create panicked on purpose"),
+        }
+    }
+
+    async fn check(&self, _conn: &mut Conn) -> Result<(), TestError> {
+        self.counts.check_calls.fetch_add(1, Ordering::SeqCst);
+        self.check_started.notify_one();
+        if let Some(gate) = &self.check_gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        if self.check_fails.load(Ordering::SeqCst) {
+            Err(TestError("check failed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn is_reusable(&self, conn: &mut Conn) -> bool {
+        !conn.broken
+    }
+
+    async fn destroy(&self, conn: Conn) {
+        self.counts.destroy_calls.fetch_add(1, Ordering::SeqCst);
+        if let Some(gate) = &self.destroy_gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        drop(conn);
+    }
+}
+
+/// Asserts the pool's books balance when nothing is in flight:
+/// `0 <= idle <= size <= max`, `size == live resources`, and the stats agree with the manager.
+pub fn assert_quiescent<T: Send + 'static>(pool: &shadowcat_pool::Pool<T>, counts: &Counts) {
+    let s = pool.stats();
+    assert!(s.idle <= s.size, "idle {} > size {}: {s:?}", s.idle, s.size);
+    assert!(s.size <= s.max, "size {} > max {}: {s:?}", s.size, s.max);
+    assert_eq!(s.size, counts.live(), "size != live resources: {s:?} {counts:?}");
+    assert_eq!(s.waiting, 0, "{s:?}");
+    assert_eq!(
+        s.created as usize,
+        counts.created.load(Ordering::SeqCst),
+        "created counter mismatch: {s:?}"
+    );
+}
+
+/// Checks out `n` resources one after another without waiting (proves `n` units are free).
+pub async fn drain_capacity<T: Send + 'static>(
+    pool: &shadowcat_pool::Pool<T>,
+    n: usize,
+) -> Vec<shadowcat_pool::PoolConnection<T>> {
+    let mut held = Vec::new();
+    for i in 0..n {
+        let conn = pool
+            .acquire()
+            .await
+            .unwrap_or_else(|e| panic!("acquire {i} of {n} failed: {e}"));
+        held.push(conn);
+    }
+    held
+}
+
+/// Polls a future exactly once.
+pub async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}
+
+/// Options for a plain test pool: no timeouts or clocks unless a test asks.
+pub fn options(max: usize) -> shadowcat_pool::PoolOptions<Conn> {
+    shadowcat_pool::PoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(None)
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
