@@ -1,0 +1,151 @@
+//! Factory and hook errors and panics: the error reaches the caller, capacity comes back, nothing
+//! is poisoned, and later acquires work (bug classes 7 and 14).
+#![cfg(not(shadowcat_loom))]
+
+mod support;
+
+use std::sync::atomic::Ordering;
+
+use shadowcat_pool::{Error, HookKind};
+use support::{assert_quiescent, drain_capacity, options, CreateMode, TestManager};
+
+#[tokio::test]
+async fn create_error_is_returned_and_capacity_comes_back() {
+    let m = TestManager::new().plan(&[CreateMode::Fail, CreateMode::Fail]);
+    let counts = m.counts();
+    let pool = options(2).build(m).unwrap();
+    for _ in 0..2 {
+        match pool.acquire().await {
+            Err(Error::Create(e)) => assert!(e.to_string().contains("create failed")),
+            other => panic!("expected a create error, got {:?}", other.map(|c| c.id)),
+        }
+    }
+    let s = pool.stats();
+    assert_eq!((s.size, s.create_failed), (0, 2), "{s:?}");
+    drop(drain_capacity(&pool, 2).await);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn create_panic_becomes_an_error_without_poisoning() {
+    let m = TestManager::new().plan(&[CreateMode::Panic]);
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    match pool.acquire().await {
+        Err(Error::Create(e)) => assert!(e.to_string().contains("panicked"), "{e}"),
+        other => panic!("expected a create error, got {:?}", other.map(|c| c.id)),
+    }
+    assert_eq!(pool.stats().size, 0);
+    drop(pool.acquire().await.unwrap());
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn failing_create_wakes_the_next_waiter_to_try_again() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let m = TestManager {
+        create_gate: Some(gate.clone()),
+        ..TestManager::new()
+    }
+    .plan(&[CreateMode::Fail]);
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let p1 = pool.clone();
+    let first = tokio::spawn(async move { p1.acquire().await.map(|c| c.id) });
+    let p2 = pool.clone();
+    let second = tokio::spawn(async move { p2.acquire().await.map(|c| c.id) });
+    gate.add_permits(2);
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    assert!(a.is_err() != b.is_err(), "exactly one acquire saw the failure: {a:?} {b:?}");
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn failing_and_panicking_hooks_close_the_resource_and_keep_the_pool_usable() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let pool = options(1)
+        .after_create(move |_conn, _meta| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                match n {
+                    0 => Err("refused".into()),
+                    1 => panic!("hook panicked on purpose"),
+                    _ => Ok(()),
+                }
+            })
+        })
+        .build(m)
+        .unwrap();
+    for expected in ["refused", "panicked"] {
+        match pool.acquire().await {
+            Err(Error::Hook { hook: HookKind::AfterCreate, source }) => {
+                assert!(source.to_string().contains(expected), "{source}")
+            }
+            other => panic!("expected a hook error, got {:?}", other.map(|c| c.id)),
+        }
+        assert_eq!(pool.stats().size, 0);
+    }
+    drop(pool.acquire().await.unwrap());
+    let s = pool.stats();
+    assert_eq!(s.destroyed.hook_rejected, 2, "{s:?}");
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn failing_check_destroys_and_moves_on() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    m.check_fails.store(true, Ordering::SeqCst);
+    let pool = options(1).test_before_acquire(true).build(m).unwrap();
+    drop(pool.acquire().await.unwrap()); // created: not checked
+    let conn = pool.acquire().await.unwrap(); // idle one fails its check; a new one is made
+    assert_eq!(conn.id, 1);
+    drop(conn);
+    let s = pool.stats();
+    assert_eq!((s.destroyed.broken, s.created), (1, 2), "{s:?}");
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn broken_release_is_destroyed_and_its_unit_reused() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    conn.broken = true;
+    drop(conn);
+    let s = pool.stats();
+    assert_eq!((s.size, s.destroyed.broken), (0, 1), "{s:?}");
+    assert_eq!(pool.acquire().await.unwrap().id, 1);
+    assert_quiescent(&pool, &counts);
+}
+
+struct PanickyReuse;
+
+impl shadowcat_pool::Manager for PanickyReuse {
+    type Resource = u32;
+    type Error = std::io::Error;
+
+    async fn create(&self) -> Result<u32, std::io::Error> {
+        Ok(7)
+    }
+
+    fn is_reusable(&self, _r: &mut u32) -> bool {
+        panic!("is_reusable panicked on purpose")
+    }
+}
+
+#[tokio::test]
+async fn panicking_is_reusable_counts_as_broken() {
+    let pool = shadowcat_pool::PoolOptions::new()
+        .max_connections(1)
+        .build(PanickyReuse)
+        .unwrap();
+    drop(pool.acquire().await.unwrap());
+    let s = pool.stats();
+    assert_eq!((s.size, s.destroyed.broken), (0, 1), "{s:?}");
+    assert_eq!(*pool.acquire().await.unwrap(), 7);
+}
