@@ -164,6 +164,7 @@ impl<T: Send + 'static> Pool<T> {
             create_failed: c.create_failed,
             destroyed,
             detached: c.detached,
+            maintenance_passes: c.maintenance_passes,
         }
     }
 
@@ -180,6 +181,14 @@ impl<T: Send + 'static> Pool<T> {
     /// `max_connections`.
     pub fn max_connections(&self) -> usize {
         self.inner.config.max
+    }
+
+    /// Loom builds only: runs one maintenance reap pass on the calling thread, since no
+    /// maintenance task runs under loom (see `loom-tests/`).
+    #[cfg(shadowcat_loom)]
+    #[doc(hidden)]
+    pub fn loom_maintenance_pass(&self) {
+        self.inner.reap();
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) struct Counters {
     pub(crate) create_failed: AtomicU64,
     pub(crate) destroyed: [AtomicU64; 7],
     pub(crate) detached: AtomicU64,
+    pub(crate) maintenance_passes: AtomicU64,
 }
 
 impl Counters {
@@ -122,6 +123,9 @@ pub struct PoolStats {
     pub destroyed: DestroyedStats,
     /// Resources taken out of the pool with `PoolConnection::detach`.
     pub detached: u64,
+    /// Passes the maintenance task has made. It makes none while the pool is empty and has no
+    /// minimum to keep.
+    pub maintenance_passes: u64,
 }
 
 /// Resources destroyed, by [`DestroyReason`].
@@ -181,6 +185,7 @@ impl Counters {
                 created: get(&self.created),
                 create_failed: get(&self.create_failed),
                 detached: get(&self.detached),
+                maintenance_passes: get(&self.maintenance_passes),
             },
         )
     }
@@ -193,4 +198,5 @@ pub(crate) struct PoolStatsCounters {
     pub(crate) created: u64,
     pub(crate) create_failed: u64,
     pub(crate) detached: u64,
+    pub(crate) maintenance_passes: u64,
 }

@@ -1,0 +1,74 @@
+//! Arrival-order fairness: with a pool of one, waiters are served in the order they arrived, and
+//! neither a fresh `acquire` nor `try_acquire` overtakes a parked waiter (bug class 6).
+#![cfg(not(shadowcat_loom))]
+
+mod support;
+
+use std::task::Poll;
+
+use support::{assert_quiescent, options, poll_once, TestManager};
+
+#[tokio::test]
+async fn waiters_are_served_in_arrival_order() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let mut held = Some(pool.acquire().await.unwrap());
+
+    let mut waiters: Vec<_> = (0..16).map(|_| Box::pin(pool.acquire())).collect();
+    for w in &mut waiters {
+        assert!(poll_once(w).await.is_pending());
+    }
+    let mut order = Vec::new();
+    for round in 0..16 {
+        drop(held.take());
+        // Poll every waiter, newest first: only the oldest unserved one may be ready.
+        let mut served = None;
+        for (i, w) in waiters.iter_mut().enumerate().rev() {
+            if order.contains(&i) {
+                continue;
+            }
+            if let Poll::Ready(conn) = poll_once(w).await {
+                assert!(served.is_none(), "two waiters served by one release in round {round}");
+                served = Some(i);
+                held = Some(conn.unwrap());
+            }
+        }
+        order.push(served.expect("a release served nobody"));
+    }
+    assert_eq!(order, (0..16).collect::<Vec<_>>());
+    drop(held);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn fresh_arrivals_do_not_overtake_a_parked_waiter() {
+    let pool = options(1).build(TestManager::new()).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let mut parked = Box::pin(pool.acquire());
+    assert!(poll_once(&mut parked).await.is_pending());
+
+    drop(held);
+    // The released resource is reserved for the parked waiter.
+    assert!(pool.try_acquire().is_none(), "try_acquire barged");
+    let mut fresh = Box::pin(pool.acquire());
+    assert!(poll_once(&mut fresh).await.is_pending(), "a fresh acquire barged");
+    let conn = match poll_once(&mut parked).await {
+        Poll::Ready(Ok(conn)) => conn,
+        _ => panic!("the parked waiter was not served"),
+    };
+    drop(conn);
+    assert!(matches!(poll_once(&mut fresh).await, Poll::Ready(Ok(_))));
+}
+
+#[tokio::test]
+async fn freed_capacity_goes_to_the_waiter_not_to_a_fresh_arrival() {
+    let pool = options(1).build(TestManager::new()).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let mut parked = Box::pin(pool.acquire());
+    assert!(poll_once(&mut parked).await.is_pending());
+    drop(held.detach()); // frees the unit: it is handed to the waiter as room to create
+    let mut fresh = Box::pin(pool.acquire());
+    assert!(poll_once(&mut fresh).await.is_pending(), "a fresh acquire took the freed unit");
+    assert!(matches!(poll_once(&mut parked).await, Poll::Ready(Ok(_))));
+}
