@@ -11,17 +11,9 @@ use crate::guard::Floating;
 use crate::inner::{Claim, PoolInner};
 use crate::state::{State, AVAIL, SIZE};
 use crate::stats::DestroyReason;
-use crate::sync::{Arc, Ordering};
-#[cfg(not(shadowcat_loom))]
-use crate::sync::Weak;
-
-/// Under loom there is no runtime to spawn on (and loom has no `Weak`): the models run
-/// maintenance passes by hand (`Pool::loom_maintenance_pass`).
-#[cfg(shadowcat_loom)]
-pub(crate) fn start<T: Send + 'static>(_inner: &Arc<PoolInner<T>>) {}
+use crate::sync::{Arc, Ordering, Weak};
 
 /// Spawns the task on the current tokio runtime, if the options need one and a runtime exists.
-#[cfg(not(shadowcat_loom))]
 pub(crate) fn start<T: Send + 'static>(inner: &Arc<PoolInner<T>>) {
     let c = &inner.config;
     if c.idle_timeout.is_none() && c.max_lifetime.is_none() && c.min == 0 {
@@ -38,7 +30,6 @@ pub(crate) fn start<T: Send + 'static>(inner: &Arc<PoolInner<T>>) {
     }
 }
 
-#[cfg(not(shadowcat_loom))]
 async fn run<T: Send + 'static>(pool: Weak<PoolInner<T>>) {
     loop {
         let Some(inner) = pool.upgrade() else { return };

@@ -1,0 +1,243 @@
+//! The loom half of the sync facade (`RUSTFLAGS="--cfg shadowcat_loom"`), with the same API as
+//! the std half in `sync.rs`.
+//!
+//! * Atomics are loom's, so loom explores every interleaving and weak-memory outcome of the
+//!   engine's own atomics (except that loom models `SeqCst` accesses as `AcqRel`).
+//! * `Arc` and `Weak` stay std's: the engine uses `self: &Arc<Self>` receivers, which stable Rust
+//!   accepts only for std's `Arc` (loom's `Arc` would need `arbitrary_self_types`), and loom 0.7
+//!   has no `Weak`. A reference count is not part of any protocol the models check.
+//! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue`, which loom cannot see into, and
+//!   performs a loom `fetch_add(AcqRel)` on a "token" just before every operation. That gives loom
+//!   a scheduling point before each queue operation, a dependency between queue operations in
+//!   different threads (so its partial-order reduction explores both orders of a push/pop race),
+//!   and the happens-before edge from a push to the pop that takes the item, which the real queue
+//!   provides with its own atomics. Without it loom misses real bugs and reports false leaks
+//!   (`shared/notes/loom.md`, Q2). The token over-synchronises (a failed pop also releases), so
+//!   loom does not validate orderings at the queue boundary; those are argued in `DESIGN.md`.
+//! * [`Event`] is a stand-in for `event_listener::Event` built on a `loom::sync::Mutex`, with the
+//!   semantics of event-listener 5.4 that the engine relies on:
+//!   - `listen` inserts the listener at the back of the list at once;
+//!   - notified listeners always form a prefix of the list; `notify(n)` counts listeners that
+//!     are already notified, `notify_additional(n)` notifies `n` more;
+//!   - `notify*` emits a `SeqCst` fence, then takes the lock;
+//!   - dropping a notified listener that has not completed passes its notification on (with the
+//!     same "additional" flavour); `discard` does not, and reports whether it had one;
+//!   - a completed listener is unlinked; wakers are woken after the lock is released.
+//!
+//!   The uninstrumented crate cannot be used: loom does not see the happens-before edges of its
+//!   std `Mutex` and reports false deadlocks.
+
+pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::{Arc, Weak};
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use loom::sync::atomic::fence;
+use loom::sync::Mutex;
+
+/// The listener list, shared by the event and its listeners.
+type Shared<T> = loom::sync::Arc<T>;
+
+/// The idle set: the real `ArrayQueue`, with a loom token operation before each access.
+pub(crate) struct Queue<T> {
+    queue: crossbeam_queue::ArrayQueue<T>,
+    token: AtomicUsize,
+}
+
+impl<T> Queue<T> {
+    /// A queue holding at most `cap` items.
+    pub(crate) fn new(cap: usize) -> Self {
+        Queue {
+            queue: crossbeam_queue::ArrayQueue::new(cap),
+            token: AtomicUsize::new(0),
+        }
+    }
+
+    /// Appends `value`, or hands it back if the queue is full.
+    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        self.token.fetch_add(1, Ordering::AcqRel);
+        self.queue.push(value)
+    }
+
+    /// Removes the oldest item.
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.token.fetch_add(1, Ordering::AcqRel);
+        self.queue.pop()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Notified {
+    No,
+    /// Notified by `notify(n)` (`additional == false`) or `notify_additional(n)`.
+    Yes { additional: bool },
+}
+
+struct Entry {
+    id: u64,
+    notified: Notified,
+    waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct List {
+    /// In insertion order; the notified entries are a prefix.
+    entries: VecDeque<Entry>,
+    notified: usize,
+    next_id: u64,
+}
+
+impl List {
+    /// event-listener's `Inner::notify`: marks up to `n` (or `n - notified`) unnotified entries,
+    /// oldest first, collecting their wakers into `wake`. Returns how many it marked.
+    fn notify(&mut self, n: usize, additional: bool, wake: &mut Vec<Waker>) -> usize {
+        let mut n = n;
+        if !additional {
+            if n < self.notified {
+                return 0;
+            }
+            n -= self.notified;
+        }
+        let mut count = 0;
+        for entry in self.entries.iter_mut().skip(self.notified) {
+            if count == n {
+                break;
+            }
+            debug_assert!(entry.notified == Notified::No);
+            entry.notified = Notified::Yes { additional };
+            if let Some(waker) = entry.waker.take() {
+                wake.push(waker);
+            }
+            count += 1;
+        }
+        self.notified += count;
+        count
+    }
+
+    /// Unlinks entry `id`; returns its notification, if it had one.
+    fn remove(&mut self, id: u64) -> Option<Notified> {
+        let pos = self.entries.iter().position(|e| e.id == id)?;
+        let entry = self.entries.remove(pos).expect("position is in bounds");
+        if entry.notified != Notified::No {
+            self.notified -= 1;
+        }
+        Some(entry.notified)
+    }
+}
+
+fn wake_all(wake: Vec<Waker>) {
+    for waker in wake {
+        waker.wake();
+    }
+}
+
+/// A list of parked tasks with event-listener 5's semantics, on a loom mutex.
+pub(crate) struct Event {
+    list: Shared<Mutex<List>>,
+}
+
+impl Event {
+    pub(crate) fn new() -> Self {
+        Event {
+            list: Shared::new(Mutex::new(List::default())),
+        }
+    }
+
+    /// Inserts a listener at the back of the list at once.
+    pub(crate) fn listen(&self) -> EventListener {
+        let mut list = self.list.lock().unwrap();
+        let id = list.next_id;
+        list.next_id += 1;
+        list.entries.push_back(Entry {
+            id,
+            notified: Notified::No,
+            waker: None,
+        });
+        drop(list);
+        EventListener {
+            list: self.list.clone(),
+            id: Some(id),
+        }
+    }
+
+    fn notify(&self, n: usize, additional: bool) -> usize {
+        // event-listener: "Make sure the notification comes after whatever triggered it."
+        fence(Ordering::SeqCst);
+        let mut wake = Vec::new();
+        let count = self.list.lock().unwrap().notify(n, additional, &mut wake);
+        wake_all(wake);
+        count
+    }
+
+    /// Notifies `n` listeners that are not notified yet, oldest first; returns how many were.
+    pub(crate) fn notify_additional(&self, n: usize) -> usize {
+        self.notify(n, true)
+    }
+
+    /// Notifies every listener.
+    pub(crate) fn notify_all(&self) -> usize {
+        self.notify(usize::MAX, false)
+    }
+}
+
+/// A registered listener: a future that completes once it is notified.
+pub(crate) struct EventListener {
+    list: Shared<Mutex<List>>,
+    /// `None` once completed or discarded (the entry is then unlinked).
+    id: Option<u64>,
+}
+
+impl EventListener {
+    /// Removes the listener without passing its notification on, and says whether it had one.
+    /// A listener that has already completed reports `false`.
+    pub(crate) fn discard(mut self) -> bool {
+        let Some(id) = self.id.take() else {
+            return false;
+        };
+        let mut list = self.list.lock().unwrap();
+        matches!(list.remove(id), Some(Notified::Yes { .. }))
+    }
+}
+
+impl Future for EventListener {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let id = self.id.expect("listener polled after completion");
+        let mut list = self.list.lock().unwrap();
+        let entry = list
+            .entries
+            .iter_mut()
+            .find(|e| e.id == id)
+            .expect("listener entry missing");
+        if let Notified::Yes { .. } = entry.notified {
+            list.remove(id);
+            drop(list);
+            self.id = None;
+            return Poll::Ready(());
+        }
+        match &entry.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => entry.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for EventListener {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let mut wake = Vec::new();
+        {
+            let mut list = self.list.lock().unwrap();
+            // A notified listener dropped before it completed passes its notification on.
+            if let Some(Notified::Yes { additional }) = list.remove(id) {
+                list.notify(1, additional, &mut wake);
+            }
+        }
+        wake_all(wake);
+    }
+}
