@@ -53,7 +53,9 @@ impl<T: Send + 'static> Pool<T> {
     /// otherwise waits its turn behind earlier waiters.
     ///
     /// Served at once, it reads no clock and starts no timer. Otherwise it is bounded by
-    /// `acquire_timeout`. Cancel-safe: dropping the future at any point returns whatever it held.
+    /// `acquire_timeout`, which needs a tokio runtime (outside one, the wait is unbounded and a
+    /// warning is logged). Cancel-safe: dropping the future at any point returns whatever it
+    /// held.
     pub async fn acquire(&self) -> Result<PoolConnection<T>, Error> {
         let inner = &self.inner;
         let claim = match inner.try_claim(true) {
@@ -63,7 +65,15 @@ impl<T: Send + 'static> Pool<T> {
             Claim::Closed => return Err(Error::Closed),
             other => other,
         };
-        match inner.config.acquire_timeout {
+        // The timer needs a tokio runtime; without one the wait is unbounded (and said so).
+        let limit = inner.config.acquire_timeout.filter(|_| {
+            let has_runtime = tokio::runtime::Handle::try_current().is_ok();
+            if !has_runtime {
+                tracing::warn!("acquire outside a tokio runtime: acquire_timeout is not applied");
+            }
+            has_runtime
+        });
+        match limit {
             None => inner.acquire_slow(claim).await,
             Some(limit) => match tokio::time::timeout(limit, inner.acquire_slow(claim)).await {
                 Ok(result) => result,

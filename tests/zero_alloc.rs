@@ -1,0 +1,84 @@
+//! A steady-state acquire + release cycle allocates nothing: a counting global allocator watches
+//! this thread while it cycles.
+#![cfg(not(shadowcat_loom))]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use futures_util::FutureExt;
+use shadowcat_pool::PoolOptions;
+
+struct Counting;
+
+thread_local! {
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the thread-locals are
+// const-initialised `Cell`s, so touching them never allocates or re-enters the allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if WATCHING.with(Cell::get) {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if WATCHING.with(Cell::get) {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|n| n.set(0));
+    WATCHING.with(|w| w.set(true));
+    f();
+    WATCHING.with(|w| w.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn steady_state_cycle_allocates_nothing() {
+    // Default options: acquire timeout, idle timeout and max lifetime all on (release reads the
+    // clock), so this is the configuration users get.
+    let pool = PoolOptions::new()
+        .max_connections(4)
+        .build_with(|| async { Ok::<_, std::io::Error>(vec![1u8; 64]) })
+        .unwrap();
+    // Warm up outside the window: the first acquire creates (and allocates) the resource.
+    let warm = pool.acquire().now_or_never().unwrap().unwrap();
+    drop(warm);
+
+    let n = allocations_during(|| {
+        for _ in 0..10_000 {
+            let conn = pool.acquire().now_or_never().expect("idle resource, no waiting").unwrap();
+            assert_eq!(conn.len(), 64);
+            drop(conn);
+            let conn = pool.try_acquire().expect("idle resource");
+            drop(conn);
+        }
+    });
+    assert_eq!(n, 0, "{n} allocations in 20,000 acquire/release cycles");
+    assert_eq!(pool.stats().created, 1);
+}
+
+#[test]
+fn the_watcher_sees_allocations() {
+    // Guards the test above against a counter that never counts.
+    let n = allocations_during(|| drop(std::hint::black_box(vec![0u8; 32])));
+    assert_eq!(n, 1);
+}
