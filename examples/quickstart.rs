@@ -31,7 +31,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let conn = pool.acquire().await?;
         let _ = conn.id;
     }
-    println!("reuse:   10 sequential acquires opened {} upstream(s)", opened.load(Ordering::Relaxed));
+    println!(
+        "reuse:   10 sequential acquires opened {} upstream(s)",
+        opened.load(Ordering::Relaxed)
+    );
 
     // 2. Waiting: 8 tasks share 2 upstreams; each holds one briefly. They queue in arrival order.
     let mut tasks = Vec::new();
@@ -50,7 +53,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = pool.stats();
     println!(
         "stats:   size={} idle={} created={} served_at_once={} waited={}",
-        stats.size, stats.idle, stats.created, stats.acquired_immediately, stats.acquired_after_wait
+        stats.size,
+        stats.idle,
+        stats.created,
+        stats.acquired_immediately,
+        stats.acquired_after_wait
     );
 
     // 3. Close: a waiter blocked on an exhausted pool wakes with `Closed`.

@@ -31,7 +31,9 @@ impl<T: Send + 'static> PoolConnection<T> {
 
     #[inline]
     fn floating(&self) -> &Floating<T> {
-        self.floating.as_ref().expect("connection used after it was given back")
+        self.floating
+            .as_ref()
+            .expect("connection used after it was given back")
     }
 
     /// Takes the resource out of the pool for good. Its unit of capacity is freed at once (a
@@ -54,8 +56,14 @@ impl<T: Send + 'static> PoolConnection<T> {
         let pool = guard.pool();
         Counters::bump(&pool.stats.returns);
         pool.stats.destroyed(DestroyReason::ClosedByUser);
-        tracing::debug!(id = live.id, reason = DestroyReason::ClosedByUser.as_str(), "destroying pooled resource");
-        let teardown = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(pool.manager.destroy(live.resource)));
+        tracing::debug!(
+            id = live.id,
+            reason = DestroyReason::ClosedByUser.as_str(),
+            "destroying pooled resource"
+        );
+        let teardown = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(
+            pool.manager.destroy(live.resource),
+        ));
         if teardown.await.is_err() {
             tracing::warn!("Manager::destroy panicked");
         }
@@ -89,8 +97,10 @@ fn release<T: Send + 'static>(floating: Floating<T>) {
     let pool = guard.pool();
     Counters::bump(&pool.stats.returns);
     // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
-    let reusable = std::panic::catch_unwind(AssertUnwindSafe(|| pool.manager.is_reusable(&mut live.resource)))
-        .unwrap_or(false);
+    let reusable = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        pool.manager.is_reusable(&mut live.resource)
+    }))
+    .unwrap_or(false);
     if !reusable {
         return pool.clone().destroy(live, guard, DestroyReason::Broken);
     }
@@ -112,7 +122,11 @@ fn release<T: Send + 'static>(floating: Floating<T>) {
 
 /// `after_release` is async, so it runs in a task that owns the resource and its unit of
 /// capacity. If the task never runs, dropping it still returns the unit.
-fn run_after_release<T: Send + 'static>(mut live: Live<T>, idle_since: Option<Instant>, guard: CapacityGuard<T>) {
+fn run_after_release<T: Send + 'static>(
+    mut live: Live<T>,
+    idle_since: Option<Instant>,
+    guard: CapacityGuard<T>,
+) {
     let pool = guard.pool().clone();
     if pool.load_state().is_closed() {
         return pool.destroy(live, guard, DestroyReason::Closed);
@@ -122,10 +136,17 @@ fn run_after_release<T: Send + 'static>(mut live: Live<T>, idle_since: Option<In
         return pool.destroy(live, guard, DestroyReason::HookRejected);
     };
     handle.spawn(async move {
-        let hook = pool.config.hooks.after_release.clone().expect("checked by caller");
+        let hook = pool
+            .config
+            .hooks
+            .after_release
+            .clone()
+            .expect("checked by caller");
         let now = Instant::now();
         let meta = live.metadata(now, None);
-        let verdict = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(&mut live.resource, meta))).await;
+        let verdict =
+            futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(&mut live.resource, meta)))
+                .await;
         match verdict {
             Ok(Ok(true)) => PoolInner::release_idle(live, idle_since, guard),
             Ok(Ok(false)) => pool.destroy(live, guard, DestroyReason::HookRejected),

@@ -43,7 +43,9 @@ impl<T: Send + 'static> CapacityGuard<T> {
     #[inline]
     pub(crate) fn pool(&self) -> &Arc<PoolInner<T>> {
         // Only `disarm` and `drop` take the pool, and both consume the guard.
-        self.pool.as_ref().expect("capacity guard used after disarm")
+        self.pool
+            .as_ref()
+            .expect("capacity guard used after disarm")
     }
 
     /// Hands the unit to someone else (the idle queue) without returning it, and gives back the
@@ -108,7 +110,9 @@ impl<T: Send + 'static> Floating<T> {
 
     #[inline]
     fn parts(&self) -> &(Live<T>, CapacityGuard<T>) {
-        self.parts.as_ref().expect("floating resource used after it was consumed")
+        self.parts
+            .as_ref()
+            .expect("floating resource used after it was consumed")
     }
 
     #[inline]
@@ -118,7 +122,11 @@ impl<T: Send + 'static> Floating<T> {
 
     #[inline]
     pub(crate) fn live_mut(&mut self) -> &mut Live<T> {
-        &mut self.parts.as_mut().expect("floating resource used after it was consumed").0
+        &mut self
+            .parts
+            .as_mut()
+            .expect("floating resource used after it was consumed")
+            .0
     }
 
     /// Splits into the resource and its guard, without destroying anything.

@@ -171,7 +171,10 @@ impl<T: Send + 'static> PoolInner<T> {
             )),
             // Only a closer (or a depositor that saw `closed`) can have taken our item.
             None => {
-                debug_assert!(self.load_state().is_closed(), "claimed item missing from queue");
+                debug_assert!(
+                    self.load_state().is_closed(),
+                    "claimed item missing from queue"
+                );
                 Claim::Closed
             }
         }
@@ -180,7 +183,11 @@ impl<T: Send + 'static> PoolInner<T> {
     // ===== releasing =====
 
     /// Returns a healthy resource to the idle set. Synchronous, lock-free, allocation-free.
-    pub(crate) fn release_idle(live: Live<T>, idle_since: Option<Instant>, guard: CapacityGuard<T>) {
+    pub(crate) fn release_idle(
+        live: Live<T>,
+        idle_since: Option<Instant>,
+        guard: CapacityGuard<T>,
+    ) {
         // The unit of capacity moves from the guard into the queue.
         let pool = guard.disarm();
         if let Err(idle) = pool.queue.push(Idle { live, idle_since }) {
@@ -271,9 +278,18 @@ impl<T: Send + 'static> PoolInner<T> {
     // ===== destroying and closing =====
 
     /// Destroys `live` for `reason`; `guard`'s unit is returned once teardown is finished.
-    pub(crate) fn destroy(self: Arc<Self>, live: Live<T>, guard: CapacityGuard<T>, reason: DestroyReason) {
+    pub(crate) fn destroy(
+        self: Arc<Self>,
+        live: Live<T>,
+        guard: CapacityGuard<T>,
+        reason: DestroyReason,
+    ) {
         self.stats.destroyed(reason);
-        tracing::debug!(id = live.id, reason = reason.as_str(), "destroying pooled resource");
+        tracing::debug!(
+            id = live.id,
+            reason = reason.as_str(),
+            "destroying pooled resource"
+        );
         let inner = self.clone();
         let mut teardown: BoxFuture<'static, ()> = Box::pin(async move {
             inner.manager.destroy(live.resource).await;
@@ -316,7 +332,10 @@ impl<T: Send + 'static> PoolInner<T> {
                 break false;
             }
             let new = State(s.without_avail()).0 | CLOSED;
-            match self.state.compare_exchange_weak(s.0, new, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .state
+                .compare_exchange_weak(s.0, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => break true,
                 Err(actual) => s = State(actual),
             }
@@ -339,8 +358,11 @@ impl<T: Send + 'static> PoolInner<T> {
     /// from any number of threads: each item and reservation is taken exactly once.
     pub(crate) fn drain_closed(self: &Arc<Self>) {
         while let Some(idle) = self.queue.pop() {
-            self.clone()
-                .destroy(idle.live, CapacityGuard::adopt(self.clone()), DestroyReason::Closed);
+            self.clone().destroy(
+                idle.live,
+                CapacityGuard::adopt(self.clone()),
+                DestroyReason::Closed,
+            );
         }
         // AcqRel: pairs with the depositors' fetch_add.
         let slots = self.slot_reservations.swap(0, Ordering::AcqRel);
@@ -357,7 +379,8 @@ impl<T: Send + 'static> PoolInner<T> {
         let inner = self.clone();
         Box::pin(async move {
             let created = {
-                let fut = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(inner.manager.create()));
+                let fut =
+                    futures_util::FutureExt::catch_unwind(AssertUnwindSafe(inner.manager.create()));
                 match inner.config.create_timeout {
                     Some(limit) => match tokio::time::timeout(limit, fut).await {
                         Ok(r) => r,
@@ -432,11 +455,15 @@ impl<T: Send + 'static> PoolInner<T> {
 
     /// Prepares an idle resource for hand-out: `test_before_acquire` and `before_acquire`.
     /// `None` means it was destroyed and the caller should try another.
-    pub(crate) async fn prepare_idle(self: &Arc<Self>, mut floating: Floating<T>) -> Option<Floating<T>> {
+    pub(crate) async fn prepare_idle(
+        self: &Arc<Self>,
+        mut floating: Floating<T>,
+    ) -> Option<Floating<T>> {
         if self.config.test_before_acquire {
             let result = {
                 let res = &mut floating.live_mut().resource;
-                futures_util::FutureExt::catch_unwind(AssertUnwindSafe(self.manager.check(res))).await
+                futures_util::FutureExt::catch_unwind(AssertUnwindSafe(self.manager.check(res)))
+                    .await
             };
             match result {
                 Ok(Ok(())) => {}
@@ -453,7 +480,9 @@ impl<T: Send + 'static> PoolInner<T> {
             }
         }
         if let Some(hook) = self.config.hooks.before_acquire.clone() {
-            let meta = floating.live().metadata(Instant::now(), floating.idle_since);
+            let meta = floating
+                .live()
+                .metadata(Instant::now(), floating.idle_since);
             let result = {
                 let res = &mut floating.live_mut().resource;
                 futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(res, meta))).await
@@ -497,7 +526,10 @@ impl<T: Send + 'static> PoolInner<T> {
 
     /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
     /// `acquire_timeout` around it.
-    pub(crate) async fn acquire_slow(self: &Arc<Self>, mut claim: Claim<T>) -> Result<PoolConnection<T>, Error> {
+    pub(crate) async fn acquire_slow(
+        self: &Arc<Self>,
+        mut claim: Claim<T>,
+    ) -> Result<PoolConnection<T>, Error> {
         let mut wait_started: Option<Instant> = None;
         loop {
             match claim {
@@ -545,7 +577,10 @@ impl<T: Send + 'static> PoolInner<T> {
     /// in the background and lands in the idle set (bug class 13: a waiter stuck in `create`).
     ///
     /// `Ok(None)` means the handed-over resource failed its check: the caller tries again.
-    async fn create_racing(self: &Arc<Self>, guard: CapacityGuard<T>) -> Result<Option<Floating<T>>, Error> {
+    async fn create_racing(
+        self: &Arc<Self>,
+        guard: CapacityGuard<T>,
+    ) -> Result<Option<Floating<T>>, Error> {
         use futures_util::future::{select, Either};
 
         let mut create = self.create_future();
@@ -583,7 +618,9 @@ impl<T: Send + 'static> PoolInner<T> {
                         // Spare capacity while we already create: pass it on, keep creating.
                         drop(extra);
                         let live = create.await?;
-                        let floating = self.run_after_create(Floating::new(live, None, guard)).await?;
+                        let floating = self
+                            .run_after_create(Floating::new(live, None, guard))
+                            .await?;
                         Ok(Some(floating))
                     }
                     crate::waiters::Reservation::Closed => Err(Error::Closed),
@@ -601,7 +638,10 @@ impl<T: Send + 'static> PoolInner<T> {
         let inner = self.clone();
         let task = async move {
             if let Ok(live) = create.await {
-                if let Ok(floating) = inner.run_after_create(Floating::new(live, None, guard)).await {
+                if let Ok(floating) = inner
+                    .run_after_create(Floating::new(live, None, guard))
+                    .await
+                {
                     let (live, _, guard) = floating.into_parts();
                     let stamp = inner.idle_stamp();
                     PoolInner::release_idle(live, stamp, guard);

@@ -76,7 +76,9 @@ impl<T: Send + 'static> PoolInner<T> {
         let mut budget = self.load_state().avail();
         while budget > 0 {
             budget -= 1;
-            let Some(floating) = self.claim_idle_for_maintenance() else { break };
+            let Some(floating) = self.claim_idle_for_maintenance() else {
+                break;
+            };
             let live = floating.live();
             if live.expires_at.is_some_and(|deadline| now >= deadline) {
                 floating.destroy(DestroyReason::Lifetime);
@@ -108,7 +110,12 @@ impl<T: Send + 'static> PoolInner<T> {
                 return None;
             }
             // AcqRel: as for any claim.
-            match self.state.compare_exchange_weak(s.0, s.0 - AVAIL, Ordering::AcqRel, Ordering::Relaxed) {
+            match self.state.compare_exchange_weak(
+                s.0,
+                s.0 - AVAIL,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => {
                     return match self.pop_claimed() {
                         Claim::Idle(floating) => Some(floating),
@@ -127,7 +134,9 @@ impl<T: Send + 'static> PoolInner<T> {
         if min == 0 {
             return;
         }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         loop {
             // Relaxed: only maintenance changes this counter, and it is a bound, not a fence.
             if self.warmups_in_flight.load(Ordering::Relaxed) >= cap {
@@ -139,7 +148,12 @@ impl<T: Send + 'static> PoolInner<T> {
                     break false;
                 }
                 // AcqRel: as for any grow.
-                match self.state.compare_exchange_weak(s.0, s.0 + SIZE, Ordering::AcqRel, Ordering::Relaxed) {
+                match self.state.compare_exchange_weak(
+                    s.0,
+                    s.0 + SIZE,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
                     Ok(_) => break true,
                     Err(actual) => s = State(actual),
                 }
@@ -153,7 +167,10 @@ impl<T: Send + 'static> PoolInner<T> {
             handle.spawn(async move {
                 let created = inner.create_future().await;
                 if let Ok(live) = created {
-                    if let Ok(floating) = inner.run_after_create(Floating::new(live, None, guard)).await {
+                    if let Ok(floating) = inner
+                        .run_after_create(Floating::new(live, None, guard))
+                        .await
+                    {
                         let (live, _, guard) = floating.into_parts();
                         let stamp = inner.idle_stamp();
                         PoolInner::release_idle(live, stamp, guard);

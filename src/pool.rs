@@ -224,6 +224,8 @@ impl<T: Send + 'static> Drop for Pool<T> {
 
 impl<T: Send + 'static> std::fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("state", &self.inner.load_state()).finish()
+        f.debug_struct("Pool")
+            .field("state", &self.inner.load_state())
+            .finish()
     }
 }

@@ -89,12 +89,17 @@ mod tests {
 
     #[test]
     fn fields_do_not_overlap() {
-        let s = State(CLOSED | 3 * SIZE | 2 * AVAIL | 5 * WAITER);
+        let s = State(CLOSED + 3 * SIZE + 2 * AVAIL + 5 * WAITER);
         assert!(s.is_closed());
         assert_eq!((s.size(), s.avail(), s.waiters()), (3, 2, 5));
-        let full = State((MAX_SIZE as u64) * SIZE + (MAX_SIZE as u64) * AVAIL + (MAX_WAITERS as u64) * WAITER);
+        let full = State(
+            (MAX_SIZE as u64) * SIZE + (MAX_SIZE as u64) * AVAIL + (MAX_WAITERS as u64) * WAITER,
+        );
         assert!(!full.is_closed());
-        assert_eq!((full.size(), full.avail(), full.waiters()), (MAX_SIZE, MAX_SIZE, MAX_WAITERS));
+        assert_eq!(
+            (full.size(), full.avail(), full.waiters()),
+            (MAX_SIZE, MAX_SIZE, MAX_WAITERS)
+        );
         assert_eq!(State(full.without_avail()).avail(), 0);
         assert_eq!(State(full.without_avail()).size(), MAX_SIZE);
     }

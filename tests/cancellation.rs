@@ -26,7 +26,9 @@ async fn cancel_while_waiting_frees_the_place_in_line() {
 
     drop(held);
     assert_eq!(pool.stats().idle, 1);
-    let again = pool.try_acquire().expect("the released resource is idle, not reserved");
+    let again = pool
+        .try_acquire()
+        .expect("the released resource is idle, not reserved");
     drop(again);
     assert_quiescent(&pool, &counts);
 }
@@ -47,7 +49,11 @@ async fn cancel_mid_create_returns_the_unit() {
     started.notified().await;
     assert_eq!(pool.stats().size, 1, "the create holds the only unit");
     drop(creating);
-    assert_eq!(pool.stats().size, 0, "cancelling the create returned the unit");
+    assert_eq!(
+        pool.stats().size,
+        0,
+        "cancelling the create returned the unit"
+    );
 
     gate.add_permits(1);
     let conn = pool.acquire().await.unwrap();
@@ -133,7 +139,11 @@ async fn cancel_mid_after_create_hook_returns_the_unit() {
     drop(acquiring);
     let s = pool.stats();
     assert_eq!(s.size, 0, "{s:?}");
-    assert_eq!(counts.live(), 0, "the half-initialised resource was destroyed");
+    assert_eq!(
+        counts.live(),
+        0,
+        "the half-initialised resource was destroyed"
+    );
 
     hook_gate.notify_one();
     let conn = pool.acquire().await.unwrap();
@@ -190,7 +200,10 @@ async fn cancelled_notified_waiter_passes_the_wakeup_on() {
     drop(first); // cancelled before it ever saw the notification
     match poll_once(&mut second).await {
         Poll::Ready(Ok(conn)) => drop(conn),
-        other => panic!("second waiter was not handed the resource: {:?}", other.map(|r| r.map(|c| c.id))),
+        other => panic!(
+            "second waiter was not handed the resource: {:?}",
+            other.map(|r| r.map(|c| c.id))
+        ),
     }
     assert_quiescent(&pool, &counts);
 }

@@ -21,9 +21,15 @@ async fn close_wakes_every_waiter_with_closed() {
         assert!(poll_once(w).await.is_pending());
     }
     let mut closing = Box::pin(pool.close());
-    assert!(poll_once(&mut closing).await.is_pending(), "a resource is still out");
+    assert!(
+        poll_once(&mut closing).await.is_pending(),
+        "a resource is still out"
+    );
     for w in &mut waiters {
-        assert!(matches!(poll_once(w).await, Poll::Ready(Err(Error::Closed))));
+        assert!(matches!(
+            poll_once(w).await,
+            Poll::Ready(Err(Error::Closed))
+        ));
     }
     assert!(matches!(pool.acquire().await, Err(Error::Closed)));
     assert!(pool.try_acquire().is_none());
@@ -82,7 +88,11 @@ async fn close_awaits_async_teardown() {
     let mut closing = Box::pin(pool.close());
     assert!(poll_once(&mut closing).await.is_pending());
     assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 1);
-    assert_eq!(pool.stats().size, 1, "the unit is held until teardown finishes");
+    assert_eq!(
+        pool.stats().size,
+        1,
+        "the unit is held until teardown finishes"
+    );
     gate.add_permits(1);
     closing.await;
     assert_eq!(pool.stats().size, 0);

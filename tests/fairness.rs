@@ -29,7 +29,10 @@ async fn waiters_are_served_in_arrival_order() {
                 continue;
             }
             if let Poll::Ready(conn) = poll_once(w).await {
-                assert!(served.is_none(), "two waiters served by one release in round {round}");
+                assert!(
+                    served.is_none(),
+                    "two waiters served by one release in round {round}"
+                );
                 served = Some(i);
                 held = Some(conn.unwrap());
             }
@@ -52,7 +55,10 @@ async fn fresh_arrivals_do_not_overtake_a_parked_waiter() {
     // The released resource is reserved for the parked waiter.
     assert!(pool.try_acquire().is_none(), "try_acquire barged");
     let mut fresh = Box::pin(pool.acquire());
-    assert!(poll_once(&mut fresh).await.is_pending(), "a fresh acquire barged");
+    assert!(
+        poll_once(&mut fresh).await.is_pending(),
+        "a fresh acquire barged"
+    );
     let conn = match poll_once(&mut parked).await {
         Poll::Ready(Ok(conn)) => conn,
         _ => panic!("the parked waiter was not served"),
@@ -69,6 +75,9 @@ async fn freed_capacity_goes_to_the_waiter_not_to_a_fresh_arrival() {
     assert!(poll_once(&mut parked).await.is_pending());
     drop(held.detach()); // frees the unit: it is handed to the waiter as room to create
     let mut fresh = Box::pin(pool.acquire());
-    assert!(poll_once(&mut fresh).await.is_pending(), "a fresh acquire took the freed unit");
+    assert!(
+        poll_once(&mut fresh).await.is_pending(),
+        "a fresh acquire took the freed unit"
+    );
     assert!(matches!(poll_once(&mut parked).await, Poll::Ready(Ok(_))));
 }

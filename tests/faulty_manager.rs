@@ -56,7 +56,10 @@ async fn failing_create_wakes_the_next_waiter_to_try_again() {
     let second = tokio::spawn(async move { p2.acquire().await.map(|c| c.id) });
     gate.add_permits(2);
     let (a, b) = (first.await.unwrap(), second.await.unwrap());
-    assert!(a.is_err() != b.is_err(), "exactly one acquire saw the failure: {a:?} {b:?}");
+    assert!(
+        a.is_err() != b.is_err(),
+        "exactly one acquire saw the failure: {a:?} {b:?}"
+    );
     assert_quiescent(&pool, &counts);
 }
 
@@ -81,7 +84,10 @@ async fn failing_and_panicking_hooks_close_the_resource_and_keep_the_pool_usable
         .unwrap();
     for expected in ["refused", "panicked"] {
         match pool.acquire().await {
-            Err(Error::Hook { hook: HookKind::AfterCreate, source }) => {
+            Err(Error::Hook {
+                hook: HookKind::AfterCreate,
+                source,
+            }) => {
                 assert!(source.to_string().contains(expected), "{source}")
             }
             other => panic!("expected a hook error, got {:?}", other.map(|c| c.id)),

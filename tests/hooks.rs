@@ -44,7 +44,10 @@ async fn hooks_receive_age_and_idle_time() {
 
     let seen = seen.lock().unwrap().clone();
     let names: Vec<_> = seen.iter().map(|(n, _)| *n).collect();
-    assert_eq!(&names[..3], ["after_create", "after_release", "before_acquire"]);
+    assert_eq!(
+        &names[..3],
+        ["after_create", "after_release", "before_acquire"]
+    );
     assert_eq!(seen[0].1.age, Duration::ZERO);
     assert_eq!(seen[1].1.age, Duration::from_secs(5));
     assert_eq!(seen[2].1.age, Duration::from_secs(8));
@@ -89,7 +92,10 @@ async fn after_release_false_closes_the_resource() {
     done_rx.recv().await.unwrap();
     // The hook's verdict is applied right after it returns, in the same task poll.
     let conn = pool.acquire().await.unwrap();
-    assert_eq!(conn.id, 1, "the released resource was closed, a new one made");
+    assert_eq!(
+        conn.id, 1,
+        "the released resource was closed, a new one made"
+    );
     drop(conn);
     done_rx.recv().await.unwrap();
     let s = pool.stats();

@@ -114,7 +114,10 @@ impl Model {
             assert_eq!(s.waiting, self.pending.len(), "{s:?}");
             if !self.pending.is_empty() {
                 assert_eq!(s.idle, 0, "a waiter sleeps beside an idle resource: {s:?}");
-                assert_eq!(s.size, self.max, "a waiter sleeps beside free capacity: {s:?}");
+                assert_eq!(
+                    s.size, self.max,
+                    "a waiter sleeps beside free capacity: {s:?}"
+                );
             }
         } else {
             assert!(self.pending.is_empty(), "a waiter survived close");
@@ -124,7 +127,9 @@ impl Model {
 }
 
 fn run(max: usize, ops: Vec<Op>) {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let plan = std::sync::Arc::new(TestManagerHandle(Default::default()));
         let inner = TestManager::new();
@@ -148,7 +153,8 @@ fn run(max: usize, ops: Vec<Op>) {
             match op {
                 Op::Acquire => {
                     let pool = m.pool.clone();
-                    m.pending.push(Box::pin(async move { pool.acquire().await }));
+                    m.pending
+                        .push(Box::pin(async move { pool.acquire().await }));
                 }
                 Op::TryAcquire => {
                     if let Some(conn) = m.pool.try_acquire() {
@@ -195,7 +201,10 @@ fn run(max: usize, ops: Vec<Op>) {
         // `close` is idempotent: a fresh call waits for the same end state.
         let pool = m.pool.clone();
         let mut closing = Box::pin(async move { pool.close().await });
-        assert!(poll_once(&mut closing).await.is_ready(), "close did not resolve with everything returned");
+        assert!(
+            poll_once(&mut closing).await.is_ready(),
+            "close did not resolve with everything returned"
+        );
         let s = m.pool.stats();
         assert_eq!((s.size, s.idle, s.waiting), (0, 0, 0), "{s:?}");
         assert_eq!(m.counts.live(), 0);

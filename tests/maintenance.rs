@@ -49,7 +49,11 @@ async fn idle_timeout_never_goes_below_min_connections() {
         .idle_timeout(Duration::from_secs(1))
         .build(m)
         .unwrap();
-    let held: Vec<_> = vec![pool.acquire().await.unwrap(), pool.acquire().await.unwrap(), pool.acquire().await.unwrap()];
+    let held: Vec<_> = vec![
+        pool.acquire().await.unwrap(),
+        pool.acquire().await.unwrap(),
+        pool.acquire().await.unwrap(),
+    ];
     drop(held);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let s = pool.stats();
@@ -69,7 +73,11 @@ async fn max_lifetime_closes_on_release_and_while_idle() {
     let out = pool.acquire().await.unwrap();
     drop(pool.acquire().await.unwrap()); // idle
     tokio::time::sleep(Duration::from_secs(11)).await;
-    assert_eq!(pool.stats().destroyed.lifetime, 1, "the idle one was reaped");
+    assert_eq!(
+        pool.stats().destroyed.lifetime,
+        1,
+        "the idle one was reaped"
+    );
     drop(out); // past its lifetime: destroyed on release
     let s = pool.stats();
     assert_eq!((s.size, s.destroyed.lifetime), (0, 2), "{s:?}");
@@ -87,10 +95,17 @@ async fn lifetimes_are_jittered_below_max_lifetime() {
     let held: Vec<_> = futures_util::future::join_all((0..20).map(|_| pool.acquire())).await;
     drop(held);
     tokio::time::sleep(Duration::from_millis(49_900)).await;
-    assert_eq!(pool.stats().destroyed.lifetime, 0, "nobody expires before max - jitter");
+    assert_eq!(
+        pool.stats().destroyed.lifetime,
+        0,
+        "nobody expires before max - jitter"
+    );
     tokio::time::sleep(Duration::from_secs(25)).await;
     let mid = pool.stats().destroyed.lifetime;
-    assert!(mid > 0 && mid < 20, "expiries are spread out, got {mid} of 20 at the midpoint");
+    assert!(
+        mid > 0 && mid < 20,
+        "expiries are spread out, got {mid} of 20 at the midpoint"
+    );
     tokio::time::sleep(Duration::from_secs(26)).await;
     assert_eq!(pool.stats().destroyed.lifetime, 20);
 }
@@ -168,9 +183,16 @@ async fn pool_is_freed_after_the_last_handle_drops() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(pool.stats().size, 1);
     let metrics = tokio::runtime::Handle::current().metrics();
-    assert_eq!(metrics.num_alive_tasks(), 1, "the maintenance task is running");
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        1,
+        "the maintenance task is running"
+    );
     drop(pool);
-    assert!(freed.load(Ordering::SeqCst), "the maintenance task kept the pool alive");
+    assert!(
+        freed.load(Ordering::SeqCst),
+        "the maintenance task kept the pool alive"
+    );
     assert_eq!(counts.live(), 0);
     // The maintenance task notices and exits.
     for _ in 0..10 {
@@ -179,5 +201,9 @@ async fn pool_is_freed_after_the_last_handle_drops() {
         }
         tokio::task::yield_now().await;
     }
-    assert_eq!(metrics.num_alive_tasks(), 0, "the maintenance task did not exit");
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        0,
+        "the maintenance task did not exit"
+    );
 }

@@ -12,7 +12,10 @@ fn field_of(options: PoolOptions<Conn>) -> &'static str {
     match options.build(TestManager::new()) {
         Ok(_) => panic!("invalid options were accepted"),
         Err(e) => {
-            assert!(e.to_string().contains(e.field), "message names the field: {e}");
+            assert!(
+                e.to_string().contains(e.field),
+                "message names the field: {e}"
+            );
             e.field
         }
     }
@@ -22,18 +25,36 @@ fn field_of(options: PoolOptions<Conn>) -> &'static str {
 fn each_invalid_option_is_named() {
     let base = || PoolOptions::<Conn>::new().max_connections(4);
     assert_eq!(field_of(PoolOptions::new()), "max_connections");
-    assert_eq!(field_of(PoolOptions::new().max_connections(0)), "max_connections");
+    assert_eq!(
+        field_of(PoolOptions::new().max_connections(0)),
+        "max_connections"
+    );
     assert_eq!(
         field_of(PoolOptions::new().max_connections(MAX_CONNECTIONS_LIMIT + 1)),
         "max_connections"
     );
     assert_eq!(field_of(base().min_connections(5)), "min_connections");
     assert_eq!(field_of(base().warmup_concurrency(0)), "warmup_concurrency");
-    assert_eq!(field_of(base().acquire_timeout(Duration::ZERO)), "acquire_timeout");
-    assert_eq!(field_of(base().create_timeout(Duration::ZERO)), "create_timeout");
-    assert_eq!(field_of(base().idle_timeout(Duration::ZERO)), "idle_timeout");
-    assert_eq!(field_of(base().max_lifetime(Duration::ZERO)), "max_lifetime");
-    assert_eq!(field_of(base().maintenance_interval(Duration::ZERO)), "maintenance_interval");
+    assert_eq!(
+        field_of(base().acquire_timeout(Duration::ZERO)),
+        "acquire_timeout"
+    );
+    assert_eq!(
+        field_of(base().create_timeout(Duration::ZERO)),
+        "create_timeout"
+    );
+    assert_eq!(
+        field_of(base().idle_timeout(Duration::ZERO)),
+        "idle_timeout"
+    );
+    assert_eq!(
+        field_of(base().max_lifetime(Duration::ZERO)),
+        "max_lifetime"
+    );
+    assert_eq!(
+        field_of(base().maintenance_interval(Duration::ZERO)),
+        "maintenance_interval"
+    );
     assert_eq!(
         field_of(
             base()

@@ -10,7 +10,10 @@ use support::{options, Conn, TestManager};
 use tokio::sync::Semaphore;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -45,7 +48,11 @@ fn broken_resource_with_async_teardown_outside_a_runtime_frees_its_unit() {
     drop(rt);
     conn.broken = true;
     drop(conn);
-    assert_eq!(pool.stats().size, 0, "with no runtime to finish teardown, the unit is freed");
+    assert_eq!(
+        pool.stats().size,
+        0,
+        "with no runtime to finish teardown, the unit is freed"
+    );
     assert_eq!(counts.live(), 0);
 }
 

@@ -67,7 +67,11 @@ async fn acquire_timeout_bounds_a_hanging_create() {
         .build(m)
         .unwrap();
     assert!(matches!(pool.acquire().await, Err(Error::Timeout(_))));
-    assert_eq!(pool.stats().size, 0, "the abandoned create gave its unit back");
+    assert_eq!(
+        pool.stats().size,
+        0,
+        "the abandoned create gave its unit back"
+    );
     gate.add_permits(1);
     drop(pool.acquire().await.unwrap());
     assert_quiescent(&pool, &counts);

@@ -24,7 +24,9 @@ async fn two_back_to_back_releases_wake_two_waiters() {
     // Both releases happen before either waiter runs.
     drop(a);
     drop(b);
-    let (Poll::Ready(Ok(c1)), Poll::Ready(Ok(c2))) = (poll_once(&mut w1).await, poll_once(&mut w2).await) else {
+    let (Poll::Ready(Ok(c1)), Poll::Ready(Ok(c2))) =
+        (poll_once(&mut w1).await, poll_once(&mut w2).await)
+    else {
         panic!("both waiters must be served by the two releases");
     };
     assert_ne!(c1.id, c2.id);

@@ -65,7 +65,11 @@ fn steady_state_cycle_allocates_nothing() {
 
     let n = allocations_during(|| {
         for _ in 0..10_000 {
-            let conn = pool.acquire().now_or_never().expect("idle resource, no waiting").unwrap();
+            let conn = pool
+                .acquire()
+                .now_or_never()
+                .expect("idle resource, no waiting")
+                .unwrap();
             assert_eq!(conn.len(), 64);
             drop(conn);
             let conn = pool.try_acquire().expect("idle resource");

@@ -77,7 +77,10 @@ impl TestManager {
     }
 
     pub fn plan(self, modes: &[CreateMode]) -> Self {
-        self.create_plan.lock().unwrap().extend(modes.iter().copied());
+        self.create_plan
+            .lock()
+            .unwrap()
+            .extend(modes.iter().copied());
         self
     }
 }
@@ -92,7 +95,12 @@ impl Manager for TestManager {
 
     async fn create(&self) -> Result<Conn, TestError> {
         let id = self.counts.create_calls.fetch_add(1, Ordering::SeqCst);
-        let mode = self.create_plan.lock().unwrap().pop_front().unwrap_or(CreateMode::Ok);
+        let mode = self
+            .create_plan
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(CreateMode::Ok);
         self.create_started.notify_one();
         if let Some(gate) = &self.create_gate {
             gate.acquire().await.unwrap().forget();
@@ -143,7 +151,11 @@ pub fn assert_quiescent<T: Send + 'static>(pool: &shadowcat_pool::Pool<T>, count
     let s = pool.stats();
     assert!(s.idle <= s.size, "idle {} > size {}: {s:?}", s.idle, s.size);
     assert!(s.size <= s.max, "size {} > max {}: {s:?}", s.size, s.max);
-    assert_eq!(s.size, counts.live(), "size != live resources: {s:?} {counts:?}");
+    assert_eq!(
+        s.size,
+        counts.live(),
+        "size != live resources: {s:?} {counts:?}"
+    );
     assert_eq!(s.waiting, 0, "{s:?}");
     assert_eq!(
         s.created as usize,
