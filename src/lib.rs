@@ -77,3 +77,8 @@ pub use stats::{DestroyReason, DestroyedStats, PoolStats};
 
 /// The maximum `max_connections` a pool accepts.
 pub const MAX_CONNECTIONS_LIMIT: usize = state::MAX_SIZE;
+
+/// The README's code blocks, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
