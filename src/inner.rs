@@ -285,6 +285,13 @@ impl<T: Send + 'static> PoolInner<T> {
         reason: DestroyReason,
     ) {
         self.stats.destroyed(reason);
+        let _span = tracing::debug_span!(
+            "shadowcat_pool::destroy",
+            id = live.id,
+            reason = reason.as_str()
+        )
+        .entered();
+        tracing::debug!("destroying pooled resource");
         tracing::debug!(
             id = live.id,
             reason = reason.as_str(),
@@ -376,55 +383,61 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Makes a new resource with `guard`'s unit: `create` (bounded by `create_timeout`, panics
     /// caught), then `after_create`.
     pub(crate) fn create_future(self: &Arc<Self>) -> BoxFuture<'static, Result<Live<T>, Error>> {
+        use tracing::Instrument;
         let inner = self.clone();
-        Box::pin(async move {
-            let created = {
-                let fut =
-                    futures_util::FutureExt::catch_unwind(AssertUnwindSafe(inner.manager.create()));
-                match inner.config.create_timeout {
-                    Some(limit) => match tokio::time::timeout(limit, fut).await {
-                        Ok(r) => r,
-                        Err(_) => Ok(Err(Box::new(CreateTimedOut(limit)) as BoxError)),
-                    },
-                    None => fut.await,
-                }
-            };
-            let resource = match created {
-                Ok(Ok(resource)) => resource,
-                Ok(Err(e)) => {
-                    Counters::bump(&inner.stats.create_failed);
-                    tracing::warn!(error = %e, "creating a pooled resource failed");
-                    return Err(Error::Create(e));
-                }
-                Err(panic) => {
-                    Counters::bump(&inner.stats.create_failed);
-                    let p = Panicked::new("Manager::create", panic);
-                    tracing::error!(error = %p, "creating a pooled resource panicked");
-                    return Err(Error::Create(Box::new(p)));
-                }
-            };
-            let created_at = Instant::now();
-            let expires_at = inner.config.max_lifetime.map(|life| {
-                let jitter = inner.config.lifetime_jitter;
-                let cut = if jitter.is_zero() {
-                    Duration::ZERO
-                } else {
-                    Duration::from_nanos(fastrand::u64(0..=jitter.as_nanos() as u64))
+        let span = tracing::debug_span!("shadowcat_pool::create");
+        Box::pin(
+            async move {
+                let created = {
+                    let fut = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(
+                        inner.manager.create(),
+                    ));
+                    match inner.config.create_timeout {
+                        Some(limit) => match tokio::time::timeout(limit, fut).await {
+                            Ok(r) => r,
+                            Err(_) => Ok(Err(Box::new(CreateTimedOut(limit)) as BoxError)),
+                        },
+                        None => fut.await,
+                    }
                 };
-                created_at + life.saturating_sub(cut)
-            });
-            // Relaxed: ids only need to be unique.
-            let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-            Counters::bump(&inner.stats.created);
-            tracing::debug!(id, "created pooled resource");
-            inner.maintenance_wake.notify_additional(1);
-            Ok(Live {
-                resource,
-                created_at,
-                expires_at,
-                id,
-            })
-        })
+                let resource = match created {
+                    Ok(Ok(resource)) => resource,
+                    Ok(Err(e)) => {
+                        Counters::bump(&inner.stats.create_failed);
+                        tracing::warn!(error = %e, "creating a pooled resource failed");
+                        return Err(Error::Create(e));
+                    }
+                    Err(panic) => {
+                        Counters::bump(&inner.stats.create_failed);
+                        let p = Panicked::new("Manager::create", panic);
+                        tracing::error!(error = %p, "creating a pooled resource panicked");
+                        return Err(Error::Create(Box::new(p)));
+                    }
+                };
+                let created_at = Instant::now();
+                let expires_at = inner.config.max_lifetime.map(|life| {
+                    let jitter = inner.config.lifetime_jitter;
+                    let cut = if jitter.is_zero() {
+                        Duration::ZERO
+                    } else {
+                        Duration::from_nanos(fastrand::u64(0..=jitter.as_nanos() as u64))
+                    };
+                    created_at + life.saturating_sub(cut)
+                });
+                // Relaxed: ids only need to be unique.
+                let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+                Counters::bump(&inner.stats.created);
+                tracing::debug!(id, "created pooled resource");
+                inner.maintenance_wake.notify_additional(1);
+                Ok(Live {
+                    resource,
+                    created_at,
+                    expires_at,
+                    id,
+                })
+            }
+            .instrument(span),
+        )
     }
 
     /// Runs `after_create` on a fresh resource; on failure the resource is destroyed.

@@ -79,7 +79,13 @@ impl<T: Send + 'static> Pool<T> {
                 Ok(result) => result,
                 Err(_) => {
                     Counters::bump(&inner.stats.timeouts);
-                    tracing::warn!(timeout = ?limit, "acquire timed out");
+                    let s = inner.load_state();
+                    tracing::warn!(
+                        timeout = ?limit,
+                        size = s.size(),
+                        waiting = s.waiters(),
+                        "acquire timed out"
+                    );
                     Err(Error::Timeout(limit))
                 }
             },
@@ -102,6 +108,14 @@ impl<T: Send + 'static> Pool<T> {
     /// resources are destroyed. The future then resolves when every checked-out resource has
     /// been returned and destroyed. Idempotent: every call waits for the same end state.
     pub async fn close(&self) {
+        use tracing::Instrument;
+        self.close_inner()
+            .instrument(tracing::info_span!("shadowcat_pool::close"))
+            .await;
+        tracing::info!("pool closed: every resource destroyed");
+    }
+
+    async fn close_inner(&self) {
         self.inner.mark_closed();
         loop {
             if self.inner.load_state().size() == 0 {
