@@ -115,6 +115,29 @@ impl<T: Send + 'static> PoolInner<T> {
         State(self.state.load(Ordering::Acquire))
     }
 
+    /// One compare-and-swap of the state word from the snapshot `s` to `update(s)`. On failure,
+    /// `s` becomes the value found, and the caller's loop decides again from it.
+    ///
+    /// `AcqRel` on success, because every transition both consumes and publishes: a claim must
+    /// acquire the push that a publish released, a publish must release its push, a grow pairs
+    /// with the free of the unit's previous owner, and close synchronises with every earlier
+    /// depositor (DESIGN.md §6–7). `Relaxed` on failure: nothing is decided from a failed CAS.
+    /// Weak: it sits in a retry loop, so a spurious failure only costs one more turn.
+    #[inline]
+    pub(crate) fn cas(&self, s: &mut State, update: impl FnOnce(State) -> u64) -> bool {
+        let new = update(*s);
+        match self
+            .state
+            .compare_exchange_weak(s.0, new, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => true,
+            Err(actual) => {
+                *s = State(actual);
+                false
+            }
+        }
+    }
+
     // ===== claiming =====
 
     /// The synchronous fast path: claim an idle resource or room to create one, fairly.
@@ -134,25 +157,13 @@ impl<T: Send + 'static> PoolInner<T> {
             if s.avail() > 0 {
                 // Claim one available item; AcqRel: acquire the push that the publishing CAS
                 // released, so the pop below finds it.
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 - AVAIL,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return self.pop_claimed(),
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 - AVAIL) {
+                    return self.pop_claimed();
                 }
             } else if create && s.size() < self.config.max {
                 // Grow by one unit; never above max, because the CAS checked `size < max`.
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 + SIZE,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return Claim::Create(CapacityGuard::adopt(self.clone())),
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 + SIZE) {
+                    return Claim::Create(CapacityGuard::adopt(self.clone()));
                 }
             } else {
                 return Claim::Wait;
@@ -225,14 +236,8 @@ impl<T: Send + 'static> PoolInner<T> {
             }
             // Publish; AcqRel: release our push to the claimer (and to a closer, whose RMW
             // comes after ours in the word's modification order if it does not make ours fail).
-            match self.state.compare_exchange_weak(
-                s.0,
-                s.0 + AVAIL,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(actual) => s = State(actual),
+            if self.cas(&mut s, |s| s.0 + AVAIL) {
+                return;
             }
         }
     }
@@ -252,17 +257,9 @@ impl<T: Send + 'static> PoolInner<T> {
             }
             // Free the unit. The CAS fails if a waiter registered meanwhile (it saw size == max);
             // we then hand the unit to it instead.
-            match self.state.compare_exchange_weak(
-                s.0,
-                s.0 - SIZE,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    self.after_size_decrement(s);
-                    return;
-                }
-                Err(actual) => s = State(actual),
+            if self.cas(&mut s, |s| s.0 - SIZE) {
+                self.after_size_decrement(s);
+                return;
             }
         }
     }
@@ -648,24 +645,29 @@ impl<T: Send + 'static> PoolInner<T> {
         create: BoxFuture<'static, Result<Live<T>, Error>>,
         guard: CapacityGuard<T>,
     ) {
-        let inner = self.clone();
-        let task = async move {
-            if let Ok(live) = create.await {
-                if let Ok(floating) = inner
-                    .run_after_create(Floating::new(live, None, guard))
-                    .await
-                {
-                    let (live, _, guard) = floating.into_parts();
-                    let stamp = inner.idle_stamp();
-                    PoolInner::release_idle(live, stamp, guard);
-                }
-            }
-        };
+        let task = self.clone().land_created(create, guard);
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(task);
             }
             Err(_) => drop(task), // cancels the create; the guard returns the unit
+        }
+    }
+
+    /// Finishes a create whose result nobody waits for, and puts the resource in the idle set
+    /// (where a waiter may be handed it). On failure the guard returns the unit.
+    pub(crate) async fn land_created(
+        self: Arc<Self>,
+        create: BoxFuture<'static, Result<Live<T>, Error>>,
+        guard: CapacityGuard<T>,
+    ) {
+        let Ok(live) = create.await else { return };
+        if let Ok(floating) = self
+            .run_after_create(Floating::new(live, None, guard))
+            .await
+        {
+            let (live, _, guard) = floating.into_parts();
+            PoolInner::release_idle(live, self.idle_stamp(), guard);
         }
     }
 }

@@ -110,19 +110,11 @@ impl<T: Send + 'static> PoolInner<T> {
                 return None;
             }
             // AcqRel: as for any claim.
-            match self.state.compare_exchange_weak(
-                s.0,
-                s.0 - AVAIL,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return match self.pop_claimed() {
-                        Claim::Idle(floating) => Some(floating),
-                        _ => None,
-                    }
-                }
-                Err(actual) => s = State(actual),
+            if self.cas(&mut s, |s| s.0 - AVAIL) {
+                return match self.pop_claimed() {
+                    Claim::Idle(floating) => Some(floating),
+                    _ => None,
+                };
             }
         }
     }
@@ -148,14 +140,8 @@ impl<T: Send + 'static> PoolInner<T> {
                     break false;
                 }
                 // AcqRel: as for any grow.
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 + SIZE,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break true,
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 + SIZE) {
+                    break true;
                 }
             };
             if !grown {
@@ -165,17 +151,8 @@ impl<T: Send + 'static> PoolInner<T> {
             self.warmups_in_flight.fetch_add(1, Ordering::Relaxed);
             let inner = self.clone();
             handle.spawn(async move {
-                let created = inner.create_future().await;
-                if let Ok(live) = created {
-                    if let Ok(floating) = inner
-                        .run_after_create(Floating::new(live, None, guard))
-                        .await
-                    {
-                        let (live, _, guard) = floating.into_parts();
-                        let stamp = inner.idle_stamp();
-                        PoolInner::release_idle(live, stamp, guard);
-                    }
-                }
+                let create = inner.create_future();
+                inner.clone().land_created(create, guard).await;
                 // Relaxed: see above.
                 inner.warmups_in_flight.fetch_sub(1, Ordering::Relaxed);
             });

@@ -81,17 +81,9 @@ impl<'a, T: Send + 'static> Place<'a, T> {
                 return None; // `place` drops: discards the listener, passes a notification on
             }
             // AcqRel: orders the listener insertion before any release that sees us counted.
-            match pool.state.compare_exchange_weak(
-                s.0,
-                s.0 + WAITER,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    place.registered = true;
-                    return Some(place);
-                }
-                Err(actual) => s = State(actual),
+            if pool.cas(&mut s, |s| s.0 + WAITER) {
+                place.registered = true;
+                return Some(place);
             }
         }
     }
@@ -165,30 +157,14 @@ impl<T: Send + 'static> PoolInner<T> {
             }
             if s.avail() > 0 {
                 // AcqRel: acquire the push behind this published item.
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 - AVAIL,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        drop(place); // race 4: pass on a notification we may already hold
-                        return self.pop_claimed();
-                    }
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 - AVAIL) {
+                    drop(place); // race 4: pass on a notification we may already hold
+                    return self.pop_claimed();
                 }
             } else if s.size() < self.config.max {
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 + SIZE,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        drop(place);
-                        return Claim::Create(CapacityGuard::adopt(self.clone()));
-                    }
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 + SIZE) {
+                    drop(place);
+                    return Claim::Create(CapacityGuard::adopt(self.clone()));
                 }
             } else if s.waiters() >= MAX_WAITERS {
                 drop(place);
@@ -200,17 +176,9 @@ impl<T: Send + 'static> PoolInner<T> {
                 self.registrations.fetch_add(1, Ordering::AcqRel);
                 // Register on the exact word we inspected (race 2). AcqRel: a release that sees
                 // us counted notifies a list that already holds our listener.
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 + WAITER,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        place.registered = true;
-                        break;
-                    }
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 + WAITER) {
+                    place.registered = true;
+                    break;
                 }
             }
         }
@@ -273,14 +241,8 @@ impl<T: Send + 'static> PoolInner<T> {
                 return s;
             }
             // AcqRel: release the queued item to whoever claims it.
-            match self.state.compare_exchange_weak(
-                s.0,
-                s.0 + AVAIL,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return s,
-                Err(actual) => s = State(actual),
+            if self.cas(&mut s, |s| s.0 + AVAIL) {
+                return s;
             }
         }
     }
@@ -294,28 +256,14 @@ impl<T: Send + 'static> PoolInner<T> {
                 return false;
             }
             if s.avail() > 0 {
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 - AVAIL,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 - AVAIL) {
+                    return true;
                 }
             } else if s.size() < self.config.max {
-                match self.state.compare_exchange_weak(
-                    s.0,
-                    s.0 + SIZE,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        // AcqRel: ordered before the notify that hands it over.
-                        self.slot_reservations.fetch_add(1, Ordering::AcqRel);
-                        return true;
-                    }
-                    Err(actual) => s = State(actual),
+                if self.cas(&mut s, |s| s.0 + SIZE) {
+                    // AcqRel: ordered before the notify that hands it over.
+                    self.slot_reservations.fetch_add(1, Ordering::AcqRel);
+                    return true;
                 }
             } else {
                 return false;
