@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use support::{assert_quiescent, drain_capacity, options, poll_once, TestManager};
+use support::{assert_quiescent, drain_capacity, options, poll_once, Gated, TestManager};
 use tokio::sync::{Notify, Semaphore};
 
 #[tokio::test]
@@ -35,11 +35,7 @@ async fn cancel_while_waiting_frees_the_place_in_line() {
 
 #[tokio::test]
 async fn cancel_mid_create_returns_the_unit() {
-    let gate = Arc::new(Semaphore::new(0));
-    let m = TestManager {
-        create_gate: Some(gate.clone()),
-        ..TestManager::new()
-    };
+    let (m, gate) = TestManager::gated(Gated::Create, 0);
     let counts = m.counts();
     let started = m.create_started.clone();
     let pool = options(1).build(m).unwrap();
@@ -63,11 +59,7 @@ async fn cancel_mid_create_returns_the_unit() {
 
 #[tokio::test]
 async fn cancel_mid_create_hands_the_unit_to_the_next_waiter() {
-    let gate = Arc::new(Semaphore::new(0));
-    let m = TestManager {
-        create_gate: Some(gate.clone()),
-        ..TestManager::new()
-    };
+    let (m, gate) = TestManager::gated(Gated::Create, 0);
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
 
@@ -87,11 +79,7 @@ async fn cancel_mid_create_hands_the_unit_to_the_next_waiter() {
 
 #[tokio::test]
 async fn cancel_mid_check_destroys_only_that_resource() {
-    let gate = Arc::new(Semaphore::new(0));
-    let m = TestManager {
-        check_gate: Some(gate.clone()),
-        ..TestManager::new()
-    };
+    let (m, gate) = TestManager::gated(Gated::Check, 0);
     let counts = m.counts();
     let started = m.check_started.clone();
     let pool = options(2).test_before_acquire(true).build(m).unwrap();

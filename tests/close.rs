@@ -5,12 +5,10 @@
 mod support;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::Poll;
 
 use shadowcat_pool::Error;
-use support::{options, poll_once, TestManager};
-use tokio::sync::Semaphore;
+use support::{options, poll_once, Gated, TestManager};
 
 #[tokio::test]
 async fn close_wakes_every_waiter_with_closed() {
@@ -77,11 +75,7 @@ async fn close_is_idempotent_and_close_event_fires() {
 
 #[tokio::test]
 async fn close_awaits_async_teardown() {
-    let gate = Arc::new(Semaphore::new(0));
-    let m = TestManager {
-        destroy_gate: Some(gate.clone()),
-        ..TestManager::new()
-    };
+    let (m, gate) = TestManager::gated(Gated::Destroy, 0);
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
     drop(pool.acquire().await.unwrap());

@@ -4,18 +4,11 @@
 
 mod support;
 
-use std::sync::Arc;
-
-use support::{assert_quiescent, options, poll_once, TestManager};
-use tokio::sync::Semaphore;
+use support::{assert_quiescent, options, poll_once, Gated, TestManager};
 
 #[tokio::test]
 async fn creator_takes_a_released_resource_and_the_create_finishes_in_the_background() {
-    let gate = Arc::new(Semaphore::new(1)); // the first create passes, the second hangs
-    let m = TestManager {
-        create_gate: Some(gate.clone()),
-        ..TestManager::new()
-    };
+    let (m, gate) = TestManager::gated(Gated::Create, 1);
     let counts = m.counts();
     let started = m.create_started.clone();
     let pool = options(2).build(m).unwrap();

@@ -7,7 +7,7 @@ mod support;
 use std::sync::atomic::Ordering;
 
 use shadowcat_pool::{Error, HookKind};
-use support::{assert_quiescent, drain_capacity, options, CreateMode, TestManager};
+use support::{assert_quiescent, drain_capacity, options, CreateMode, Gated, TestManager};
 
 #[tokio::test]
 async fn create_error_is_returned_and_capacity_comes_back() {
@@ -42,12 +42,8 @@ async fn create_panic_becomes_an_error_without_poisoning() {
 
 #[tokio::test]
 async fn failing_create_wakes_the_next_waiter_to_try_again() {
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
-    let m = TestManager {
-        create_gate: Some(gate.clone()),
-        ..TestManager::new()
-    }
-    .plan(&[CreateMode::Fail]);
+    let (m, gate) = TestManager::gated(Gated::Create, 0);
+    let m = m.plan(&[CreateMode::Fail]);
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
     let p1 = pool.clone();

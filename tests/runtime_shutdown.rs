@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::sync::Arc;
 
-use support::{options, Conn, TestManager};
-use tokio::sync::Semaphore;
+use support::{options, Conn, Gated, TestManager};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -33,11 +31,7 @@ fn drop_outside_any_runtime_returns_the_resource() {
 
 #[test]
 fn broken_resource_with_async_teardown_outside_a_runtime_frees_its_unit() {
-    let gate = Arc::new(Semaphore::new(0)); // teardown would wait forever
-    let m = TestManager {
-        destroy_gate: Some(gate),
-        ..TestManager::new()
-    };
+    let (m, _gate) = TestManager::gated(Gated::Destroy, 0);
     let counts = m.counts();
     let rt = runtime();
     let (pool, mut conn) = rt.block_on(async {

@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use shadowcat_pool::Error;
-use support::{assert_quiescent, options, TestManager};
-use tokio::sync::Semaphore;
+use support::{assert_quiescent, options, Gated, TestManager};
 
 #[tokio::test(start_paused = true)]
 async fn exhausted_pool_times_out_and_counts_it() {
@@ -33,11 +31,7 @@ async fn exhausted_pool_times_out_and_counts_it() {
 
 #[tokio::test(start_paused = true)]
 async fn hanging_create_hits_create_timeout_and_returns_the_unit() {
-    let gate = Arc::new(Semaphore::new(0)); // never opened: create hangs
-    let m = TestManager {
-        create_gate: Some(gate),
-        ..TestManager::new()
-    };
+    let (m, _gate) = TestManager::gated(Gated::Create, 0);
     let counts = m.counts();
     let pool = options(1)
         .create_timeout(Duration::from_millis(50))
@@ -56,11 +50,7 @@ async fn hanging_create_hits_create_timeout_and_returns_the_unit() {
 
 #[tokio::test(start_paused = true)]
 async fn acquire_timeout_bounds_a_hanging_create() {
-    let gate = Arc::new(Semaphore::new(0));
-    let m = TestManager {
-        create_gate: Some(gate.clone()),
-        ..TestManager::new()
-    };
+    let (m, gate) = TestManager::gated(Gated::Create, 0);
     let counts = m.counts();
     let pool = options(1)
         .acquire_timeout(Duration::from_millis(30))

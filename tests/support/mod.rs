@@ -47,6 +47,14 @@ pub enum CreateMode {
     Panic,
 }
 
+/// Which manager call a gate holds up.
+#[derive(Clone, Copy, Debug)]
+pub enum Gated {
+    Create,
+    Check,
+    Destroy,
+}
+
 /// A manager whose create and check can be gated, failed or made to panic.
 #[derive(Default)]
 pub struct TestManager {
@@ -70,6 +78,19 @@ pub struct TestManager {
 impl TestManager {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A manager whose `create`, `check` or `destroy` (`which`) waits for permits of the
+    /// returned gate; it starts with `permits`.
+    pub fn gated(which: Gated, permits: usize) -> (Self, Arc<Semaphore>) {
+        let gate = Arc::new(Semaphore::new(permits));
+        let mut m = Self::new();
+        match which {
+            Gated::Create => m.create_gate = Some(gate.clone()),
+            Gated::Check => m.check_gate = Some(gate.clone()),
+            Gated::Destroy => m.destroy_gate = Some(gate.clone()),
+        }
+        (m, gate)
     }
 
     pub fn counts(&self) -> Arc<Counts> {
