@@ -39,9 +39,13 @@ fn batched(pool: &shadowcat_pool::Pool<Res>, iters: u64) -> (Duration, Duration)
 }
 
 fn engine(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut g = c.benchmark_group("engine");
-    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
 
     for (label, defaults) in [("", false), ("-defaults", true)] {
         let sc = rt.block_on(async {
@@ -50,8 +54,12 @@ fn engine(c: &mut Criterion) {
             drop(held);
             sc
         });
-        g.bench_function(format!("try_acquire{label}"), |b| b.iter_custom(|iters| batched(&sc.pool, iters).0));
-        g.bench_function(format!("release{label}"), |b| b.iter_custom(|iters| batched(&sc.pool, iters).1));
+        g.bench_function(format!("try_acquire{label}"), |b| {
+            b.iter_custom(|iters| batched(&sc.pool, iters).0)
+        });
+        g.bench_function(format!("release{label}"), |b| {
+            b.iter_custom(|iters| batched(&sc.pool, iters).1)
+        });
         g.bench_function(format!("try_acquire+release{label}"), |b| {
             b.iter(|| drop(black_box(sc.pool.try_acquire().expect("idle resource"))))
         });
@@ -72,9 +80,12 @@ fn engine(c: &mut Criterion) {
 
     // What the pieces of a cycle cost on this machine, single-threaded.
     let mut g = c.benchmark_group("pieces");
-    g.warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    g.warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
     let arc = Arc::new(0u64);
-    g.bench_function("arc_clone+drop", |b| b.iter(|| drop(black_box(arc.clone()))));
+    g.bench_function("arc_clone+drop", |b| {
+        b.iter(|| drop(black_box(arc.clone())))
+    });
     let counters = [AtomicU64::new(0), AtomicU64::new(0)];
     g.bench_function("two_relaxed_fetch_add", |b| {
         b.iter(|| {
@@ -84,7 +95,9 @@ fn engine(c: &mut Criterion) {
     });
     g.bench_function("std_instant_now", |b| b.iter(|| black_box(Instant::now())));
     rt.block_on(async {
-        g.bench_function("tokio_instant_now", |b| b.iter(|| black_box(tokio::time::Instant::now())));
+        g.bench_function("tokio_instant_now", |b| {
+            b.iter(|| black_box(tokio::time::Instant::now()))
+        });
     });
     g.finish();
 }

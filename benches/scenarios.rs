@@ -9,18 +9,24 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::pools::{BenchPool, Bb8, Deadpool, MutexBaseline, Res, Shadowcat, SpawnDropBaseline};
+use common::pools::{Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, SpawnDropBaseline};
 use common::scenarios::{cold_once, hot_iters, prewarmed, runtime_for, tasks_iters, Scenario};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use crossbeam_queue::ArrayQueue;
 
-fn bench_pool<P: BenchPool>(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, name: &str, sc: Scenario) {
+fn bench_pool<P: BenchPool>(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    sc: Scenario,
+) {
     let shape = sc.shape();
     let rt = runtime_for(sc);
     match sc {
         Scenario::S1Hot => {
             let pool = rt.block_on(prewarmed::<P>(shape.max));
-            g.bench_function(name, |b| b.iter_custom(|iters| rt.block_on(hot_iters(&*pool, iters))));
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| rt.block_on(hot_iters(&*pool, iters)))
+            });
         }
         Scenario::S6Cold => {
             g.bench_function(name, |b| {
@@ -28,7 +34,10 @@ fn bench_pool<P: BenchPool>(g: &mut BenchmarkGroup<'_, criterion::measurement::W
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         let (served, created) = rt.block_on(cold_once::<P>(shape));
-                        assert!(created <= shape.max as u64, "{name} created {created} > max");
+                        assert!(
+                            created <= shape.max as u64,
+                            "{name} created {created} > max"
+                        );
                         total += Duration::from_nanos(served.into_iter().max().unwrap_or(0));
                     }
                     total
@@ -37,7 +46,9 @@ fn bench_pool<P: BenchPool>(g: &mut BenchmarkGroup<'_, criterion::measurement::W
         }
         _ => {
             let pool: Arc<P> = rt.block_on(prewarmed::<P>(shape.max));
-            g.bench_function(name, |b| b.iter_custom(|iters| rt.block_on(tasks_iters(&pool, shape, iters))));
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| rt.block_on(tasks_iters(&pool, shape, iters)))
+            });
         }
     }
 }

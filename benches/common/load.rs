@@ -14,7 +14,11 @@ fn read_ticks() -> Ticks {
     let mut t = Ticks::default();
     if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
         if let Some(line) = stat.lines().next() {
-            let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+            let v: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if v.len() >= 8 {
                 // user nice system idle iowait irq softirq steal
                 t.total = v.iter().take(8).sum();

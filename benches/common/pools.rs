@@ -94,7 +94,10 @@ impl Shadowcat {
         let created = Arc::new(AtomicU64::new(0));
         let mut options = PoolOptions::new().max_connections(max);
         if !defaults {
-            options = options.idle_timeout(None).max_lifetime(None).acquire_timeout(None);
+            options = options
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(None);
         }
         let pool = options
             .build(ScManager {
@@ -261,7 +264,12 @@ impl BenchPool for SpawnDropBaseline {
     fn acquire(&self) -> impl Future<Output = SpawnDropConn> + Send {
         async move {
             let inner = &self.inner;
-            let permit = inner.sem.clone().acquire_owned().await.expect("semaphore closed");
+            let permit = inner
+                .sem
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore closed");
             let idle = inner.idle.lock().await.pop_front();
             let res = match idle {
                 Some(res) => res,

@@ -10,7 +10,9 @@ use crossbeam_queue::ArrayQueue;
 
 use super::hist::Histogram;
 use super::load::LoadSample;
-use super::pools::{BenchPool, Bb8, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults, SpawnDropBaseline};
+use super::pools::{
+    Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults, SpawnDropBaseline,
+};
 
 /// A benchmark scenario (ids as in the benchmark issue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -245,7 +247,11 @@ pub async fn prewarmed<P: BenchPool>(max: usize) -> Arc<P> {
             held.push(pool.acquire().await);
         }
     }
-    assert_eq!(pool.created(), max as u64, "pre-warm created a different count");
+    assert_eq!(
+        pool.created(),
+        max as u64,
+        "pre-warm created a different count"
+    );
     pool
 }
 
