@@ -215,6 +215,12 @@ impl StdioChild {
         self.pid
     }
 
+    /// Waits until the child process exits (and reaps it). For tests and demos that kill a
+    /// child from outside and need to know it is gone.
+    pub async fn wait_for_exit(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait().await
+    }
+
     /// Sends one request and reads its reply. Not cancel-safe by nature (a reply may be left in
     /// the pipe), so an interrupted call poisons the child and the pool will not reuse it.
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, StdioError> {
