@@ -1,7 +1,6 @@
 //! [`PoolConnection`]: a checked-out resource, returned to the pool when dropped.
 
 use std::ops::{Deref, DerefMut};
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -9,6 +8,7 @@ use tokio::time::Instant;
 use crate::guard::{CapacityGuard, Floating, Live};
 use crate::inner::PoolInner;
 use crate::stats::{Counters, DestroyReason};
+use crate::unwind::{guarded, guarded_sync, Outcome};
 
 /// A resource checked out of a [`Pool`](crate::Pool). Derefs to the resource.
 ///
@@ -61,11 +61,14 @@ impl<T: Send + 'static> PoolConnection<T> {
             reason = DestroyReason::ClosedByUser.as_str(),
             "destroying pooled resource"
         );
-        let teardown = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(
-            pool.manager.destroy(live.resource),
-        ));
-        if teardown.await.is_err() {
-            tracing::warn!("Manager::destroy panicked");
+        match guarded(pool.config.release_timeout, || {
+            pool.manager.destroy(live.resource)
+        })
+        .await
+        {
+            Outcome::Done(()) => {}
+            Outcome::Panicked(_) => tracing::warn!("Manager::destroy panicked"),
+            Outcome::TimedOut(_) => tracing::warn!("Manager::destroy timed out"),
         }
         drop(guard);
     }
@@ -97,10 +100,7 @@ fn release<T: Send + 'static>(floating: Floating<T>) {
     let pool = guard.pool();
     Counters::bump(&pool.stats.returns);
     // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
-    let reusable = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        pool.manager.is_reusable(&mut live.resource)
-    }))
-    .unwrap_or(false);
+    let reusable = guarded_sync(|| pool.manager.is_reusable(&mut live.resource)).unwrap_or(false);
     if !reusable {
         return pool.clone().destroy(live, guard, DestroyReason::Broken);
     }
@@ -144,18 +144,23 @@ fn run_after_release<T: Send + 'static>(
             .expect("checked by caller");
         let now = Instant::now();
         let meta = live.metadata(now, None);
-        let verdict =
-            futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(&mut live.resource, meta)))
-                .await;
+        // Bounded by `release_timeout`: a hook stuck on a dead connection must not pin the
+        // unit of capacity for good (sqlx#4349).
+        let limit = pool.config.release_timeout;
+        let verdict = guarded(limit, || hook(&mut live.resource, meta)).await;
         match verdict {
-            Ok(Ok(true)) => PoolInner::release_idle(live, idle_since, guard),
-            Ok(Ok(false)) => pool.destroy(live, guard, DestroyReason::HookRejected),
-            Ok(Err(e)) => {
+            Outcome::Done(Ok(true)) => PoolInner::release_idle(live, idle_since, guard),
+            Outcome::Done(Ok(false)) => pool.destroy(live, guard, DestroyReason::HookRejected),
+            Outcome::Done(Err(e)) => {
                 tracing::warn!(error = %e, "after_release hook failed; closing the resource");
                 pool.destroy(live, guard, DestroyReason::HookRejected);
             }
-            Err(_) => {
+            Outcome::Panicked(_) => {
                 tracing::warn!("after_release hook panicked; closing the resource");
+                pool.destroy(live, guard, DestroyReason::HookRejected);
+            }
+            Outcome::TimedOut(limit) => {
+                tracing::warn!(?limit, "after_release hook timed out; closing the resource");
                 pool.destroy(live, guard, DestroyReason::HookRejected);
             }
         }

@@ -29,20 +29,16 @@
 //! the publishing CAS released; a publish must order its push before the claim); plain loads of
 //! `state` are `Relaxed` or `Acquire` hints whose value is always confirmed by a later CAS.
 
-use std::panic::AssertUnwindSafe;
-use std::time::Duration;
-
 use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 
-use crate::connection::PoolConnection;
-use crate::error::{BoxError, CreateTimedOut, Error, HookKind, Panicked};
 use crate::guard::{CapacityGuard, Floating, Idle, Live};
 use crate::manager::{BoxFuture, DynManager};
 use crate::options::Config;
 use crate::state::{State, AVAIL, CLOSED, SIZE};
 use crate::stats::{Counters, DestroyReason};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Event, Ordering, Queue};
+use crate::unwind::{guarded, guarded_sync, Outcome};
 
 /// What a synchronous claim on the state word produced.
 pub(crate) enum Claim<T: Send + 'static> {
@@ -257,6 +253,7 @@ impl<T: Send + 'static> PoolInner<T> {
             }
             // Free the unit. The CAS fails if a waiter registered meanwhile (it saw size == max);
             // we then hand the unit to it instead.
+            debug_assert!(s.size() > 0, "size underflow");
             if self.cas(&mut s, |s| s.0 - SIZE) {
                 self.after_size_decrement(s);
                 return;
@@ -281,6 +278,20 @@ impl<T: Send + 'static> PoolInner<T> {
         guard: CapacityGuard<T>,
         reason: DestroyReason,
     ) {
+        if let Some(guard) = self.destroy_keeping_unit(live, guard, reason) {
+            drop(guard);
+        }
+    }
+
+    /// Destroys `live` for `reason`. If the teardown finishes at once (the default teardown is a
+    /// plain drop), the caller gets `guard` back to reuse the unit; otherwise the teardown runs in
+    /// a task that owns the guard, bounded by `release_timeout`.
+    pub(crate) fn destroy_keeping_unit(
+        self: Arc<Self>,
+        live: Live<T>,
+        guard: CapacityGuard<T>,
+        reason: DestroyReason,
+    ) -> Option<CapacityGuard<T>> {
         self.stats.destroyed(reason);
         let _span = tracing::debug_span!(
             "shadowcat_pool::destroy",
@@ -289,39 +300,39 @@ impl<T: Send + 'static> PoolInner<T> {
         )
         .entered();
         tracing::debug!("destroying pooled resource");
-        tracing::debug!(
-            id = live.id,
-            reason = reason.as_str(),
-            "destroying pooled resource"
-        );
         let inner = self.clone();
         let mut teardown: BoxFuture<'static, ()> = Box::pin(async move {
             inner.manager.destroy(live.resource).await;
         });
         // Poll once: the default teardown (drop) finishes at once and needs no task.
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let done = std::panic::catch_unwind(AssertUnwindSafe(|| teardown.as_mut().poll(&mut cx)));
-        match done {
-            Ok(std::task::Poll::Ready(())) => drop(guard),
-            Err(_) => {
-                tracing::warn!(reason = reason.as_str(), "Manager::destroy panicked");
-                drop(guard);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match guarded_sync(|| teardown.as_mut().poll(&mut cx)) {
+            Some(std::task::Poll::Ready(())) => Some(guard),
+            None => {
+                tracing::warn!("Manager::destroy panicked");
+                Some(guard)
             }
-            Ok(std::task::Poll::Pending) => match tokio::runtime::Handle::try_current() {
-                Ok(handle) => {
-                    // The task holds the guard: if it never runs (runtime shutdown), dropping
-                    // it still returns the unit.
-                    handle.spawn(async move {
-                        teardown.await;
+            Some(std::task::Poll::Pending) => {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => {
+                        // The task owns the guard: if it never runs (runtime shutdown), dropping
+                        // it still returns the unit.
+                        let limit = self.config.release_timeout;
+                        handle.spawn(async move {
+                            if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
+                                tracing::warn!("Manager::destroy timed out; dropped the resource");
+                            }
+                            drop(guard);
+                        });
+                    }
+                    Err(_) => {
+                        // No runtime to finish it: drop the teardown (and with it the resource).
+                        let _ = guarded_sync(|| drop(teardown));
                         drop(guard);
-                    });
+                    }
                 }
-                Err(_) => {
-                    drop(teardown);
-                    drop(guard);
-                }
-            },
+                None
+            }
         }
     }
 
@@ -372,302 +383,6 @@ impl<T: Send + 'static> PoolInner<T> {
         let slots = self.slot_reservations.swap(0, Ordering::AcqRel);
         for _ in 0..slots {
             drop(CapacityGuard::adopt(self.clone()));
-        }
-    }
-
-    // ===== creating =====
-
-    /// Makes a new resource with `guard`'s unit: `create` (bounded by `create_timeout`, panics
-    /// caught), then `after_create`.
-    pub(crate) fn create_future(self: &Arc<Self>) -> BoxFuture<'static, Result<Live<T>, Error>> {
-        use tracing::Instrument;
-        let inner = self.clone();
-        let span = tracing::debug_span!("shadowcat_pool::create");
-        Box::pin(
-            async move {
-                let created = {
-                    let fut = futures_util::FutureExt::catch_unwind(AssertUnwindSafe(
-                        inner.manager.create(),
-                    ));
-                    match inner.config.create_timeout {
-                        Some(limit) => match tokio::time::timeout(limit, fut).await {
-                            Ok(r) => r,
-                            Err(_) => Ok(Err(Box::new(CreateTimedOut(limit)) as BoxError)),
-                        },
-                        None => fut.await,
-                    }
-                };
-                let resource = match created {
-                    Ok(Ok(resource)) => resource,
-                    Ok(Err(e)) => {
-                        Counters::bump(&inner.stats.create_failed);
-                        tracing::warn!(error = %e, "creating a pooled resource failed");
-                        return Err(Error::Create(e));
-                    }
-                    Err(panic) => {
-                        Counters::bump(&inner.stats.create_failed);
-                        let p = Panicked::new("Manager::create", panic);
-                        tracing::error!(error = %p, "creating a pooled resource panicked");
-                        return Err(Error::Create(Box::new(p)));
-                    }
-                };
-                let created_at = Instant::now();
-                let expires_at = inner.config.max_lifetime.map(|life| {
-                    let jitter = inner.config.lifetime_jitter;
-                    let cut = if jitter.is_zero() {
-                        Duration::ZERO
-                    } else {
-                        Duration::from_nanos(fastrand::u64(0..=jitter.as_nanos() as u64))
-                    };
-                    created_at + life.saturating_sub(cut)
-                });
-                // Relaxed: ids only need to be unique.
-                let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
-                Counters::bump(&inner.stats.created);
-                tracing::debug!(id, "created pooled resource");
-                inner.maintenance_wake.notify_additional(1);
-                Ok(Live {
-                    resource,
-                    created_at,
-                    expires_at,
-                    id,
-                })
-            }
-            .instrument(span),
-        )
-    }
-
-    /// Runs `after_create` on a fresh resource; on failure the resource is destroyed.
-    pub(crate) async fn run_after_create(
-        self: &Arc<Self>,
-        mut floating: Floating<T>,
-    ) -> Result<Floating<T>, Error> {
-        let Some(hook) = self.config.hooks.after_create.clone() else {
-            return Ok(floating);
-        };
-        let meta = floating.live().metadata(Instant::now(), None);
-        let result = {
-            let res = &mut floating.live_mut().resource;
-            futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(res, meta))).await
-        };
-        let err: BoxError = match result {
-            Ok(Ok(())) => return Ok(floating),
-            Ok(Err(e)) => e,
-            Err(panic) => Box::new(Panicked::new("after_create", panic)),
-        };
-        tracing::warn!(error = %err, "after_create hook failed; closing the resource");
-        floating.destroy(DestroyReason::HookRejected);
-        Err(Error::Hook {
-            hook: HookKind::AfterCreate,
-            source: err,
-        })
-    }
-
-    /// Prepares an idle resource for hand-out: `test_before_acquire` and `before_acquire`.
-    /// `None` means it was destroyed and the caller should try another.
-    pub(crate) async fn prepare_idle(
-        self: &Arc<Self>,
-        mut floating: Floating<T>,
-    ) -> Option<Floating<T>> {
-        if self.config.test_before_acquire {
-            let result = {
-                let res = &mut floating.live_mut().resource;
-                futures_util::FutureExt::catch_unwind(AssertUnwindSafe(self.manager.check(res)))
-                    .await
-            };
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::debug!(id = floating.live().id, error = %e, "health check failed");
-                    floating.destroy(DestroyReason::Broken);
-                    return None;
-                }
-                Err(_) => {
-                    tracing::warn!(id = floating.live().id, "Manager::check panicked");
-                    floating.destroy(DestroyReason::Broken);
-                    return None;
-                }
-            }
-        }
-        if let Some(hook) = self.config.hooks.before_acquire.clone() {
-            let meta = floating
-                .live()
-                .metadata(Instant::now(), floating.idle_since);
-            let result = {
-                let res = &mut floating.live_mut().resource;
-                futures_util::FutureExt::catch_unwind(AssertUnwindSafe(hook(res, meta))).await
-            };
-            match result {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false)) => {
-                    floating.destroy(DestroyReason::HookRejected);
-                    return None;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "before_acquire hook failed; closing the resource");
-                    floating.destroy(DestroyReason::HookRejected);
-                    return None;
-                }
-                Err(panic) => {
-                    let p = Panicked::new("before_acquire", panic);
-                    tracing::warn!(error = %p, "before_acquire hook panicked; closing the resource");
-                    floating.destroy(DestroyReason::HookRejected);
-                    return None;
-                }
-            }
-        }
-        Some(floating)
-    }
-
-    /// Whether an idle resource needs async work before hand-out.
-    #[inline]
-    pub(crate) fn idle_needs_preparing(&self) -> bool {
-        self.config.test_before_acquire || self.config.hooks.before_acquire.is_some()
-    }
-
-    /// Hands a prepared resource to the user.
-    #[inline]
-    pub(crate) fn attach(self: &Arc<Self>, floating: Floating<T>) -> PoolConnection<T> {
-        Counters::bump(&self.stats.checkouts);
-        PoolConnection::new(floating)
-    }
-
-    // ===== the acquire slow path =====
-
-    /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
-    /// `acquire_timeout` around it.
-    pub(crate) async fn acquire_slow(
-        self: &Arc<Self>,
-        mut claim: Claim<T>,
-    ) -> Result<PoolConnection<T>, Error> {
-        let mut wait_started: Option<Instant> = None;
-        loop {
-            match claim {
-                Claim::Closed => return Err(Error::Closed),
-                Claim::Idle(floating) => {
-                    if let Some(ready) = self.prepare_idle(floating).await {
-                        self.note_wait(wait_started);
-                        return Ok(self.attach(ready));
-                    }
-                }
-                Claim::Create(guard) => {
-                    if let Some(floating) = self.create_racing(guard).await? {
-                        self.note_wait(wait_started);
-                        return Ok(self.attach(floating));
-                    }
-                }
-                Claim::Wait => {
-                    if wait_started.is_none() {
-                        wait_started = Some(Instant::now());
-                    }
-                    claim = self.wait_turn().await;
-                    continue;
-                }
-            }
-            claim = self.try_claim(true);
-        }
-    }
-
-    fn note_wait(&self, started: Option<Instant>) {
-        let Some(started) = started else { return };
-        let waited = started.elapsed();
-        Counters::bump(&self.stats.waited);
-        self.stats
-            .wait_nanos
-            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
-        if let Some(threshold) = self.config.acquire_slow_threshold {
-            if waited > threshold {
-                tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
-            }
-        }
-    }
-
-    /// Creates a resource with `guard`'s unit while staying in line as a waiter: if a released
-    /// resource is handed to us before the create finishes, we take it, and the create finishes
-    /// in the background and lands in the idle set (bug class 13: a waiter stuck in `create`).
-    ///
-    /// `Ok(None)` means the handed-over resource failed its check: the caller tries again.
-    async fn create_racing(
-        self: &Arc<Self>,
-        guard: CapacityGuard<T>,
-    ) -> Result<Option<Floating<T>>, Error> {
-        use futures_util::future::{select, Either};
-
-        let mut create = self.create_future();
-        let mut place = crate::waiters::Place::enter_as_creator(self);
-        let outcome = match place.as_mut() {
-            Some(place) => match select(&mut create, place.listener()).await {
-                Either::Left((created, _)) => Either::Left(created),
-                Either::Right(((), _)) => Either::Right(()),
-            },
-            None => Either::Left((&mut create).await),
-        };
-        match outcome {
-            Either::Left(created) => {
-                // Leave the line; a notification we got meanwhile is passed on.
-                drop(place);
-                let live = created?; // on error `guard` drops here and returns the unit
-                let floating = Floating::new(live, None, guard);
-                let floating = self.run_after_create(floating).await?;
-                if self.load_state().is_closed() {
-                    floating.destroy(DestroyReason::Closed);
-                    return Err(Error::Closed);
-                }
-                Ok(Some(floating))
-            }
-            Either::Right(()) => {
-                // We were notified: we hold a reservation.
-                let place = place.expect("notified without a place");
-                match place.take_reservation() {
-                    crate::waiters::Reservation::Item(floating) => {
-                        // Take the released resource; let the create finish in the background.
-                        self.finish_create_in_background(create, guard);
-                        Ok(self.prepare_idle(floating).await)
-                    }
-                    crate::waiters::Reservation::Slot(extra) => {
-                        // Spare capacity while we already create: pass it on, keep creating.
-                        drop(extra);
-                        let live = create.await?;
-                        let floating = self
-                            .run_after_create(Floating::new(live, None, guard))
-                            .await?;
-                        Ok(Some(floating))
-                    }
-                    crate::waiters::Reservation::Closed => Err(Error::Closed),
-                }
-            }
-        }
-    }
-
-    /// Lets an in-flight create finish on the runtime; its resource joins the idle set.
-    fn finish_create_in_background(
-        self: &Arc<Self>,
-        create: BoxFuture<'static, Result<Live<T>, Error>>,
-        guard: CapacityGuard<T>,
-    ) {
-        let task = self.clone().land_created(create, guard);
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(task);
-            }
-            Err(_) => drop(task), // cancels the create; the guard returns the unit
-        }
-    }
-
-    /// Finishes a create whose result nobody waits for, and puts the resource in the idle set
-    /// (where a waiter may be handed it). On failure the guard returns the unit.
-    pub(crate) async fn land_created(
-        self: Arc<Self>,
-        create: BoxFuture<'static, Result<Live<T>, Error>>,
-        guard: CapacityGuard<T>,
-    ) {
-        let Ok(live) = create.await else { return };
-        if let Ok(floating) = self
-            .run_after_create(Floating::new(live, None, guard))
-            .await
-        {
-            let (live, _, guard) = floating.into_parts();
-            PoolInner::release_idle(live, self.idle_stamp(), guard);
         }
     }
 }

@@ -43,14 +43,17 @@
 //!
 //! # Modules
 //! The source tree shows the architecture: `options` (builder), `manager` (the trait and its
-//! closure form), `pool` (the handle), `inner` (the engine), `state` (the packed word), `guard`
-//! (the capacity guard and its typestates), `waiters` (fairness), `connection`, `maintenance`,
-//! `stats`, `hooks`, `error`, and `sync` (the std/loom facade).
+//! closure form), `pool` (the handle), `inner` (the engine: claim, release, close), `state` (the
+//! packed word), `guard` (the capacity guard and its typestates), `waiters` (fairness),
+//! `acquire` (the slow path), `create`, `connection`, `maintenance`, `stats`, `hooks`, `unwind`
+//! (guarded calls into user code), `error`, and `sync` (the std/loom facade).
 
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod acquire;
 mod connection;
+mod create;
 mod error;
 mod guard;
 mod hooks;
@@ -62,6 +65,7 @@ mod pool;
 mod state;
 mod stats;
 mod sync;
+mod unwind;
 mod waiters;
 
 pub use connection::PoolConnection;
@@ -70,7 +74,7 @@ pub use hooks::{AfterCreate, Judge, Metadata};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{
     PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MAX_LIFETIME,
+    DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MAX_LIFETIME, DEFAULT_RELEASE_TIMEOUT,
 };
 pub use pool::Pool;
 pub use stats::{DestroyReason, DestroyedStats, PoolStats};

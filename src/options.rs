@@ -43,6 +43,7 @@ pub struct PoolOptions<T> {
     pub(crate) test_before_acquire: bool,
     pub(crate) maintenance_interval: Option<Duration>,
     pub(crate) acquire_slow_threshold: Option<Duration>,
+    pub(crate) release_timeout: Option<Duration>,
     pub(crate) hooks: Hooks<T>,
 }
 
@@ -69,6 +70,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
             .field("test_before_acquire", &self.test_before_acquire)
             .field("maintenance_interval", &self.maintenance_interval)
             .field("acquire_slow_threshold", &self.acquire_slow_threshold)
+            .field("release_timeout", &self.release_timeout)
             .field("after_create", &self.hooks.after_create.is_some())
             .field("before_acquire", &self.hooks.before_acquire.is_some())
             .field("after_release", &self.hooks.after_release.is_some())
@@ -90,6 +92,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Default for [`PoolOptions::acquire_slow_threshold`].
 pub const DEFAULT_ACQUIRE_SLOW_THRESHOLD: Duration = Duration::from_secs(1);
+/// Default for [`PoolOptions::release_timeout`].
+pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest default maintenance interval; see [`PoolOptions::maintenance_interval`].
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -108,6 +112,7 @@ impl<T> PoolOptions<T> {
             test_before_acquire: false,
             maintenance_interval: None,
             acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
+            release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
             hooks: Hooks::default(),
         }
     }
@@ -141,9 +146,12 @@ impl<T> PoolOptions<T> {
         self
     }
 
-    /// How long one `Manager::create` may take; a create that takes longer fails with
-    /// [`Error::Create`](crate::Error::Create). Must not be zero. Default: `None` (creates that an
-    /// acquire triggers are still bounded by `acquire_timeout`).
+    /// How long one `Manager::create` (and the `after_create` hook) may take; a create that
+    /// takes longer fails with [`Error::Create`](crate::Error::Create). Must not be zero.
+    /// Default: `None`: a create an acquire waits for is bounded by `acquire_timeout`, and a
+    /// create nobody waits for (a warm-up, or one finishing in the background after its acquirer
+    /// was handed a released resource) by `acquire_timeout` too, so it cannot hold capacity
+    /// forever.
     pub fn create_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.create_timeout = timeout.into();
         self
@@ -184,6 +192,15 @@ impl<T> PoolOptions<T> {
     /// 10 s, half of `idle_timeout` and a quarter of `max_lifetime` (but at least 10 ms).
     pub fn maintenance_interval(mut self, interval: Duration) -> Self {
         self.maintenance_interval = Some(interval);
+        self
+    }
+
+    /// How long the pool's own work on a returned resource may take: the `after_release` hook
+    /// and an asynchronous `Manager::destroy`. Past it, the resource is dropped and its capacity
+    /// freed, so a dead connection whose teardown never finishes cannot pin capacity (sqlx#4349).
+    /// Must not be zero. Default: 5 s.
+    pub fn release_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.release_timeout = timeout.into();
         self
     }
 
@@ -311,6 +328,7 @@ impl<T> PoolOptions<T> {
             ("idle_timeout", self.idle_timeout),
             ("max_lifetime", self.max_lifetime),
             ("maintenance_interval", self.maintenance_interval),
+            ("release_timeout", self.release_timeout),
         ] {
             if value == Some(Duration::ZERO) {
                 return Err(BuildError::new(
@@ -355,6 +373,7 @@ impl<T> PoolOptions<T> {
             test_before_acquire: self.test_before_acquire,
             maintenance_interval,
             acquire_slow_threshold: self.acquire_slow_threshold,
+            release_timeout: self.release_timeout,
             release_needs_clock,
             hooks: self.hooks,
         })
@@ -374,6 +393,7 @@ pub(crate) struct Config<T> {
     pub(crate) test_before_acquire: bool,
     pub(crate) maintenance_interval: Duration,
     pub(crate) acquire_slow_threshold: Option<Duration>,
+    pub(crate) release_timeout: Option<Duration>,
     /// Whether release must read the clock (to stamp idle time or check the lifetime).
     pub(crate) release_needs_clock: bool,
     pub(crate) hooks: Hooks<T>,

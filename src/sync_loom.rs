@@ -73,7 +73,9 @@ impl<T> Queue<T> {
 enum Notified {
     No,
     /// Notified by `notify(n)` (`additional == false`) or `notify_additional(n)`.
-    Yes { additional: bool },
+    Yes {
+        additional: bool,
+    },
 }
 
 struct Entry {

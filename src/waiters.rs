@@ -49,6 +49,18 @@ pub(crate) enum Reservation<T: Send + 'static> {
     Closed,
 }
 
+/// How a creator entered the line.
+pub(crate) enum CreatorEntry<'a, T: Send + 'static> {
+    /// In line, still holding its unit to create with.
+    Registered(Place<'a, T>, CapacityGuard<T>),
+    /// Too many waiters to count: create without racing releases.
+    Saturated(CapacityGuard<T>),
+    /// Took an idle resource instead (the unit was given back).
+    Item(Claim<T>),
+    /// The pool is closed (the unit was given back).
+    Closed,
+}
+
 /// A task's place in the waiter line. Dropping it leaves the line and passes on any notification
 /// it holds, which is what makes cancellation at the await point safe.
 pub(crate) struct Place<'a, T: Send + 'static> {
@@ -68,22 +80,41 @@ impl<'a, T: Send + 'static> Place<'a, T> {
         }
     }
 
-    /// Enters the line while creating (see `PoolInner::create_racing`): counted as a waiter at
-    /// once, so a release hands its resource to us if we are the oldest. `None` if the pool is
-    /// closed or the waiter count is saturated.
-    pub(crate) fn enter_as_creator(pool: &'a Arc<PoolInner<T>>) -> Option<Self> {
+    /// Enters the line while creating (see `PoolInner::create_racing`), holding `guard`'s unit:
+    /// counted as a waiter at once, so a release hands its resource to us if we are the oldest.
+    ///
+    /// If a resource was published (and nobody waits) between our grow and now, we take it
+    /// instead and give the unit back in the same CAS: creating would waste a connect and leave a
+    /// "waiter" beside an idle resource.
+    pub(crate) fn enter_as_creator(
+        pool: &'a Arc<PoolInner<T>>,
+        guard: CapacityGuard<T>,
+    ) -> CreatorEntry<'a, T> {
         let mut place = Place::new(pool);
         // AcqRel: publishes our listener insertion to a `hand_off` that reads the counter.
         pool.registrations.fetch_add(1, Ordering::AcqRel);
         let mut s = State(pool.state.load(Ordering::Relaxed));
         loop {
-            if s.is_closed() || s.waiters() >= MAX_WAITERS {
-                return None; // `place` drops: discards the listener, passes a notification on
+            if s.is_closed() {
+                return CreatorEntry::Closed; // `place` and `guard` drop: all given back
+            }
+            if s.waiters() == 0 && s.avail() > 0 {
+                // Claim the item and free our unit in one step. AcqRel: as for any claim.
+                if pool.cas(&mut s, |s| s.0 - AVAIL - SIZE) {
+                    // The unit was freed by the CAS itself; forget the guard without returning it.
+                    drop(guard.disarm());
+                    drop(place);
+                    return CreatorEntry::Item(pool.pop_claimed());
+                }
+                continue;
+            }
+            if s.waiters() >= MAX_WAITERS {
+                return CreatorEntry::Saturated(guard);
             }
             // AcqRel: orders the listener insertion before any release that sees us counted.
             if pool.cas(&mut s, |s| s.0 + WAITER) {
                 place.registered = true;
-                return Some(place);
+                return CreatorEntry::Registered(place, guard);
             }
         }
     }
@@ -101,7 +132,9 @@ impl<'a, T: Send + 'static> Place<'a, T> {
         let before = if std::mem::replace(&mut self.registered, false) {
             // AcqRel: acquire whatever the notifier released before its notify (the event's lock
             // orders it too); release our departure to later state readers.
-            State(pool.state.fetch_sub(WAITER, Ordering::AcqRel))
+            let before = State(pool.state.fetch_sub(WAITER, Ordering::AcqRel));
+            debug_assert!(before.waiters() > 0, "waiter count underflow");
+            before
         } else {
             pool.load_state()
         };
@@ -273,8 +306,9 @@ impl<T: Send + 'static> PoolInner<T> {
 
     /// Takes one slot reservation if any is counted.
     pub(crate) fn take_slot_reservation(&self) -> bool {
-        // Relaxed: a hint for the CAS.
-        let mut n = self.slot_reservations.load(Ordering::Relaxed);
+        // Acquire, not Relaxed: when this reads 0 the caller pops an item instead, and that pop
+        // must see the push of any item whose slot another waiter took first (review finding).
+        let mut n = self.slot_reservations.load(Ordering::Acquire);
         while n > 0 {
             // AcqRel: acquire the depositor's increment (and what preceded it).
             match self.slot_reservations.compare_exchange_weak(

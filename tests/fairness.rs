@@ -81,3 +81,28 @@ async fn freed_capacity_goes_to_the_waiter_not_to_a_fresh_arrival() {
     );
     assert!(matches!(poll_once(&mut parked).await, Poll::Ready(Ok(_))));
 }
+
+#[tokio::test]
+async fn a_waiter_whose_handed_resource_fails_its_check_keeps_its_place() {
+    let m = TestManager::new();
+    m.fail_next_checks
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let pool = options(1).test_before_acquire(true).build(m).unwrap();
+    let held = pool.acquire().await.unwrap(); // fresh: not checked
+    let mut first = Box::pin(pool.acquire());
+    let mut second = Box::pin(pool.acquire());
+    assert!(poll_once(&mut first).await.is_pending());
+    assert!(poll_once(&mut second).await.is_pending());
+    drop(held); // handed to `first`; its check will fail
+    assert!(poll_once(&mut second).await.is_pending());
+    // `first` destroys the broken resource and creates a replacement with the same unit.
+    let conn = match poll_once(&mut first).await {
+        Poll::Ready(Ok(conn)) => conn,
+        _ => panic!("the oldest waiter lost its place when its resource failed the check"),
+    };
+    assert_eq!(conn.id, 1, "a replacement was created");
+    assert!(poll_once(&mut second).await.is_pending());
+    drop(conn);
+    assert!(matches!(poll_once(&mut second).await, Poll::Ready(Ok(_))));
+    assert_eq!(pool.stats().destroyed.broken, 1);
+}

@@ -84,3 +84,44 @@ async fn waiters_that_time_out_do_not_block_later_ones() {
     assert!(late.await.unwrap().is_ok());
     assert_eq!(pool.stats().timeouts, 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_after_release_hook_cannot_pin_capacity() {
+    // sqlx#4349: a release-path call that never completes must not hold its unit for good.
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(2)
+        .release_timeout(Duration::from_secs(1))
+        .after_release(|_conn, _meta| Box::pin(std::future::pending()))
+        .build(m)
+        .unwrap();
+    let (a, b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    drop((a, b)); // both hooks hang
+                  // Waits until the hooks time out; the resources are closed and their units freed.
+    let conn = pool.acquire().await.unwrap();
+    assert_eq!(conn.id, 2, "a new resource replaced the closed ones");
+    drop(conn);
+    let s = pool.stats();
+    assert_eq!(s.destroyed.hook_rejected, 2, "{s:?}");
+    pool.close().await; // resolves: nothing is pinned
+    assert_eq!(counts.live(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_async_teardown_is_bounded_too() {
+    let (m, _gate) = TestManager::gated(Gated::Destroy, 0); // teardown never finishes
+    let counts = m.counts();
+    let pool = options(1)
+        .release_timeout(Duration::from_secs(1))
+        .build(m)
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    conn.broken = true;
+    drop(conn);
+    assert_eq!(pool.stats().size, 1, "teardown in progress holds the unit");
+    let conn = pool.acquire().await.unwrap(); // after the teardown times out
+    assert_eq!(conn.id, 1);
+    drop(conn);
+    pool.close().await;
+    assert_eq!(counts.live(), 0);
+}

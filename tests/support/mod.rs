@@ -71,6 +71,8 @@ pub struct TestManager {
     pub create_plan: std::sync::Mutex<std::collections::VecDeque<CreateMode>>,
     /// Make checks fail.
     pub check_fails: AtomicBool,
+    /// Make the next this-many checks fail.
+    pub fail_next_checks: AtomicUsize,
     /// Make destroy wait for a permit (async teardown).
     pub destroy_gate: Option<Arc<Semaphore>>,
 }
@@ -146,7 +148,11 @@ impl Manager for TestManager {
         if let Some(gate) = &self.check_gate {
             gate.acquire().await.unwrap().forget();
         }
-        if self.check_fails.load(Ordering::SeqCst) {
+        let fail_next = self
+            .fail_next_checks
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail_next || self.check_fails.load(Ordering::SeqCst) {
             Err(TestError("check failed"))
         } else {
             Ok(())
