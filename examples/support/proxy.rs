@@ -22,7 +22,8 @@
 //! * After taking a connection from the pool the proxy checks `is_closed`/`is_ready` again and
 //!   discards a stale one without sending on it.
 //! * An idempotent request that fails on a connection (before any response) is retried once, on
-//!   a fresh connection: non-fresh ones are discarded until the pool creates a new one.
+//!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
+//!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -80,6 +81,8 @@ impl ProxyConfig {
 #[derive(Debug)]
 pub struct UpstreamConn {
     sender: SendRequest<Full<Bytes>>,
+    /// Creation order: connections opened after a failure have a higher number.
+    seq: u64,
     /// Requests that got a response on this connection.
     served: u64,
     /// Set when a request failed on it: never reuse.
@@ -144,6 +147,8 @@ async fn connect(
 #[derive(Debug)]
 pub struct UpstreamManager {
     addr: SocketAddr,
+    /// The next connection's `seq`; shared with the proxy, which reads it when a request fails.
+    next_seq: Arc<AtomicU64>,
 }
 
 impl Manager for UpstreamManager {
@@ -154,6 +159,7 @@ impl Manager for UpstreamManager {
         let (sender, task) = connect(self.addr).await?;
         Ok(UpstreamConn {
             sender,
+            seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
             served: 0,
             broken: false,
             task,
@@ -215,6 +221,8 @@ pub struct Proxy {
     /// `Host` for requests that came without one (HTTP/1.0), and the legacy client's authority.
     authority: hyper::http::uri::Authority,
     host: HeaderValue,
+    /// The pooled strategy's connection counter (see [`UpstreamConn`]'s `seq`).
+    next_seq: Arc<AtomicU64>,
 }
 
 /// The parts of a client request that are forwarded.
@@ -238,7 +246,11 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 ];
 
 impl Proxy {
-    fn with_strategy(config: ProxyConfig, strategy: Strategy) -> Arc<Self> {
+    fn with_strategy(
+        config: ProxyConfig,
+        strategy: Strategy,
+        next_seq: Arc<AtomicU64>,
+    ) -> Arc<Self> {
         let authority: hyper::http::uri::Authority = config
             .upstream
             .to_string()
@@ -251,19 +263,26 @@ impl Proxy {
             counters: ProxyCounters::default(),
             authority,
             host,
+            next_seq,
         })
     }
 
     /// A proxy whose upstream connections are pooled in `shadowcat-pool`.
     pub fn pooled(config: ProxyConfig) -> Result<Arc<Self>, shadowcat_pool::BuildError> {
+        let next_seq = Arc::new(AtomicU64::new(0));
         let pool = PoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
             .create_timeout(config.connect_timeout)
             .build(UpstreamManager {
                 addr: config.upstream,
+                next_seq: next_seq.clone(),
             })?;
-        Ok(Self::with_strategy(config, Strategy::Pooled(pool)))
+        Ok(Self::with_strategy(
+            config,
+            Strategy::Pooled(pool),
+            next_seq,
+        ))
     }
 
     /// A proxy that uses hyper-util's legacy pooled `Client` (up to `max_connections` idle).
@@ -274,12 +293,12 @@ impl Proxy {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(config.max_connections)
             .build(http);
-        Self::with_strategy(config, Strategy::Legacy(client))
+        Self::with_strategy(config, Strategy::Legacy(client), Arc::default())
     }
 
     /// A proxy that opens a new upstream connection for every request.
     pub fn per_request(config: ProxyConfig) -> Arc<Self> {
-        Self::with_strategy(config, Strategy::PerRequest)
+        Self::with_strategy(config, Strategy::PerRequest, Arc::default())
     }
 
     /// The pool, for the pooled strategy.
@@ -377,14 +396,15 @@ impl Proxy {
         body: Bytes,
     ) -> Response<ProxyBody> {
         let idempotent = is_idempotent(&head.method);
-        let mut retry = false;
+        // `Some(n)` on the retry: only a connection opened after the failure (seq >= n) will do.
+        let mut opened_after: Option<u64> = None;
         loop {
-            let mut conn = match self.checkout(pool, retry).await {
+            let mut conn = match self.checkout(pool, opened_after).await {
                 Ok(conn) => conn,
                 Err(response) => return response,
             };
             // Keep the headers for a possible retry only when one may follow.
-            let headers = if idempotent && !retry {
+            let headers = if idempotent && opened_after.is_none() {
                 head.headers.clone()
             } else {
                 std::mem::take(&mut head.headers)
@@ -412,10 +432,10 @@ impl Proxy {
                 }
                 Err(e) => {
                     drop(conn); // broken: destroyed, not pooled
-                    if idempotent && !retry {
+                    if idempotent && opened_after.is_none() {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(error = %e, "upstream request failed; retrying once on a fresh connection");
-                        retry = true;
+                        opened_after = Some(self.next_seq.load(Ordering::Relaxed));
                         continue;
                     }
                     tracing::warn!(error = %e, "upstream request failed");
@@ -425,13 +445,14 @@ impl Proxy {
         }
     }
 
-    /// Takes a usable connection from the pool; with `fresh`, only one that has never served a
-    /// request. Unusable ones are discarded; each discard frees capacity, so a fresh connection
-    /// is reached within `max_connections + 1` tries.
+    /// Takes a usable connection from the pool; with `opened_after: Some(n)`, only one opened
+    /// after a failure (`seq >= n`): older ones are discarded, as likely broken by the same
+    /// event. At most `max_connections` connections are older, so a fresh one is reached within
+    /// `max_connections + 1` tries (each discard frees capacity to create one).
     async fn checkout(
         &self,
         pool: &Pool<UpstreamConn>,
-        fresh: bool,
+        opened_after: Option<u64>,
     ) -> Result<PoolConnection<UpstreamConn>, Response<ProxyBody>> {
         for _ in 0..=self.config.max_connections + 1 {
             let mut conn = match pool.acquire().await {
@@ -462,7 +483,7 @@ impl Proxy {
                     .discarded_stale
                     .fetch_add(1, Ordering::Relaxed);
             }
-            if stale || (fresh && conn.served > 0) {
+            if stale || opened_after.is_some_and(|n| conn.seq < n) {
                 conn.broken = true;
                 continue;
             }

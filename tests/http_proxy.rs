@@ -1,0 +1,470 @@
+#![cfg(not(shadowcat_loom))]
+//! End to end: a real upstream hyper server on an ephemeral loopback port, the pooled reverse
+//! proxy of `examples/support/proxy.rs` in front of it, and real HTTP/1.1 clients.
+//!
+//! Synchronisation is by events only: the upstream reports when a slow request arrives and
+//! waits for a permit from the test; capacity is checked by acquiring it. The only timeout
+//! relied on is `acquire_timeout` producing `503`, the mechanism under test.
+
+#[allow(dead_code)]
+#[path = "../examples/support/echo_upstream.rs"]
+mod echo_upstream;
+#[allow(dead_code)]
+#[path = "../examples/support/proxy.rs"]
+mod proxy;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use echo_upstream::{expected_body, Control, RunningUpstream};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use proxy::{Proxy, ProxyConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Turns a hang into a failure. Far above anything a passing test needs.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+async fn loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback")
+}
+
+async fn upstream(name: &str) -> (RunningUpstream, mpsc::UnboundedReceiver<()>) {
+    let (control, entered) = Control::new(name);
+    (echo_upstream::start(loopback().await, control), entered)
+}
+
+/// A proxy serving on an ephemeral loopback port; stopped when dropped.
+struct Running {
+    proxy: Arc<Proxy>,
+    addr: SocketAddr,
+    server: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+async fn start(proxy: Arc<Proxy>) -> Running {
+    let listener = loopback().await;
+    let addr = listener.local_addr().expect("bound");
+    let server = proxy.clone().serve(listener);
+    Running {
+        proxy,
+        addr,
+        server,
+    }
+}
+
+fn config(upstream: SocketAddr, max: usize, acquire_timeout: Duration) -> ProxyConfig {
+    let mut config = ProxyConfig::new(upstream);
+    config.max_connections = max;
+    config.acquire_timeout = acquire_timeout;
+    config
+}
+
+/// A keep-alive client connection to the proxy.
+async fn client(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(addr).await.expect("connect to proxy");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("client handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    method: Method,
+    path: &str,
+    body: &'static [u8],
+) -> (StatusCode, Bytes) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "proxy.test")
+        .body(Full::new(Bytes::from_static(body)))
+        .expect("valid request");
+    sender.ready().await.expect("client connection ready");
+    let resp = sender.send_request(req).await.expect("response from proxy");
+    let status = resp.status();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, body)
+}
+
+/// One request on its own connection.
+async fn once(addr: SocketAddr, method: Method, path: &str) -> (StatusCode, Bytes) {
+    send(&mut client(addr).await, method, path, b"").await
+}
+
+/// Sends raw bytes and returns the status line of the reply.
+async fn raw_status_line(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf).await.expect("read");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// Waits until every unit of the pool's capacity can be checked out at once, which proves none
+/// is leaked or stuck, then gives them back. Re-waits on `Timeout` (the pool's own fair queue
+/// wakes us on each release), so it does not depend on how fast releases happen.
+async fn assert_capacity_returned(proxy: &Proxy) {
+    let pool = proxy.pool().expect("pooled proxy");
+    let max = pool.stats().max;
+    let mut held = Vec::new();
+    while held.len() < max {
+        match pool.acquire().await {
+            Ok(conn) => held.push(conn),
+            Err(shadowcat_pool::Error::Timeout(_)) => continue,
+            Err(e) => panic!("acquire failed: {e}"),
+        }
+    }
+    assert_eq!(pool.stats().in_use, max);
+    drop(held);
+    let stats = pool.stats();
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    assert_eq!(stats.waiting, 0, "{stats:?}");
+    assert_eq!(stats.idle, stats.size, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_requests_from_64_clients_use_at_most_8_upstream_connections() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (up, _entered) = upstream("up").await;
+        let proxy =
+            start(Proxy::pooled(config(up.addr, 8, Duration::from_secs(30))).unwrap()).await;
+        const CLIENTS: usize = 64;
+        const REQUESTS: usize = 2_000;
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            let addr = proxy.addr;
+            tasks.push(tokio::spawn(async move {
+                let mut sender = client(addr).await;
+                let n = REQUESTS / CLIENTS + usize::from(c < REQUESTS % CLIENTS);
+                for i in 0..n {
+                    let path = format!("/c{c}/r{i}");
+                    let (method, body): (Method, &'static [u8]) = if i % 3 == 0 {
+                        (Method::POST, b"a request body")
+                    } else {
+                        (Method::GET, b"")
+                    };
+                    let (status, got) = send(&mut sender, method.clone(), &path, body).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(got, expected_body("up", method.as_str(), &path, body));
+                }
+                n
+            }));
+        }
+        let mut done = 0;
+        for t in tasks {
+            done += t.await.expect("client task");
+        }
+        assert_eq!(done, REQUESTS);
+        assert_eq!(up.control.requests.load(Ordering::SeqCst), REQUESTS as u64);
+        let accepts = up.control.accepts.load(Ordering::SeqCst);
+        assert!(accepts <= 8, "{accepts} upstream connections");
+        let stats = proxy.proxy.pool().unwrap().stats();
+        assert!(stats.created <= 8, "{stats:?}");
+        assert_eq!(stats.destroyed.total(), 0, "{stats:?}");
+        assert_eq!(proxy.proxy.counters().retries.load(Ordering::SeqCst), 0);
+        assert_capacity_returned(&proxy.proxy).await;
+    })
+    .await
+    .expect("test hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_request_is_retried_once_on_a_fresh_connection() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (up, _entered) = upstream("up").await;
+        let proxy =
+            start(Proxy::pooled(config(up.addr, 4, Duration::from_secs(30))).unwrap()).await;
+        let counters = proxy.proxy.counters();
+        let mut c = client(proxy.addr).await;
+        for i in 0..5 {
+            let path = format!("/warm/{i}");
+            let (status, body) = send(&mut c, Method::GET, &path, b"").await;
+            assert_eq!(
+                (status, body),
+                (StatusCode::OK, expected_body("up", "GET", &path, b""))
+            );
+        }
+        assert_eq!(up.control.accepts.load(Ordering::SeqCst), 1);
+
+        // The pooled connection now dies as the next request arrives on it (no response).
+        up.control.restart_epoch.store(1, Ordering::SeqCst);
+        let (status, body) = send(&mut c, Method::GET, "/after", b"").await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, expected_body("up", "GET", "/after", b""))
+        );
+        assert_eq!(counters.retries.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            up.control.accepts.load(Ordering::SeqCst),
+            2,
+            "retried on a new connection"
+        );
+
+        // Not idempotent: not retried, 502.
+        up.control.restart_epoch.store(2, Ordering::SeqCst);
+        let (status, _) = send(&mut c, Method::POST, "/post", b"once only").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(counters.retries.load(Ordering::SeqCst), 1);
+
+        // And the proxy carries on.
+        let (status, _) = send(&mut c, Method::GET, "/later", b"").await;
+        assert_eq!(status, StatusCode::OK);
+        let stats = proxy.proxy.pool().unwrap().stats();
+        assert_eq!(stats.destroyed.broken, 2, "{stats:?}");
+        assert_capacity_returned(&proxy.proxy).await;
+    })
+    .await
+    .expect("test hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_restart_is_survived() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (first, mut entered) = upstream("first").await;
+        let addr = first.addr;
+        let proxy = start(Proxy::pooled(config(addr, 4, Duration::from_secs(30))).unwrap()).await;
+        let counters = proxy.proxy.counters();
+
+        // Fill the pool with 4 connections: 4 slow requests held at the upstream together.
+        let mut slow = Vec::new();
+        for _ in 0..4 {
+            let addr = proxy.addr;
+            slow.push(tokio::spawn(async move {
+                once(addr, Method::GET, "/slow").await
+            }));
+        }
+        for _ in 0..4 {
+            entered.recv().await.expect("slow request arrived");
+        }
+        first.control.gate.add_permits(4);
+        for s in slow {
+            assert_eq!(s.await.unwrap().0, StatusCode::OK);
+        }
+        assert_eq!(first.control.accepts.load(Ordering::SeqCst), 4);
+
+        // Restart: every connection and the listener close; a new server binds the same port.
+        first.shutdown().await;
+        let (control, _entered2) = Control::new("second");
+        let second = echo_upstream::start(TcpListener::bind(addr).await.expect("rebind"), control);
+
+        // 16 concurrent GETs, then 10 sequential ones: all succeed, all from the new server.
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let addr = proxy.addr;
+            tasks.push(tokio::spawn(async move {
+                let path = format!("/concurrent/{i}");
+                (once(addr, Method::GET, &path).await, path)
+            }));
+        }
+        for t in tasks {
+            let ((status, body), path) = t.await.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(body, expected_body("second", "GET", &path, b""));
+        }
+        let mut c = client(proxy.addr).await;
+        for i in 0..10 {
+            let path = format!("/sequential/{i}");
+            let (status, body) = send(&mut c, Method::GET, &path, b"").await;
+            assert_eq!(
+                (status, body),
+                (StatusCode::OK, expected_body("second", "GET", &path, b""))
+            );
+        }
+
+        // The 4 broken connections were discarded: found closed when taken, or failed and the
+        // request was retried. (A retry may also discard a connection that was opened after
+        // the restart but before its own failure, so `broken` can exceed 4.)
+        let stats = proxy.proxy.pool().unwrap().stats();
+        assert!(stats.destroyed.broken >= 4, "{stats:?}");
+        let discarded = counters.discarded_stale.load(Ordering::SeqCst);
+        let retries = counters.retries.load(Ordering::SeqCst);
+        assert!(
+            discarded + retries >= 4,
+            "discarded {discarded}, retried {retries}"
+        );
+        assert!(retries <= 26, "at most one retry per request");
+        assert!(second.control.accepts.load(Ordering::SeqCst) >= 1);
+        assert_eq!(counters.bad_gateway.load(Ordering::SeqCst), 0);
+        assert_capacity_returned(&proxy.proxy).await;
+        second.shutdown().await;
+    })
+    .await
+    .expect("test hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_upstream_and_small_acquire_timeout_give_503_and_capacity_returns() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (up, mut entered) = upstream("up").await;
+        let proxy =
+            start(Proxy::pooled(config(up.addr, 2, Duration::from_millis(300))).unwrap()).await;
+
+        // Two slow requests hold both connections.
+        let mut slow = Vec::new();
+        for _ in 0..2 {
+            let addr = proxy.addr;
+            slow.push(tokio::spawn(async move {
+                once(addr, Method::GET, "/slow").await
+            }));
+        }
+        for _ in 0..2 {
+            entered.recv().await.expect("slow request arrived");
+        }
+
+        // Everyone else times out waiting for a connection: 503, not a hang.
+        let mut waiting = Vec::new();
+        for i in 0..5 {
+            let addr = proxy.addr;
+            waiting.push(tokio::spawn(async move {
+                once(addr, Method::GET, &format!("/fast/{i}")).await
+            }));
+        }
+        for w in waiting {
+            let (status, body) = w.await.unwrap();
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                body,
+                Bytes::from_static(b"no upstream connection available")
+            );
+        }
+        let pool = proxy.proxy.pool().unwrap();
+        assert_eq!(pool.stats().timeouts, 5);
+        assert_eq!(proxy.proxy.counters().unavailable.load(Ordering::SeqCst), 5);
+
+        // Let the slow ones finish; all capacity comes back.
+        up.control.gate.add_permits(2);
+        for s in slow {
+            assert_eq!(
+                s.await.unwrap(),
+                (StatusCode::OK, expected_body("up", "GET", "/slow", b""))
+            );
+        }
+        assert_capacity_returned(&proxy.proxy).await;
+        let stats = pool.stats();
+        assert_eq!(stats.size, 2, "{stats:?}");
+        assert_eq!(stats.destroyed.total(), 0, "{stats:?}");
+        assert_eq!(
+            once(proxy.addr, Method::GET, "/now").await.0,
+            StatusCode::OK
+        );
+    })
+    .await
+    .expect("test hung");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_oversized_and_unreachable_get_400_413_502() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (up, _entered) = upstream("up").await;
+        let mut cfg = config(up.addr, 2, Duration::from_secs(30));
+        cfg.max_body_bytes = 1024;
+        let proxy = start(Proxy::pooled(cfg).unwrap()).await;
+        let a = proxy.addr;
+
+        assert_eq!(
+            raw_status_line(a, b"THIS IS NOT HTTP\r\n\r\n").await,
+            "HTTP/1.1 400 Bad Request"
+        );
+        assert_eq!(
+            raw_status_line(a, b"GET / HTTP/1.1\r\n\r\n").await,
+            "HTTP/1.1 400 Bad Request"
+        );
+        assert_eq!(
+            raw_status_line(
+                a,
+                b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n"
+            )
+            .await,
+            "HTTP/1.1 400 Bad Request"
+        );
+        // Over the cap, announced by Content-Length or discovered while reading a chunked body.
+        assert_eq!(
+            raw_status_line(
+                a,
+                b"POST /big HTTP/1.1\r\nhost: x\r\ncontent-length: 5000\r\n\r\n"
+            )
+            .await,
+            "HTTP/1.1 413 Payload Too Large"
+        );
+        let mut chunked =
+            b"POST /big HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..3 {
+            chunked.extend_from_slice(b"200\r\n");
+            chunked.extend_from_slice(&[b'x'; 0x200]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(
+            raw_status_line(a, &chunked).await,
+            "HTTP/1.1 413 Payload Too Large"
+        );
+        // Under the cap is fine.
+        let (status, body) = send(&mut client(a).await, Method::POST, "/small", b"tiny").await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::OK,
+                expected_body("up", "POST", "/small", b"tiny")
+            )
+        );
+
+        // An upstream nobody listens on: 502, and the proxy keeps serving.
+        let closed = loopback().await;
+        let dead = closed.local_addr().unwrap();
+        drop(closed);
+        let unreachable =
+            start(Proxy::pooled(config(dead, 2, Duration::from_secs(30))).unwrap()).await;
+        for _ in 0..3 {
+            let (status, _) = once(unreachable.addr, Method::GET, "/").await;
+            assert_eq!(status, StatusCode::BAD_GATEWAY);
+        }
+        let stats = unreachable.proxy.pool().unwrap().stats();
+        assert_eq!(stats.create_failed, 3, "{stats:?}");
+        assert_eq!(stats.size, 0, "{stats:?}");
+        assert_eq!(
+            unreachable
+                .proxy
+                .counters()
+                .bad_gateway
+                .load(Ordering::SeqCst),
+            3
+        );
+
+        let c = proxy.proxy.counters();
+        assert_eq!(
+            c.bad_request.load(Ordering::SeqCst),
+            2,
+            "one 400 came from hyper's parser"
+        );
+        assert_eq!(c.too_large.load(Ordering::SeqCst), 2);
+        assert_capacity_returned(&proxy.proxy).await;
+    })
+    .await
+    .expect("test hung");
+}
