@@ -157,6 +157,9 @@ impl PoolKind {
         if let Some(k) = PoolKind::ALL.into_iter().find(|k| k.id() == s) {
             return Some(k);
         }
+        if s == "shadowcat" || s == "ours" {
+            return Some(PoolKind::Shadowcat);
+        }
         let mut hits = PoolKind::ALL.into_iter().filter(|k| k.id().starts_with(&s));
         match (hits.next(), hits.next()) {
             (Some(k), None) => Some(k),
