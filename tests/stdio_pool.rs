@@ -72,12 +72,14 @@ mod imp {
         }
         let mut filters = Vec::new();
         let mut skips = Vec::new();
-        let (mut exact, mut list) = (false, false);
+        let (mut exact, mut list, mut ignored) = (false, false, false);
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 "--exact" => exact = true,
                 "--list" => list = true,
+                // No test here is `#[ignore]`d: `--ignored` selects none.
+                "--ignored" => ignored = true,
                 "--skip" => skips.extend(it.next().cloned()),
                 // libtest options that take a value: accept and ignore.
                 "--test-threads" | "--format" | "--color" | "--logfile" | "-Z" => {
@@ -98,6 +100,7 @@ mod imp {
             .iter()
             .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| matches(name, f)))
             .filter(|(name, _)| !skips.iter().any(|s| matches(name, s)))
+            .filter(|_| !ignored)
             .collect();
         if list {
             for (name, _) in &selected {
