@@ -246,6 +246,7 @@ pub fn options(max: usize) -> PoolOptions<Res> {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_slow_threshold(None)
+        .release_timeout(None)
 }
 
 /// A pool whose creates follow `script`.
