@@ -109,16 +109,3 @@ impl Histogram {
             .collect()
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn index_and_bounds_agree() {
-        for v in [0u64, 1, 31, 32, 33, 63, 64, 65, 1000, 123_456_789, u64::MAX] {
-            let (lo, w) = bounds(index(v));
-            assert!(lo <= v && v - lo < w, "{v}: {lo} {w}");
-        }
-    }
-}

@@ -117,8 +117,8 @@ impl BenchPool for Shadowcat {
     }
 
     #[inline]
-    fn acquire(&self) -> impl Future<Output = Self::Conn<'_>> + Send {
-        async move { self.pool.acquire().await.expect("shadowcat-pool acquire") }
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.pool.acquire().await.expect("shadowcat-pool acquire")
     }
 
     fn created(&self) -> u64 {
@@ -180,20 +180,18 @@ impl BenchPool for MutexBaseline {
     }
 
     #[inline]
-    fn acquire(&self) -> impl Future<Output = MutexConn<'_>> + Send {
-        async move {
-            let permit = self.sem.acquire().await.expect("semaphore closed");
-            let idle = self.idle.lock().pop_front();
-            let res = match idle {
-                Some(res) => res,
-                // The permit is held while creating, so a cancelled create returns it.
-                None => make(self.slow, &self.created).await,
-            };
-            MutexConn {
-                res: Some(res),
-                idle: &self.idle,
-                _permit: permit,
-            }
+    async fn acquire(&self) -> MutexConn<'_> {
+        let permit = self.sem.acquire().await.expect("semaphore closed");
+        let idle = self.idle.lock().pop_front();
+        let res = match idle {
+            Some(res) => res,
+            // The permit is held while creating, so a cancelled create returns it.
+            None => make(self.slow, &self.created).await,
+        };
+        MutexConn {
+            res: Some(res),
+            idle: &self.idle,
+            _permit: permit,
         }
     }
 
@@ -261,25 +259,23 @@ impl BenchPool for SpawnDropBaseline {
     }
 
     #[inline]
-    fn acquire(&self) -> impl Future<Output = SpawnDropConn> + Send {
-        async move {
-            let inner = &self.inner;
-            let permit = inner
-                .sem
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore closed");
-            let idle = inner.idle.lock().await.pop_front();
-            let res = match idle {
-                Some(res) => res,
-                None => make(inner.slow, &inner.created).await,
-            };
-            SpawnDropConn {
-                res: Some(res),
-                permit: Some(permit),
-                inner: inner.clone(),
-            }
+    async fn acquire(&self) -> SpawnDropConn {
+        let inner = &self.inner;
+        let permit = inner
+            .sem
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore closed");
+        let idle = inner.idle.lock().await.pop_front();
+        let res = match idle {
+            Some(res) => res,
+            None => make(inner.slow, &inner.created).await,
+        };
+        SpawnDropConn {
+            res: Some(res),
+            permit: Some(permit),
+            inner: inner.clone(),
         }
     }
 
@@ -360,8 +356,8 @@ impl BenchPool for Deadpool {
     }
 
     #[inline]
-    fn acquire(&self) -> impl Future<Output = Self::Conn<'_>> + Send {
-        async move { self.pool.get().await.expect("deadpool get") }
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.pool.get().await.expect("deadpool get")
     }
 
     fn created(&self) -> u64 {
@@ -418,8 +414,8 @@ impl BenchPool for Bb8 {
     }
 
     #[inline]
-    fn acquire(&self) -> impl Future<Output = Self::Conn<'_>> + Send {
-        async move { self.pool.get().await.expect("bb8 get") }
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.pool.get().await.expect("bb8 get")
     }
 
     fn created(&self) -> u64 {
