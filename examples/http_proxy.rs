@@ -62,6 +62,17 @@ fn parse_args() -> Result<Args, String> {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.to_string());
         }
+        const WITH_VALUE: [&str; 6] = [
+            "--listen",
+            "--upstream",
+            "--max-connections",
+            "--acquire-timeout-ms",
+            "--connect-timeout-ms",
+            "--max-body-bytes",
+        ];
+        if !WITH_VALUE.contains(&flag.as_str()) {
+            return Err(format!("unknown flag {flag}\n{USAGE}"));
+        }
         let value = args
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
