@@ -820,7 +820,7 @@ mod plot {
             .build_cartesian_2d(0f64..4.5f64, (min_ns * 0.8..max_ns * 1.5).log_scale())?;
         chart
             .configure_mesh()
-            .x_labels(10)
+            .x_labels(5)
             .x_label_formatter(&|x| {
                 let p = 100.0 * (1.0 - 10f64.powf(-*x));
                 if p >= 99.0 {
