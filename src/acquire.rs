@@ -94,7 +94,7 @@ impl<T: Send + 'static> PoolInner<T> {
             };
             if let Some(failure) = failure {
                 tracing::debug!(id = floating.live().id, error = %failure, "health check failed");
-                return self.replace(floating, DestroyReason::Broken);
+                return self.replace(floating, DestroyReason::CheckFailed);
             }
         }
         if let Some(hook) = self.config.hooks.before_acquire.clone() {

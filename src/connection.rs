@@ -48,8 +48,8 @@ impl<T: Send + 'static> PoolConnection<T> {
         live.resource
     }
 
-    /// Destroys the resource now, awaiting [`Manager::destroy`](crate::Manager::destroy), then
-    /// frees its unit of capacity.
+    /// Destroys the resource now, awaiting [`Manager::destroy`](crate::Manager::destroy) (within
+    /// `release_timeout`), then frees its unit of capacity.
     pub async fn close(mut self) {
         let floating = self.floating.take().expect("connection already given back");
         let (live, _, guard) = floating.into_parts();
@@ -71,6 +71,18 @@ impl<T: Send + 'static> PoolConnection<T> {
             Outcome::TimedOut(_) => tracing::warn!("Manager::destroy timed out"),
         }
         drop(guard);
+    }
+
+    /// Destroys the resource now without awaiting: like dropping a connection that
+    /// [`Manager::is_reusable`](crate::Manager::is_reusable) rejects, but decided by the caller
+    /// (a protocol error, a poisoned session). An asynchronous `Manager::destroy` finishes in a
+    /// task that holds the unit of capacity until it is done.
+    pub fn discard(mut self) {
+        let floating = self.floating.take().expect("connection already given back");
+        let (live, _, guard) = floating.into_parts();
+        let pool = guard.pool().clone();
+        Counters::bump(&pool.stats.returns);
+        pool.destroy(live, guard, DestroyReason::ClosedByUser);
     }
 
     /// Time since the resource was created.

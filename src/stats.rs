@@ -17,8 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DestroyReason {
-    /// `Manager::is_reusable` said no, or `Manager::check` failed.
+    /// `Manager::is_reusable` said no on release.
     Broken,
+    /// `Manager::check` failed (or panicked) before hand-out.
+    CheckFailed,
     /// It sat idle longer than `idle_timeout`.
     IdleTimeout,
     /// It outlived its (jittered) `max_lifetime`.
@@ -34,8 +36,9 @@ pub enum DestroyReason {
 }
 
 impl DestroyReason {
-    pub(crate) const ALL: [DestroyReason; 7] = [
+    pub(crate) const ALL: [DestroyReason; 8] = [
         DestroyReason::Broken,
+        DestroyReason::CheckFailed,
         DestroyReason::IdleTimeout,
         DestroyReason::Lifetime,
         DestroyReason::HookRejected,
@@ -48,6 +51,7 @@ impl DestroyReason {
     pub fn as_str(self) -> &'static str {
         match self {
             DestroyReason::Broken => "broken",
+            DestroyReason::CheckFailed => "check_failed",
             DestroyReason::IdleTimeout => "idle_timeout",
             DestroyReason::Lifetime => "max_lifetime",
             DestroyReason::HookRejected => "hook_rejected",
@@ -74,7 +78,7 @@ pub(crate) struct Counters {
     pub(crate) timeouts: AtomicU64,
     pub(crate) created: AtomicU64,
     pub(crate) create_failed: AtomicU64,
-    pub(crate) destroyed: [AtomicU64; 7],
+    pub(crate) destroyed: [AtomicU64; DestroyReason::ALL.len()],
     pub(crate) detached: AtomicU64,
     pub(crate) maintenance_passes: AtomicU64,
 }
@@ -132,8 +136,10 @@ pub struct PoolStats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DestroyedStats {
-    /// Judged broken on release or failed a health check.
+    /// Judged not reusable on release.
     pub broken: u64,
+    /// Failed the health check before hand-out.
+    pub check_failed: u64,
     /// Idle longer than `idle_timeout`.
     pub idle_timeout: u64,
     /// Past `max_lifetime`.
@@ -142,7 +148,7 @@ pub struct DestroyedStats {
     pub hook_rejected: u64,
     /// Destroyed because the pool closed.
     pub closed: u64,
-    /// Closed by the user with `PoolConnection::close`.
+    /// Closed by the user with `PoolConnection::close` or `PoolConnection::discard`.
     pub closed_by_user: u64,
     /// Dropped when an acquire was cancelled mid-check or mid-hook.
     pub cancelled: u64,
@@ -152,6 +158,7 @@ impl DestroyedStats {
     /// The sum over all reasons.
     pub fn total(&self) -> u64 {
         self.broken
+            + self.check_failed
             + self.idle_timeout
             + self.lifetime
             + self.hook_rejected
@@ -171,6 +178,7 @@ impl Counters {
             get(&self.returns),
             DestroyedStats {
                 broken: d(DestroyReason::Broken),
+                check_failed: d(DestroyReason::CheckFailed),
                 idle_timeout: d(DestroyReason::IdleTimeout),
                 lifetime: d(DestroyReason::Lifetime),
                 hook_rejected: d(DestroyReason::HookRejected),

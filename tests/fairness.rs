@@ -104,5 +104,5 @@ async fn a_waiter_whose_handed_resource_fails_its_check_keeps_its_place() {
     assert!(poll_once(&mut second).await.is_pending());
     drop(conn);
     assert!(matches!(poll_once(&mut second).await, Poll::Ready(Ok(_))));
-    assert_eq!(pool.stats().destroyed.broken, 1);
+    assert_eq!(pool.stats().destroyed.check_failed, 1);
 }

@@ -107,7 +107,7 @@ async fn failing_check_destroys_and_moves_on() {
     assert_eq!(conn.id, 1);
     drop(conn);
     let s = pool.stats();
-    assert_eq!((s.destroyed.broken, s.created), (1, 2), "{s:?}");
+    assert_eq!((s.destroyed.check_failed, s.created), (1, 2), "{s:?}");
     assert_quiescent(&pool, &counts);
 }
 

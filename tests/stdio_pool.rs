@@ -290,7 +290,7 @@ mod imp {
             assert_eq!((pid, how), (victim, Teardown::Exited));
             assert_gone(victim);
             let stats = s.pool.stats();
-            assert_eq!(stats.destroyed.broken, 1);
+            assert_eq!(stats.destroyed.check_failed, 1);
             assert_eq!(stats.created, 2);
             close_and_assert_clean(&s).await;
         });
@@ -404,7 +404,7 @@ mod imp {
             // It ignores stdin closing, so teardown had to kill it, and it was reaped.
             assert_eq!(s.teardowns.recv().await, Some((frozen, Teardown::Killed)));
             assert_gone(frozen);
-            assert_eq!(s.pool.stats().destroyed.broken, 1);
+            assert_eq!(s.pool.stats().destroyed.check_failed, 1);
             close_and_assert_clean(&s).await;
         });
     }

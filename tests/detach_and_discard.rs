@@ -1,0 +1,60 @@
+//! Taking one resource out of the pool: `detach` (keep it, free its unit), `discard` (destroy it
+//! now, synchronously) and `close` (destroy it, awaiting teardown). Each frees capacity for a
+//! waiter.
+#![cfg(not(shadowcat_loom))]
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
+use support::{assert_quiescent, options, poll_once, Gated, TestManager};
+
+#[tokio::test]
+async fn detach_keeps_the_resource_and_frees_its_unit_for_a_waiter() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let conn = pool.acquire().await.unwrap();
+    let mut waiter = Box::pin(pool.acquire());
+    assert!(poll_once(&mut waiter).await.is_pending());
+    let kept = conn.detach();
+    assert_eq!(kept.id, 0);
+    let Poll::Ready(Ok(fresh)) = poll_once(&mut waiter).await else {
+        panic!("the freed unit was not handed to the waiter");
+    };
+    assert_eq!(fresh.id, 1);
+    let s = pool.stats();
+    assert_eq!((s.size, s.detached, s.in_use), (1, 1, 1), "{s:?}");
+    drop(fresh);
+    drop(kept);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test]
+async fn discard_destroys_synchronously() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    pool.acquire().await.unwrap().discard();
+    let s = pool.stats();
+    assert_eq!((s.size, s.destroyed.closed_by_user), (0, 1), "{s:?}");
+    assert_eq!(counts.live(), 0);
+    assert_eq!(pool.acquire().await.unwrap().id, 1);
+}
+
+#[tokio::test]
+async fn close_awaits_teardown_then_frees_the_unit() {
+    let (m, gate) = TestManager::gated(Gated::Destroy, 0);
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let conn = pool.acquire().await.unwrap();
+    let mut closing = Box::pin(conn.close());
+    assert!(poll_once(&mut closing).await.is_pending());
+    assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.stats().size, 1, "the unit is held while teardown runs");
+    gate.add_permits(1);
+    closing.await;
+    assert_eq!(pool.stats().size, 0);
+    assert_quiescent(&pool, &counts);
+}
