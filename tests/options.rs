@@ -82,3 +82,21 @@ fn valid_edge_values_build_outside_a_runtime() {
         .unwrap();
     assert_eq!(one.stats().max, 1);
 }
+
+#[test]
+fn handles_are_send_sync_and_static() {
+    fn send_sync_static<T: Send + Sync + 'static>() {}
+    fn send_static<T: Send + 'static>() {}
+    send_sync_static::<shadowcat_pool::Pool<tokio::net::TcpStream>>();
+    send_sync_static::<shadowcat_pool::PoolConnection<tokio::net::TcpStream>>();
+    send_sync_static::<shadowcat_pool::Error>();
+    // The acquire future can move between worker threads.
+    fn acquire_future_is_send(pool: &shadowcat_pool::Pool<tokio::net::TcpStream>) {
+        fn is_send<F: Send>(_: &F) {}
+        is_send(&pool.acquire());
+        is_send(&pool.close());
+        is_send(&pool.close_event());
+    }
+    let _ = acquire_future_is_send;
+    send_static::<PoolOptions<Conn>>();
+}
