@@ -63,7 +63,7 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Hands a prepared resource to the user.
     #[inline]
     pub(crate) fn attach(self: &Arc<Self>, floating: Floating<T>) -> PoolConnection<T> {
-        Counters::bump(&self.stats.checkouts);
+        self.stats.checkouts.bump();
         PoolConnection::new(floating)
     }
 

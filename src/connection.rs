@@ -42,7 +42,7 @@ impl<T: Send + 'static> PoolConnection<T> {
         let floating = self.floating.take().expect("connection already given back");
         let (live, _, guard) = floating.into_parts();
         let stats = &guard.pool().stats;
-        Counters::bump(&stats.returns);
+        stats.returns.bump();
         Counters::bump(&stats.detached);
         drop(guard);
         live.resource
@@ -54,7 +54,7 @@ impl<T: Send + 'static> PoolConnection<T> {
         let floating = self.floating.take().expect("connection already given back");
         let (live, _, guard) = floating.into_parts();
         let pool = guard.pool();
-        Counters::bump(&pool.stats.returns);
+        pool.stats.returns.bump();
         pool.stats.destroyed(DestroyReason::ClosedByUser);
         tracing::debug!(
             id = live.id,
@@ -81,7 +81,7 @@ impl<T: Send + 'static> PoolConnection<T> {
         let floating = self.floating.take().expect("connection already given back");
         let (live, _, guard) = floating.into_parts();
         let pool = guard.pool().clone();
-        Counters::bump(&pool.stats.returns);
+        pool.stats.returns.bump();
         pool.destroy(live, guard, DestroyReason::ClosedByUser);
     }
 
@@ -110,7 +110,7 @@ impl<T: Send + 'static> PoolConnection<T> {
 fn release<T: Send + 'static>(floating: Floating<T>) {
     let (mut live, _, guard) = floating.into_parts();
     let pool = guard.pool();
-    Counters::bump(&pool.stats.returns);
+    pool.stats.returns.bump();
     // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
     let reusable = guarded_sync(|| pool.manager.is_reusable(&mut live.resource)).unwrap_or(false);
     if !reusable {

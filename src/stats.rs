@@ -2,8 +2,13 @@
 //!
 //! Every counter is a `Relaxed` atomic: each is an independent tally that nothing synchronises
 //! on, so a snapshot may mix values from slightly different instants (as any lock-free snapshot
-//! does), but no count is ever lost. The hot path touches two of them per cycle (`checkouts` and
-//! `returns`); `in_use` and "served at once" are derived from them rather than kept separately.
+//! does), but no count is ever lost.
+//!
+//! The two counters the hot path touches on every cycle (`checkouts` and `returns`; `in_use` and
+//! "served at once" are derived from them) are [`PerThread`]: one cell per thread, so an
+//! increment is a plain load and store on a cache line no other thread writes, instead of a
+//! locked read-modify-write on a line every core fights over. On the 2-vCPU benchmark machine a
+//! locked RMW costs about as much as the rest of an uncontended cycle's bookkeeping combined.
 
 use std::time::Duration;
 
@@ -66,13 +71,96 @@ impl DestroyReason {
     }
 }
 
+/// How many threads get a cell of their own; later threads share one cell through RMWs.
+const CELLS: usize = 64;
+
+/// Which [`PerThread`] cell the current thread owns: `0..CELLS` for its own, `CELLS` for the
+/// shared fallback. Claimed from `CLAIMED`, a bitmap of cells owned by live threads, on first use,
+/// and given back when the thread exits, so cells are recycled and never owned by two live
+/// threads at once.
+static CLAIMED: AtomicU64 = AtomicU64::new(0);
+
+struct CellSlot(usize);
+
+impl CellSlot {
+    fn claim() -> Self {
+        // Relaxed: a hint for the CAS.
+        let mut bits = CLAIMED.load(Ordering::Relaxed);
+        while bits != u64::MAX {
+            let free = bits.trailing_ones() as usize;
+            // AcqRel: acquire the previous owner's last writes to the cell (released when it
+            // gave the cell back), so our first load continues from its last store.
+            match CLAIMED.compare_exchange_weak(
+                bits,
+                bits | 1 << free,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return CellSlot(free),
+                Err(actual) => bits = actual,
+            }
+        }
+        CellSlot(CELLS)
+    }
+}
+
+impl Drop for CellSlot {
+    fn drop(&mut self) {
+        if self.0 < CELLS {
+            // Release: our stores to the cell happen-before the next owner's claim.
+            CLAIMED.fetch_and(!(1 << self.0), Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static SLOT: CellSlot = CellSlot::claim();
+}
+
+/// A counter with one cell per thread: increments are plain stores on the thread's own cache
+/// line; reads sum the cells.
+pub(crate) struct PerThread {
+    /// `CELLS` owned cells plus the shared fallback at index `CELLS`.
+    cells: Box<[CachePadded<AtomicU64>]>,
+}
+
+impl Default for PerThread {
+    fn default() -> Self {
+        PerThread {
+            cells: (0..=CELLS)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+}
+
+impl PerThread {
+    #[inline]
+    pub(crate) fn bump(&self) {
+        // A thread that is exiting (its slot already destroyed) counts in the shared cell.
+        let slot = SLOT.try_with(|s| s.0).unwrap_or(CELLS);
+        let cell = &self.cells[slot];
+        if slot < CELLS {
+            // Only this thread writes this cell while it owns the slot, so load + store loses
+            // nothing, and needs no locked instruction. Relaxed: readers only sum the cells.
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            cell.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn sum(&self) -> u64 {
+        self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
 /// The pool's counters.
 #[derive(Default)]
 pub(crate) struct Counters {
-    /// Resources handed to users (any path). Hot: one `Relaxed` add per acquire.
-    pub(crate) checkouts: CachePadded<AtomicU64>,
-    /// Resources users gave back (drop, detach, close). Hot: one `Relaxed` add per release.
-    pub(crate) returns: CachePadded<AtomicU64>,
+    /// Resources handed to users (any path). Hot: one per acquire.
+    pub(crate) checkouts: PerThread,
+    /// Resources users gave back (drop, detach, close). Hot: one per release.
+    pub(crate) returns: PerThread,
     pub(crate) waited: AtomicU64,
     pub(crate) wait_nanos: AtomicU64,
     pub(crate) timeouts: AtomicU64,
@@ -174,8 +262,8 @@ impl Counters {
         let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
         let _ = DestroyReason::ALL;
         (
-            get(&self.checkouts),
-            get(&self.returns),
+            self.checkouts.sum(),
+            self.returns.sum(),
             DestroyedStats {
                 broken: d(DestroyReason::Broken),
                 check_failed: d(DestroyReason::CheckFailed),
@@ -207,4 +295,34 @@ pub(crate) struct PoolStatsCounters {
     pub(crate) create_failed: u64,
     pub(crate) detached: u64,
     pub(crate) maintenance_passes: u64,
+}
+
+#[cfg(all(test, not(shadowcat_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_thread_counts_are_exact_across_threads_and_recycled_cells() {
+        let counter = std::sync::Arc::new(PerThread::default());
+        // 3 waves of 100 threads alive at once: more threads than cells (some share the fallback
+        // cell), and cells recycled from one wave to the next.
+        for _ in 0..3 {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(100));
+            let threads: Vec<_> = (0..100)
+                .map(|_| {
+                    let (counter, barrier) = (counter.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait(); // all 100 alive together
+                        for _ in 0..1_000 {
+                            counter.bump();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+        }
+        assert_eq!(counter.sum(), 300_000);
+    }
 }
