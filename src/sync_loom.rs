@@ -165,7 +165,7 @@ impl Event {
         }
     }
 
-    fn notify(&self, n: usize, additional: bool) -> usize {
+    fn notify_with(&self, n: usize, additional: bool) -> usize {
         // event-listener: "Make sure the notification comes after whatever triggered it."
         fence(Ordering::SeqCst);
         let mut wake = Vec::new();
@@ -176,12 +176,12 @@ impl Event {
 
     /// Notifies `n` listeners that are not notified yet, oldest first; returns how many were.
     pub(crate) fn notify_additional(&self, n: usize) -> usize {
-        self.notify(n, true)
+        self.notify_with(n, true)
     }
 
     /// Notifies every listener.
     pub(crate) fn notify_all(&self) -> usize {
-        self.notify(usize::MAX, false)
+        self.notify_with(usize::MAX, false)
     }
 }
 
