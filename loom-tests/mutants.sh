@@ -101,6 +101,8 @@ for patch in "$root"/loom-tests/mutants/*.patch; do
             # The first panic message: the line after the first "panicked at".
             reason=$(awk '/panicked at/ { getline; print; exit }' "$log" | cut -c1-110)
             [ -n "$reason" ] || reason="exit status $rc"
+            # loom's deadlock report lists every thread; its first word says enough.
+            [[ "$reason" == deadlock* ]] && reason="deadlock (loom: every thread blocked)"
         fi
         echo "    $model: CAUGHT at iteration $iteration in $ms ms: $reason"
         results+=("| $mutant | $model | iteration $iteration | $ms ms | ${reason//|/\\|} |")
