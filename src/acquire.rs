@@ -8,8 +8,8 @@ use crate::connection::PoolConnection;
 use crate::error::{Error, Panicked};
 use crate::guard::{CapacityGuard, Floating};
 use crate::inner::{Claim, PoolInner};
-use crate::stats::{Counters, DestroyReason};
-use crate::sync::{Arc, Ordering};
+use crate::stats::DestroyReason;
+use crate::sync::Arc;
 use crate::unwind::{guarded, Outcome};
 use crate::waiters::{CreatorEntry, Place, Reservation};
 
@@ -31,13 +31,14 @@ impl<T: Send + 'static> PoolInner<T> {
         self: &Arc<Self>,
         mut claim: Claim<T>,
     ) -> Result<PoolConnection<T>, Error> {
-        let mut wait_started: Option<Instant> = None;
+        // Set when this acquire first parks; only parked acquires count as having waited.
+        let mut parked_at: Option<Instant> = None;
         loop {
             claim = match claim {
                 Claim::Closed => return Err(Error::Closed),
                 Claim::Idle(floating) => match self.prepare_idle(floating).await {
                     Prepared::Ready(ready) => {
-                        self.note_wait(wait_started);
+                        self.note_wait(parked_at);
                         return Ok(self.attach(ready));
                     }
                     Prepared::Replaced(guard) => Claim::Create(guard),
@@ -45,17 +46,12 @@ impl<T: Send + 'static> PoolInner<T> {
                 },
                 Claim::Create(guard) => match self.create_racing(guard).await? {
                     Ok(floating) => {
-                        self.note_wait(wait_started);
+                        self.note_wait(parked_at);
                         return Ok(self.attach(floating));
                     }
                     Err(next) => next,
                 },
-                Claim::Wait => {
-                    if wait_started.is_none() {
-                        wait_started = Some(Instant::now());
-                    }
-                    self.wait_turn().await
-                }
+                Claim::Wait => self.wait_turn(&mut parked_at).await,
             };
         }
     }
@@ -137,10 +133,8 @@ impl<T: Send + 'static> PoolInner<T> {
     fn note_wait(&self, started: Option<Instant>) {
         let Some(started) = started else { return };
         let waited = started.elapsed();
-        Counters::bump(&self.stats.waited);
-        self.stats
-            .wait_nanos
-            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed);
+        self.stats.waited.bump();
+        self.stats.wait_nanos.add(waited.as_nanos() as u64);
         if let Some(threshold) = self.config.acquire_slow_threshold {
             if waited > threshold {
                 tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");

@@ -137,15 +137,20 @@ impl Default for PerThread {
 impl PerThread {
     #[inline]
     pub(crate) fn bump(&self) {
+        self.add(1);
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
         // A thread that is exiting (its slot already destroyed) counts in the shared cell.
         let slot = SLOT.try_with(|s| s.0).unwrap_or(CELLS);
         let cell = &self.cells[slot];
         if slot < CELLS {
             // Only this thread writes this cell while it owns the slot, so load + store loses
             // nothing, and needs no locked instruction. Relaxed: readers only sum the cells.
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         } else {
-            cell.fetch_add(1, Ordering::Relaxed);
+            cell.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -161,8 +166,9 @@ pub(crate) struct Counters {
     pub(crate) checkouts: PerThread,
     /// Resources users gave back (drop, detach, close). Hot: one per release.
     pub(crate) returns: PerThread,
-    pub(crate) waited: AtomicU64,
-    pub(crate) wait_nanos: AtomicU64,
+    /// Acquires that parked. Per-thread: under contention nearly every acquire parks.
+    pub(crate) waited: PerThread,
+    pub(crate) wait_nanos: PerThread,
     pub(crate) timeouts: AtomicU64,
     pub(crate) created: AtomicU64,
     pub(crate) create_failed: AtomicU64,
@@ -199,11 +205,11 @@ pub struct PoolStats {
     pub max: usize,
     /// Whether the pool is closed.
     pub closed: bool,
-    /// Acquires served without waiting.
+    /// Acquires that never parked (served from the idle set, or by creating a resource).
     pub acquired_immediately: u64,
-    /// Acquires that had to wait.
+    /// Acquires that parked in the waiter line at least once.
     pub acquired_after_wait: u64,
-    /// Total time those acquires waited.
+    /// Total time those acquires spent from parking to being served.
     pub total_wait: Duration,
     /// Acquires that hit `acquire_timeout`.
     pub timeouts: u64,
@@ -275,8 +281,8 @@ impl Counters {
                 cancelled: d(DestroyReason::Cancelled),
             },
             PoolStatsCounters {
-                waited: get(&self.waited),
-                wait_nanos: get(&self.wait_nanos),
+                waited: self.waited.sum(),
+                wait_nanos: self.wait_nanos.sum(),
                 timeouts: get(&self.timeouts),
                 created: get(&self.created),
                 create_failed: get(&self.create_failed),

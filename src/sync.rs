@@ -4,7 +4,9 @@
 //! [`Arc`], the atomics, [`Queue`] and [`Event`] from here, so that the loom build
 //! (`RUSTFLAGS="--cfg shadowcat_loom"`) can swap in instrumented versions with the same API:
 //!
-//! * atomics and `Arc` come from `loom::sync`;
+//! * atomics come from `loom::sync::atomic`; `Arc` and `Weak` stay std's (the engine's
+//!   `self: &Arc<Self>` receivers need std's `Arc` on stable Rust, and no protocol the models
+//!   check depends on a reference count);
 //! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue` but performs a loom atomic "token"
 //!   read-modify-write before each operation, which gives loom a scheduling point, a dependency
 //!   between queue operations in different threads and the happens-before edge that the real
@@ -57,15 +59,16 @@ mod imp {
             Event(event_listener::Event::new())
         }
 
-        /// Inserts a listener at the back of the list at once; it can be notified from now on.
-        /// event-listener emits a `SeqCst` fence after the insertion.
+        /// Inserts a listener at the back of the list at once (under the event's lock); it can
+        /// be notified from now on.
         #[inline]
         pub(crate) fn listen(&self) -> EventListener {
             EventListener(self.0.listen())
         }
 
         /// Notifies `n` listeners that are not notified yet, oldest first, and returns how many
-        /// were. event-listener emits a `SeqCst` fence before it looks at the list.
+        /// were. event-listener emits a `SeqCst` fence, then takes its lock. (It wakes the tasks
+        /// while holding the lock; the loom stand-in wakes them after releasing it.)
         #[inline]
         pub(crate) fn notify_additional(&self, n: usize) -> usize {
             self.0.notify(n.additional())

@@ -38,6 +38,7 @@ use crate::guard::{CapacityGuard, Floating};
 use crate::inner::{Claim, PoolInner};
 use crate::state::{State, AVAIL, MAX_WAITERS, SIZE, WAITER};
 use crate::sync::{Arc, EventListener, Ordering};
+use tokio::time::Instant;
 
 /// What a notified waiter was handed.
 pub(crate) enum Reservation<T: Send + 'static> {
@@ -180,7 +181,10 @@ impl<T: Send + 'static> Reservation<T> {
 impl<T: Send + 'static> PoolInner<T> {
     /// Waits for this task's turn: insert a listener, then claim, grow or register and park.
     /// Cancel-safe at its only await point.
-    pub(crate) async fn wait_turn(self: &Arc<Self>) -> Claim<T> {
+    ///
+    /// `parked_at` is set to the time this task parked, if it does (and was not set before): it
+    /// is the only clock read on this path, and only tasks that really wait pay it.
+    pub(crate) async fn wait_turn(self: &Arc<Self>, parked_at: &mut Option<Instant>) -> Claim<T> {
         let mut place = Place::new(self);
         // Relaxed: a hint; every decision below is confirmed by a CAS.
         let mut s = State(self.state.load(Ordering::Relaxed));
@@ -216,6 +220,7 @@ impl<T: Send + 'static> PoolInner<T> {
             }
         }
         // The only await point. Cancelled here, `place`'s drop leaves the line (race 5).
+        parked_at.get_or_insert_with(Instant::now);
         place.listener().await;
         // From here on everything is synchronous, so a cancellation cannot split the wake-up
         // from taking the reservation.
