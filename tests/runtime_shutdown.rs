@@ -4,7 +4,6 @@
 
 mod support;
 
-
 use support::{options, Conn, Gated, TestManager};
 
 fn runtime() -> tokio::runtime::Runtime {
