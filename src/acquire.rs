@@ -10,7 +10,7 @@ use crate::guard::{CapacityGuard, Floating};
 use crate::inner::{Claim, PoolInner};
 use crate::stats::DestroyReason;
 use crate::sync::Arc;
-use crate::unwind::{guarded, Outcome};
+use crate::unwind::{guarded, guarded_sync, Outcome};
 use crate::waiters::{CreatorEntry, Place, Reservation};
 
 /// What preparing an idle resource came to.
@@ -74,7 +74,11 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Cancelling the acquire here destroys the resource (`DestroyReason::Cancelled`): a check
     /// or hook cut off mid-way may have left it mid-protocol (a ping sent, its reply unread), so
     /// it is not safe to hand to the next user.
-    pub(crate) async fn prepare_idle(self: &Arc<Self>, mut floating: Floating<T>) -> Prepared<T> {
+    pub(crate) async fn prepare_idle(self: &Arc<Self>, floating: Floating<T>) -> Prepared<T> {
+        let mut floating = match self.open_or_replace(floating) {
+            Ok(floating) => floating,
+            Err(failed) => return failed,
+        };
         if self.config.test_before_acquire {
             let outcome = {
                 let res = &mut floating.live_mut().resource;
@@ -119,6 +123,21 @@ impl<T: Send + 'static> PoolInner<T> {
             }
         }
         Prepared::Ready(floating)
+    }
+
+    /// `Manager::is_open`, the synchronous check every hand-out from the idle set makes.
+    #[inline]
+    pub(crate) fn open_or_replace(
+        self: &Arc<Self>,
+        mut floating: Floating<T>,
+    ) -> Result<Floating<T>, Prepared<T>> {
+        let res = &mut floating.live_mut().resource;
+        if guarded_sync(|| self.manager.is_open(res)).unwrap_or(false) {
+            Ok(floating)
+        } else {
+            tracing::debug!(id = floating.live().id, "idle resource is not open");
+            Err(self.replace(floating, DestroyReason::CheckFailed))
+        }
     }
 
     /// Destroys a resource that failed preparation, keeping its unit when teardown is instant.

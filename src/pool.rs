@@ -60,7 +60,12 @@ impl<T: Send + 'static> Pool<T> {
         let inner = &self.inner;
         let claim = match inner.try_claim(true) {
             Claim::Idle(floating) if !inner.idle_needs_preparing() => {
-                return Ok(inner.attach(floating));
+                match inner.open_or_replace(floating) {
+                    Ok(floating) => return Ok(inner.attach(floating)),
+                    // Nobody was waiting when we claimed: give the unit back and look again (the
+                    // next idle resource, or room to create).
+                    Err(_) => inner.try_claim(true),
+                }
             }
             Claim::Closed => return Err(Error::Closed),
             other => other,
@@ -93,12 +98,18 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     /// Takes an idle resource without waiting. Never creates, never overtakes a waiting task
-    /// (it returns `None` while anyone waits), and skips `test_before_acquire` and
-    /// `before_acquire`, which are async.
+    /// (it returns `None` while anyone waits). It runs the synchronous `Manager::is_open`, but
+    /// skips `test_before_acquire` and `before_acquire`, which are async.
     pub fn try_acquire(&self) -> Option<PoolConnection<T>> {
-        match self.inner.try_claim(false) {
-            Claim::Idle(floating) => Some(self.inner.attach(floating)),
-            _ => None,
+        loop {
+            let Claim::Idle(floating) = self.inner.try_claim(false) else {
+                return None;
+            };
+            // A resource that `Manager::is_open` rejects is destroyed; its unit goes back (to a
+            // waiter, if any), and we look at the next idle one.
+            if let Ok(floating) = self.inner.open_or_replace(floating) {
+                return Some(self.inner.attach(floating));
+            }
         }
     }
 

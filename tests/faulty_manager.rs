@@ -151,3 +151,25 @@ async fn panicking_is_reusable_counts_as_broken() {
     assert_eq!((s.size, s.destroyed.broken), (0, 1), "{s:?}");
     assert_eq!(*pool.acquire().await.unwrap(), 7);
 }
+
+#[tokio::test]
+async fn idle_resources_that_are_not_open_are_skipped_on_hand_out() {
+    let m = TestManager::new();
+    m.close_next_opens.store(2, Ordering::SeqCst);
+    let counts = m.counts();
+    let pool = options(3).build(m).unwrap();
+    let held = drain_capacity(&pool, 3).await; // fresh resources are not checked
+    drop(held); // idle, oldest first: #0, #1, #2
+    let conn = pool.acquire().await.unwrap(); // #0 is not open: destroyed, then #1 is not open
+    assert_eq!(conn.id, 2, "the next open idle resource was handed out");
+    drop(conn);
+    let s = pool.stats();
+    assert_eq!(
+        (s.destroyed.check_failed, s.size, s.created),
+        (2, 1, 3),
+        "{s:?}"
+    );
+    // try_acquire runs the same check.
+    assert_eq!(pool.try_acquire().map(|c| c.id), Some(2));
+    assert_quiescent(&pool, &counts);
+}

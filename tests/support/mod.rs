@@ -73,6 +73,8 @@ pub struct TestManager {
     pub check_fails: AtomicBool,
     /// Make the next this-many checks fail.
     pub fail_next_checks: AtomicUsize,
+    /// Make `is_open` say no for the next this-many calls.
+    pub close_next_opens: AtomicUsize,
     /// Make destroy wait for a permit (async teardown).
     pub destroy_gate: Option<Arc<Semaphore>>,
 }
@@ -157,6 +159,12 @@ impl Manager for TestManager {
         } else {
             Ok(())
         }
+    }
+
+    fn is_open(&self, _conn: &mut Conn) -> bool {
+        self.close_next_opens
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
     }
 
     fn is_reusable(&self, conn: &mut Conn) -> bool {
