@@ -100,7 +100,7 @@ impl<T: Send + 'static> PoolInner<T> {
         if let Some(hook) = self.config.hooks.before_acquire.clone() {
             let meta = floating
                 .live()
-                .metadata(Instant::now(), floating.idle_since);
+                .metadata(self.clock.now(), floating.idle_since);
             let outcome = {
                 let res = &mut floating.live_mut().resource;
                 guarded(None, || hook(res, meta)).await

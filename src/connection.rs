@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::Stamp;
+
 use crate::guard::{CapacityGuard, Floating, Live};
 use crate::inner::PoolInner;
 use crate::stats::{Counters, DestroyReason};
@@ -87,12 +89,14 @@ impl<T: Send + 'static> PoolConnection<T> {
 
     /// Time since the resource was created.
     pub fn age(&self) -> Duration {
-        self.floating().live().created_at.elapsed()
+        let f = self.floating();
+        f.pool().clock.now().since(f.live().created)
     }
 
     /// When the resource was created.
     pub fn created_at(&self) -> Instant {
-        self.floating().live().created_at
+        let f = self.floating();
+        f.pool().clock.instant(f.live().created)
     }
 
     /// A number unique within the pool, in creation order.
@@ -102,7 +106,8 @@ impl<T: Send + 'static> PoolConnection<T> {
 
     /// The hook metadata for this resource now.
     pub fn metadata(&self) -> crate::Metadata {
-        self.floating().live().metadata(Instant::now(), None)
+        let f = self.floating();
+        f.live().metadata(f.pool().clock.now(), Stamp::NONE)
     }
 }
 
@@ -118,13 +123,13 @@ fn release<T: Send + 'static>(floating: Floating<T>) {
     }
     // The only clock read on the release path, and only when an option or hook needs it.
     let idle_since = if pool.config.release_needs_clock {
-        let now = Instant::now();
-        if live.expires_at.is_some_and(|deadline| now >= deadline) {
+        let now = pool.clock.now();
+        if live.expired(now) {
             return pool.clone().destroy(live, guard, DestroyReason::Lifetime);
         }
-        Some(now)
+        now
     } else {
-        None
+        Stamp::NONE
     };
     if pool.config.hooks.after_release.is_some() {
         return run_after_release(live, idle_since, guard);
@@ -136,7 +141,7 @@ fn release<T: Send + 'static>(floating: Floating<T>) {
 /// capacity. If the task never runs, dropping it still returns the unit.
 fn run_after_release<T: Send + 'static>(
     mut live: Live<T>,
-    idle_since: Option<Instant>,
+    idle_since: Stamp,
     guard: CapacityGuard<T>,
 ) {
     let pool = guard.pool().clone();
@@ -154,8 +159,7 @@ fn run_after_release<T: Send + 'static>(
             .after_release
             .clone()
             .expect("checked by caller");
-        let now = Instant::now();
-        let meta = live.metadata(now, None);
+        let meta = live.metadata(pool.clock.now(), Stamp::NONE);
         // Bounded by `release_timeout`: a hook stuck on a dead connection must not pin the
         // unit of capacity for good (sqlx#4349).
         let limit = pool.config.release_timeout;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::clock::Stamp;
 use futures_util::future::{select, Either};
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{BoxError, CreateTimedOut, Error, HookKind, Panicked};
@@ -48,15 +48,15 @@ impl<T: Send + 'static> PoolInner<T> {
 
     /// Stamps a freshly created resource: creation time, jittered lifetime, id.
     fn new_live(&self, resource: T) -> Live<T> {
-        let created_at = Instant::now();
-        let expires_at = self.config.max_lifetime.map(|life| {
+        let created = self.clock.now();
+        let expires = self.config.max_lifetime.map_or(Stamp::NONE, |life| {
             let jitter = self.config.lifetime_jitter;
             let cut = if jitter.is_zero() {
                 Duration::ZERO
             } else {
                 Duration::from_nanos(fastrand::u64(0..=jitter.as_nanos() as u64))
             };
-            created_at + life.saturating_sub(cut)
+            created.after(life.saturating_sub(cut))
         });
         // Relaxed: ids only need to be unique.
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -66,8 +66,8 @@ impl<T: Send + 'static> PoolInner<T> {
         self.maintenance_wake.notify_additional(1);
         Live {
             resource,
-            created_at,
-            expires_at,
+            created,
+            expires,
             id,
         }
     }
@@ -81,7 +81,7 @@ impl<T: Send + 'static> PoolInner<T> {
         let Some(hook) = self.config.hooks.after_create.clone() else {
             return Ok(floating);
         };
-        let meta = floating.live().metadata(Instant::now(), None);
+        let meta = floating.live().metadata(self.clock.now(), Stamp::NONE);
         let outcome = {
             let res = &mut floating.live_mut().resource;
             guarded(self.config.create_timeout, || hook(res, meta)).await
@@ -108,7 +108,7 @@ impl<T: Send + 'static> PoolInner<T> {
         guard: CapacityGuard<T>,
     ) -> Result<Floating<T>, Error> {
         let floating = self
-            .run_after_create(Floating::new(live, None, guard))
+            .run_after_create(Floating::new(live, Stamp::NONE, guard))
             .await?;
         if self.load_state().is_closed() {
             floating.destroy(DestroyReason::Closed);

@@ -18,9 +18,7 @@
 //! | idle | an [`Idle`] item in the queue | the queue (the guard was disarmed when it was pushed) |
 //! | reserved for a waiter | an item in the queue, or a count in `slot_reservations` | the notified waiter |
 
-use std::time::Duration;
-
-use tokio::time::Instant;
+use crate::clock::Stamp;
 
 use crate::hooks::Metadata;
 use crate::inner::PoolInner;
@@ -67,9 +65,9 @@ impl<T: Send + 'static> Drop for CapacityGuard<T> {
 /// A live resource and what the pool knows about it.
 pub(crate) struct Live<T> {
     pub(crate) resource: T,
-    pub(crate) created_at: Instant,
-    /// When this resource's (jittered) `max_lifetime` runs out, if one is set.
-    pub(crate) expires_at: Option<Instant>,
+    pub(crate) created: Stamp,
+    /// When this resource's (jittered) `max_lifetime` runs out; `NONE` if no lifetime is set.
+    pub(crate) expires: Stamp,
     /// A pool-unique number, for logs.
     pub(crate) id: u64,
 }
@@ -78,16 +76,22 @@ pub(crate) struct Live<T> {
 pub(crate) struct Idle<T> {
     pub(crate) live: Live<T>,
     /// When it went idle; stamped only when an option or hook needs it.
-    pub(crate) idle_since: Option<Instant>,
+    pub(crate) idle_since: Stamp,
 }
 
 impl<T> Live<T> {
-    pub(crate) fn metadata(&self, now: Instant, idle_since: Option<Instant>) -> Metadata {
+    pub(crate) fn metadata(&self, now: Stamp, idle_since: Stamp) -> Metadata {
         Metadata {
-            age: now.saturating_duration_since(self.created_at),
-            idle_for: idle_since.map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+            age: now.since(self.created),
+            idle_for: now.since(idle_since),
             id: self.id,
         }
+    }
+
+    /// Whether its lifetime has run out at `now`.
+    #[inline]
+    pub(crate) fn expired(&self, now: Stamp) -> bool {
+        self.expires.is_set() && now >= self.expires
     }
 }
 
@@ -97,11 +101,11 @@ impl<T> Live<T> {
 pub(crate) struct Floating<T: Send + 'static> {
     /// `None` only after `into_parts` or `drop` took it.
     parts: Option<(Live<T>, CapacityGuard<T>)>,
-    pub(crate) idle_since: Option<Instant>,
+    pub(crate) idle_since: Stamp,
 }
 
 impl<T: Send + 'static> Floating<T> {
-    pub(crate) fn new(live: Live<T>, idle_since: Option<Instant>, guard: CapacityGuard<T>) -> Self {
+    pub(crate) fn new(live: Live<T>, idle_since: Stamp, guard: CapacityGuard<T>) -> Self {
         Floating {
             parts: Some((live, guard)),
             idle_since,
@@ -113,6 +117,11 @@ impl<T: Send + 'static> Floating<T> {
         self.parts
             .as_ref()
             .expect("floating resource used after it was consumed")
+    }
+
+    #[inline]
+    pub(crate) fn pool(&self) -> &Arc<PoolInner<T>> {
+        self.parts().1.pool()
     }
 
     #[inline]
@@ -131,7 +140,7 @@ impl<T: Send + 'static> Floating<T> {
 
     /// Splits into the resource and its guard, without destroying anything.
     #[inline]
-    pub(crate) fn into_parts(mut self) -> (Live<T>, Option<Instant>, CapacityGuard<T>) {
+    pub(crate) fn into_parts(mut self) -> (Live<T>, Stamp, CapacityGuard<T>) {
         let (live, guard) = self.parts.take().expect("floating resource consumed twice");
         (live, self.idle_since, guard)
     }

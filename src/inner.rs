@@ -29,8 +29,8 @@
 //! the publishing CAS released; a publish must order its push before the claim); plain loads of
 //! `state` are `Relaxed` or `Acquire` hints whose value is always confirmed by a later CAS.
 
+use crate::clock::{Clock, Stamp};
 use crossbeam_utils::CachePadded;
-use tokio::time::Instant;
 
 use crate::guard::{CapacityGuard, Floating, Idle, Live};
 use crate::manager::{BoxFuture, DynManager};
@@ -78,6 +78,8 @@ pub(crate) struct PoolInner<T: Send + 'static> {
     pub(crate) warmups_in_flight: AtomicUsize,
     /// Source of resource ids.
     pub(crate) next_id: AtomicU64,
+    /// The epoch that resource timestamps count from.
+    pub(crate) clock: Clock,
     pub(crate) manager: Box<dyn DynManager<T>>,
     pub(crate) config: Config<T>,
     pub(crate) stats: Counters,
@@ -97,6 +99,7 @@ impl<T: Send + 'static> PoolInner<T> {
             handles: AtomicUsize::new(1),
             warmups_in_flight: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
+            clock: Clock::new(),
             manager,
             config,
             stats: Counters::default(),
@@ -190,11 +193,7 @@ impl<T: Send + 'static> PoolInner<T> {
     // ===== releasing =====
 
     /// Returns a healthy resource to the idle set. Synchronous, lock-free, allocation-free.
-    pub(crate) fn release_idle(
-        live: Live<T>,
-        idle_since: Option<Instant>,
-        guard: CapacityGuard<T>,
-    ) {
+    pub(crate) fn release_idle(live: Live<T>, idle_since: Stamp, guard: CapacityGuard<T>) {
         // The unit of capacity moves from the guard into the queue.
         let pool = guard.disarm();
         if let Err(idle) = pool.queue.push(Idle { live, idle_since }) {
@@ -211,8 +210,12 @@ impl<T: Send + 'static> PoolInner<T> {
     /// The idle timestamp a released resource gets: read from the clock only when an option or
     /// hook needs it.
     #[inline]
-    pub(crate) fn idle_stamp(&self) -> Option<Instant> {
-        self.config.release_needs_clock.then(Instant::now)
+    pub(crate) fn idle_stamp(&self) -> Stamp {
+        if self.config.release_needs_clock {
+            self.clock.now()
+        } else {
+            Stamp::NONE
+        }
     }
 
     /// After pushing an item: make it claimable, or reserve it for the oldest waiter.

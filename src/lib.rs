@@ -52,6 +52,7 @@
 #![warn(missing_debug_implementations)]
 
 mod acquire;
+mod clock;
 mod connection;
 mod create;
 mod error;

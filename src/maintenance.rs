@@ -71,7 +71,7 @@ impl<T: Send + 'static> PoolInner<T> {
         if idle_timeout.is_none() && lifetime.is_none() {
             return;
         }
-        let now = tokio::time::Instant::now();
+        let now = self.clock.now();
         let mut kept: Vec<Floating<T>> = Vec::new();
         let mut budget = self.load_state().avail();
         while budget > 0 {
@@ -80,14 +80,13 @@ impl<T: Send + 'static> PoolInner<T> {
                 break;
             };
             let live = floating.live();
-            if live.expires_at.is_some_and(|deadline| now >= deadline) {
+            if live.expired(now) {
                 floating.destroy(DestroyReason::Lifetime);
                 continue;
             }
-            let idle_expired = match (idle_timeout, floating.idle_since) {
-                (Some(limit), Some(since)) => now.saturating_duration_since(since) >= limit,
-                _ => false,
-            };
+            let since = floating.idle_since;
+            let idle_expired =
+                idle_timeout.is_some_and(|limit| since.is_set() && now.since(since) >= limit);
             // Idle expiry never takes the pool below its minimum.
             if idle_expired && self.load_state().size() > self.config.min {
                 floating.destroy(DestroyReason::IdleTimeout);
