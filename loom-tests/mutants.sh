@@ -48,8 +48,14 @@ for patch in "$root"/loom-tests/mutants/*.patch; do
         failed=1
         continue
     fi
+    # A patch may need a cargo feature (`features: ...`), e.g. the event-listener waiter line.
+    features=$(sed -n 's/^features: //p' "$patch" | head -n 1)
+    feature_args=()
+    if [ -n "$features" ]; then
+        feature_args=(--features "$features")
+    fi
     build_start=$(now_ms)
-    if ! (cd "$scratch" && cargo test --release --test 'loom_*' --no-run --message-format=json \
+    if ! (cd "$scratch" && cargo test --release --test 'loom_*' "${feature_args[@]}" --no-run --message-format=json \
         2>"$logs/$mutant.build.log" >"$logs/$mutant.build.json"); then
         echo "    does not compile; see $logs/$mutant.build.log"
         results+=("| $mutant | - | does not compile | - | - |")

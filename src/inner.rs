@@ -39,6 +39,7 @@ use crate::state::{State, AVAIL, CLOSED, SIZE};
 use crate::stats::{Counters, DestroyReason};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Event, Ordering, Queue};
 use crate::unwind::{guarded, guarded_sync, Outcome};
+use crate::waitlist::WaitList;
 
 /// What a synchronous claim on the state word produced.
 pub(crate) enum Claim<T: Send + 'static> {
@@ -63,8 +64,8 @@ pub(crate) struct PoolInner<T: Send + 'static> {
     pub(crate) slot_reservations: AtomicUsize,
     /// Idle resources, plus items reserved for notified waiters. Capacity `max`.
     pub(crate) queue: Queue<Idle<T>>,
-    /// Parked acquirers.
-    pub(crate) waiters: Event,
+    /// Parked acquirers (`waitlist.rs`).
+    pub(crate) waiters: WaitList,
     /// Woken when a closed pool's `size` reaches zero (`close()` waits on it).
     pub(crate) drained: Event,
     /// Woken once when the pool closes (`close_event()` waits on it).
@@ -92,7 +93,7 @@ impl<T: Send + 'static> PoolInner<T> {
             registrations: CachePadded::new(AtomicUsize::new(0)),
             slot_reservations: AtomicUsize::new(0),
             queue: Queue::new(config.max),
-            waiters: Event::new(),
+            waiters: WaitList::new(),
             drained: Event::new(),
             closed_event: Event::new(),
             maintenance_wake: Event::new(),

@@ -68,6 +68,7 @@ mod stats;
 mod sync;
 mod unwind;
 mod waiters;
+mod waitlist;
 
 pub use connection::PoolConnection;
 pub use error::{BoxError, BuildError, CreateTimedOut, Error, HookKind, Panicked};

@@ -18,9 +18,13 @@
 //! A crate-specific cfg is used instead of `--cfg loom`, because `--cfg loom` changes tokio and
 //! breaks event-listener's build.
 
+// With `event-listener-waiters`, the waiter line's own primitives go unused.
+#![cfg_attr(feature = "event-listener-waiters", allow(dead_code, unused_imports))]
+
 #[cfg(not(shadowcat_loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use futures_util::task::AtomicWaker;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     pub(crate) use std::sync::{Arc, Weak};
 
     use std::future::Future;
@@ -28,6 +32,21 @@ mod imp {
     use std::task::{Context, Poll};
 
     use event_listener::{IntoNotification, Listener};
+
+    /// A mutex for the waiter line's slow path (parking_lot: no poisoning, a fast uncontended
+    /// path). Never held on the acquire/release fast path.
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
 
     /// The idle set: a bounded lock-free MPMC queue (Vyukov's bounded queue, via crossbeam).
     pub(crate) struct Queue<T>(crossbeam_queue::ArrayQueue<T>);
@@ -88,6 +107,7 @@ mod imp {
         /// Removes the listener without passing its notification on, and says whether it had
         /// one. A listener that has already completed reports `false`.
         #[inline]
+        #[cfg_attr(not(feature = "event-listener-waiters"), allow(dead_code))]
         pub(crate) fn discard(self) -> bool {
             self.0.discard()
         }

@@ -27,7 +27,37 @@
 //!   The uninstrumented crate cannot be used: loom does not see the happens-before edges of its
 //!   std `Mutex` and reports false deadlocks.
 
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// The waiter line's mutex, on loom's.
+pub(crate) struct Mutex<T>(LoomMutex<T>);
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(LoomMutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}
+
+/// loom's `AtomicWaker`, with futures' by-reference `register`.
+pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
+
+impl AtomicWaker {
+    pub(crate) fn new() -> Self {
+        AtomicWaker(loom::future::AtomicWaker::new())
+    }
+
+    pub(crate) fn register(&self, waker: &Waker) {
+        self.0.register_by_ref(waker);
+    }
+
+    pub(crate) fn wake(&self) {
+        self.0.wake();
+    }
+}
 pub(crate) use std::sync::{Arc, Weak};
 
 use std::collections::VecDeque;
@@ -36,7 +66,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use loom::sync::atomic::fence;
-use loom::sync::Mutex;
+use loom::sync::Mutex as LoomMutex;
 
 /// The listener list, shared by the event and its listeners.
 type Shared<T> = loom::sync::Arc<T>;
@@ -138,13 +168,13 @@ fn wake_all(wake: Vec<Waker>) {
 
 /// A list of parked tasks with event-listener 5's semantics, on a loom mutex.
 pub(crate) struct Event {
-    list: Shared<Mutex<List>>,
+    list: Shared<LoomMutex<List>>,
 }
 
 impl Event {
     pub(crate) fn new() -> Self {
         Event {
-            list: Shared::new(Mutex::new(List::default())),
+            list: Shared::new(LoomMutex::new(List::default())),
         }
     }
 
@@ -187,7 +217,7 @@ impl Event {
 
 /// A registered listener: a future that completes once it is notified.
 pub(crate) struct EventListener {
-    list: Shared<Mutex<List>>,
+    list: Shared<LoomMutex<List>>,
     /// `None` once completed or discarded (the entry is then unlinked).
     id: Option<u64>,
 }

@@ -37,7 +37,8 @@
 use crate::guard::{CapacityGuard, Floating};
 use crate::inner::{Claim, PoolInner};
 use crate::state::{State, AVAIL, MAX_WAITERS, SIZE, WAITER};
-use crate::sync::{Arc, EventListener, Ordering};
+use crate::sync::{Arc, Ordering};
+use crate::waitlist::WaitListener;
 use tokio::time::Instant;
 
 /// What a notified waiter was handed.
@@ -67,7 +68,7 @@ pub(crate) enum CreatorEntry<'a, T: Send + 'static> {
 pub(crate) struct Place<'a, T: Send + 'static> {
     pool: &'a Arc<PoolInner<T>>,
     /// `None` once the listener completed (it is then unlinked) or was discarded.
-    listener: Option<EventListener>,
+    listener: Option<WaitListener<'a>>,
     /// Whether this task is counted in `waiters`.
     registered: bool,
 }
@@ -121,7 +122,7 @@ impl<'a, T: Send + 'static> Place<'a, T> {
     }
 
     /// The listener to await. Panics if it already completed.
-    pub(crate) fn listener(&mut self) -> &mut EventListener {
+    pub(crate) fn listener(&mut self) -> &mut WaitListener<'a> {
         self.listener.as_mut().expect("listener already completed")
     }
 
