@@ -19,23 +19,19 @@ use crate::unwind::{guarded, guarded_sync, Outcome};
 /// [`Manager::is_reusable`](crate::Manager::is_reusable) rejects, or that outlived its
 /// `max_lifetime`, is destroyed instead, and its capacity goes to the oldest waiter.
 pub struct PoolConnection<T: Send + 'static> {
-    /// `None` only after `detach`, `close` or `drop` took it.
-    floating: Option<Floating<T>>,
+    /// Empty only after `detach`, `close` or `drop` took the resource out.
+    floating: Floating<T>,
 }
 
 impl<T: Send + 'static> PoolConnection<T> {
     #[inline]
     pub(crate) fn new(floating: Floating<T>) -> Self {
-        PoolConnection {
-            floating: Some(floating),
-        }
+        PoolConnection { floating }
     }
 
     #[inline]
     fn floating(&self) -> &Floating<T> {
-        self.floating
-            .as_ref()
-            .expect("connection used after it was given back")
+        &self.floating
     }
 
     /// Takes the resource out of the pool for good. Its unit of capacity is freed at once (a
@@ -204,12 +200,7 @@ impl<T: Send + 'static> Deref for PoolConnection<T> {
 impl<T: Send + 'static> DerefMut for PoolConnection<T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self
-            .floating
-            .as_mut()
-            .expect("connection used after it was given back")
-            .live_mut()
-            .resource
+        &mut self.floating.live_mut().resource
     }
 }
 

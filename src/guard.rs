@@ -138,6 +138,16 @@ impl<T: Send + 'static> Floating<T> {
             .0
     }
 
+    /// Moves the resource out into a new `Floating`, leaving this one empty (its drop then does
+    /// nothing). `None` if it was already taken.
+    #[inline]
+    pub(crate) fn take(&mut self) -> Option<Floating<T>> {
+        self.parts.take().map(|parts| Floating {
+            parts: Some(parts),
+            idle_since: self.idle_since,
+        })
+    }
+
     /// Splits into the resource and its guard, without destroying anything.
     #[inline]
     pub(crate) fn into_parts(mut self) -> (Live<T>, Stamp, CapacityGuard<T>) {
