@@ -7,6 +7,8 @@
 //! * atomics come from `loom::sync::atomic`; `Arc` and `Weak` stay std's (the engine's
 //!   `self: &Arc<Self>` receivers need std's `Arc` on stable Rust, and no protocol the models
 //!   check depends on a reference count);
+//! * `Mutex` (parking_lot in normal builds) and `AtomicWaker` (futures') for the waiter line
+//!   (`waitlist.rs`) come from loom, so the line itself is model-checked;
 //! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue` but performs a loom atomic "token"
 //!   read-modify-write before each operation, which gives loom a scheduling point, a dependency
 //!   between queue operations in different threads and the happens-before edge that the real
