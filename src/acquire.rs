@@ -33,6 +33,9 @@ impl<T: Send + 'static> PoolInner<T> {
     ) -> Result<PoolConnection<T>, Error> {
         // Set when this acquire first parks; only parked acquires count as having waited.
         let mut parked_at: Option<Instant> = None;
+        // Set when a resource handed to us from the line failed its check and its unit went to
+        // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
+        let mut rejoin_front = false;
         loop {
             claim = match claim {
                 Claim::Closed => return Err(Error::Closed),
@@ -42,7 +45,10 @@ impl<T: Send + 'static> PoolInner<T> {
                         return Ok(self.attach(ready));
                     }
                     Prepared::Replaced(guard) => Claim::Create(guard),
-                    Prepared::Gone => self.try_claim(true),
+                    Prepared::Gone => {
+                        rejoin_front = parked_at.is_some();
+                        self.try_claim(true)
+                    }
                 },
                 Claim::Create(guard) => match self.create_racing(guard).await? {
                     Ok(floating) => {
@@ -51,7 +57,10 @@ impl<T: Send + 'static> PoolInner<T> {
                     }
                     Err(next) => next,
                 },
-                Claim::Wait => self.wait_turn(&mut parked_at).await,
+                Claim::Wait => {
+                    let front = std::mem::take(&mut rejoin_front);
+                    self.wait_turn(&mut parked_at, front).await
+                }
             };
         }
     }

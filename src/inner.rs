@@ -361,7 +361,7 @@ impl<T: Send + 'static> PoolInner<T> {
         };
         if first {
             tracing::info!(size = s.size(), waiting = s.waiters(), "pool closing");
-            // Each notify emits a SeqCst fence before it looks at its list.
+            // Wake close_event() and a parked maintenance task.
             self.closed_event.notify_all();
             self.maintenance_wake.notify_all();
         }

@@ -62,9 +62,12 @@ impl<T: Send + 'static> Pool<T> {
             Claim::Idle(floating) if !inner.idle_needs_preparing() => {
                 match inner.open_or_replace(floating) {
                     Ok(floating) => return Ok(inner.attach(floating)),
-                    // Nobody was waiting when we claimed: give the unit back and look again (the
-                    // next idle resource, or room to create).
-                    Err(_) => inner.try_claim(true),
+                    // Nobody was waiting when we claimed: give the unit back first, then look
+                    // again (the next idle resource, or room to create).
+                    Err(failed) => {
+                        drop(failed);
+                        inner.try_claim(true)
+                    }
                 }
             }
             Claim::Closed => return Err(Error::Closed),

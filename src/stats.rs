@@ -24,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub enum DestroyReason {
     /// `Manager::is_reusable` said no on release.
     Broken,
-    /// `Manager::check` failed (or panicked) before hand-out.
+    /// `Manager::is_open` said no, or `Manager::check` failed (or either panicked), before
+    /// hand-out.
     CheckFailed,
     /// It sat idle longer than `idle_timeout`.
     IdleTimeout,
@@ -148,14 +149,19 @@ impl PerThread {
         if slot < CELLS {
             // Only this thread writes this cell while it owns the slot, so load + store loses
             // nothing, and needs no locked instruction. Relaxed: readers only sum the cells.
-            cell.store(cell.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
         } else {
             cell.fetch_add(n, Ordering::Relaxed);
         }
     }
 
     pub(crate) fn sum(&self) -> u64 {
-        self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.cells
+            .iter()
+            .fold(0u64, |sum, c| sum.wrapping_add(c.load(Ordering::Relaxed)))
     }
 }
 
@@ -232,7 +238,7 @@ pub struct PoolStats {
 pub struct DestroyedStats {
     /// Judged not reusable on release.
     pub broken: u64,
-    /// Failed the health check before hand-out.
+    /// Failed `is_open` or the health check before hand-out.
     pub check_failed: u64,
     /// Idle longer than `idle_timeout`.
     pub idle_timeout: u64,

@@ -2,8 +2,8 @@
 //!
 //! # Implementation details
 //!
-//! A waiter's place in line is its event-listener entry, inserted *before* it registers, so its
-//! FIFO position is fixed by arrival. It then loops on the state word: claim `avail`, else grow,
+//! A waiter's place in line is its node in the waiter line (`waitlist.rs`), inserted *before* it
+//! registers, so its FIFO position is fixed by arrival. It then loops on the state word: claim `avail`, else grow,
 //! else register (`waiters + 1`) with a CAS on the exact word it inspected, and park.
 //!
 //! A release that sees `waiters > 0` does not publish its item. It leaves it in the queue and calls
@@ -30,7 +30,8 @@
 //!    listener had been notified, passes the reservation on with `hand_off`.
 //! 5. *Cancellation*: a cancelled waiter un-registers, discards its listener, and passes a
 //!    notification it had on with `hand_off`. event-listener's own forward-on-drop is not used: it
-//!    only re-notifies an *unnotified* listener and loses the reservation when none is left.
+//!    only re-notifies an *unnotified* listener and loses the reservation when none is left (and
+//!    the crate's own line does not forward at all).
 //! 6. Notified waiters stay counted in `waiters` until they run, so an arrival during a handoff
 //!    takes the slow path.
 
@@ -74,10 +75,15 @@ pub(crate) struct Place<'a, T: Send + 'static> {
 }
 
 impl<'a, T: Send + 'static> Place<'a, T> {
-    fn new(pool: &'a Arc<PoolInner<T>>) -> Self {
+    fn new(pool: &'a Arc<PoolInner<T>>, front: bool) -> Self {
+        let listener = if front {
+            pool.waiters.listen_front()
+        } else {
+            pool.waiters.listen()
+        };
         Place {
             pool,
-            listener: Some(pool.waiters.listen()),
+            listener: Some(listener),
             registered: false,
         }
     }
@@ -92,7 +98,7 @@ impl<'a, T: Send + 'static> Place<'a, T> {
         pool: &'a Arc<PoolInner<T>>,
         guard: CapacityGuard<T>,
     ) -> CreatorEntry<'a, T> {
-        let mut place = Place::new(pool);
+        let mut place = Place::new(pool, false);
         // AcqRel: publishes our listener insertion to a `hand_off` that reads the counter.
         pool.registrations.fetch_add(1, Ordering::AcqRel);
         let mut s = State(pool.state.load(Ordering::Relaxed));
@@ -132,8 +138,8 @@ impl<'a, T: Send + 'static> Place<'a, T> {
         self.listener = None;
         let pool = self.pool;
         let before = if std::mem::replace(&mut self.registered, false) {
-            // AcqRel: acquire whatever the notifier released before its notify (the event's lock
-            // orders it too); release our departure to later state readers.
+            // AcqRel: release our departure to later state readers. (What the notifier did
+            // before notifying is already ours through the node's Release/Acquire flag.)
             let before = State(pool.state.fetch_sub(WAITER, Ordering::AcqRel));
             debug_assert!(before.waiters() > 0, "waiter count underflow");
             before
@@ -160,8 +166,9 @@ impl<T: Send + 'static> Drop for Place<'_, T> {
             self.pool.state.fetch_sub(WAITER, Ordering::AcqRel);
         }
         if let Some(listener) = self.listener.take() {
-            // `discard` removes the entry under the event's lock and reports a notification it
-            // held; that notification was a reservation (or close's wake-all), so pass it on.
+            // `discard` unlinks a still-queued node under the line's lock, or reports that a
+            // notifier popped it: that notification was a reservation (or close's wake-all), so
+            // pass it on.
             if listener.discard() {
                 self.pool.hand_off();
             }
@@ -184,9 +191,14 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Cancel-safe at its only await point.
     ///
     /// `parked_at` is set to the time this task parked, if it does (and was not set before): it
-    /// is the only clock read on this path, and only tasks that really wait pay it.
-    pub(crate) async fn wait_turn(self: &Arc<Self>, parked_at: &mut Option<Instant>) -> Claim<T> {
-        let mut place = Place::new(self);
+    /// is the only clock read on this path, and only tasks that really wait pay it. `front`
+    /// rejoins at the head of the line (a served waiter whose resource turned out dead).
+    pub(crate) async fn wait_turn(
+        self: &Arc<Self>,
+        parked_at: &mut Option<Instant>,
+        front: bool,
+    ) -> Claim<T> {
+        let mut place = Place::new(self, front);
         // Relaxed: a hint; every decision below is confirmed by a CAS.
         let mut s = State(self.state.load(Ordering::Relaxed));
         loop {
@@ -235,7 +247,7 @@ impl<T: Send + 'static> PoolInner<T> {
             // Acquire: pairs with the AcqRel increment of a registering waiter; if we read it,
             // that waiter's listener was inserted before, so the notify below can see it.
             let seen = self.registrations.load(Ordering::Acquire);
-            // notify emits a SeqCst fence, then takes the event's lock.
+            // notify takes the line's lock, pops the oldest node, then flags and wakes it.
             if self.waiters.notify_additional(1) == 1 {
                 // A notified listener owns the reservation now. An RMW on the state word orders
                 // our deposit against a concurrent close (see inner.rs): if the pool closed, the

@@ -40,6 +40,14 @@ mod native {
         waker: AtomicWaker,
     }
 
+    /// Marks a popped node notified, then wakes its task (outside the list's lock).
+    fn flag_and_wake(node: &Node) {
+        // Release: what the notifier did before (the pushed item, the counted slot) is visible
+        // to the task that sees the flag.
+        node.notified.store(true, Ordering::Release);
+        node.waker.wake();
+    }
+
     /// The line of parked tasks.
     pub(crate) struct WaitList {
         /// Unnotified listeners, oldest first.
@@ -55,11 +63,27 @@ mod native {
 
         /// Joins the back of the line; the listener can be notified from now on.
         pub(crate) fn listen(&self) -> WaitListener<'_> {
+            self.join(false)
+        }
+
+        /// Joins the *front* of the line: for a waiter that was served but must wait again (its
+        /// resource failed a check and its unit went to teardown), so it keeps its place.
+        pub(crate) fn listen_front(&self) -> WaitListener<'_> {
+            self.join(true)
+        }
+
+        fn join(&self, front: bool) -> WaitListener<'_> {
             let node = std::sync::Arc::new(Node {
                 notified: AtomicBool::new(false),
                 waker: AtomicWaker::new(),
             });
-            self.queue.lock().push_back(node.clone());
+            let mut queue = self.queue.lock();
+            if front {
+                queue.push_front(node.clone());
+            } else {
+                queue.push_back(node.clone());
+            }
+            drop(queue);
             WaitListener {
                 list: self,
                 node: Some(node),
@@ -68,20 +92,26 @@ mod native {
 
         /// Notifies up to `n` listeners that are not notified yet, oldest first; returns how many.
         pub(crate) fn notify_additional(&self, n: usize) -> usize {
-            let mut woken = Vec::new();
-            {
+            if n == 1 {
+                // The hand-off path (a release with waiters): one node, no allocation.
+                let node = self.queue.lock().pop_front();
+                return match node {
+                    Some(node) => {
+                        flag_and_wake(&node);
+                        1
+                    }
+                    None => 0,
+                };
+            }
+            let woken: Vec<_> = {
                 let mut queue = self.queue.lock();
                 let take = n.min(queue.len());
-                woken.extend(queue.drain(..take));
+                queue.drain(..take).collect()
+            };
+            for node in &woken {
+                flag_and_wake(node);
             }
-            let count = woken.len();
-            for node in woken {
-                // Release: what the notifier did before (the pushed item, the counted slot) is
-                // visible to the task that sees the flag.
-                node.notified.store(true, Ordering::Release);
-                node.waker.wake();
-            }
-            count
+            woken.len()
         }
 
         /// Notifies every listener.
@@ -173,6 +203,11 @@ mod el {
 
         pub(crate) fn listen(&self) -> WaitListener<'_> {
             WaitListener(self.0.listen(), PhantomData)
+        }
+
+        /// event-listener cannot insert at the front: the waiter rejoins at the back.
+        pub(crate) fn listen_front(&self) -> WaitListener<'_> {
+            self.listen()
         }
 
         pub(crate) fn notify_additional(&self, n: usize) -> usize {

@@ -6,7 +6,7 @@ mod support;
 
 use std::task::Poll;
 
-use support::{assert_quiescent, options, poll_once, TestManager};
+use support::{assert_quiescent, options, poll_once, Gated, TestManager};
 
 #[tokio::test]
 async fn waiters_are_served_in_arrival_order() {
@@ -101,6 +101,35 @@ async fn a_waiter_whose_handed_resource_fails_its_check_keeps_its_place() {
         _ => panic!("the oldest waiter lost its place when its resource failed the check"),
     };
     assert_eq!(conn.id, 1, "a replacement was created");
+    assert!(poll_once(&mut second).await.is_pending());
+    drop(conn);
+    assert!(matches!(poll_once(&mut second).await, Poll::Ready(Ok(_))));
+    assert_eq!(pool.stats().destroyed.check_failed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_whose_resource_is_dead_and_slow_to_tear_down_keeps_its_place() {
+    // Handed a resource that `is_open` rejects, whose async teardown still holds the unit, the
+    // oldest waiter must wait again at the front of the line, not behind later arrivals.
+    let (m, gate) = TestManager::gated(Gated::Destroy, 0);
+    m.close_next_opens
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap(); // fresh: is_open not consulted
+    let mut first = Box::pin(pool.acquire());
+    let mut second = Box::pin(pool.acquire());
+    assert!(poll_once(&mut first).await.is_pending());
+    assert!(poll_once(&mut second).await.is_pending());
+    drop(held); // handed to `first`
+    assert!(
+        poll_once(&mut first).await.is_pending(),
+        "dead resource, teardown pending"
+    );
+    gate.add_permits(1); // the teardown finishes; its unit goes to the oldest waiter
+    let conn = tokio::time::timeout(std::time::Duration::from_secs(60), first)
+        .await
+        .expect("the oldest waiter was overtaken")
+        .unwrap();
     assert!(poll_once(&mut second).await.is_pending());
     drop(conn);
     assert!(matches!(poll_once(&mut second).await, Poll::Ready(Ok(_))));
