@@ -78,7 +78,7 @@ pub use options::{
     PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MAX_LIFETIME, DEFAULT_RELEASE_TIMEOUT,
 };
-pub use pool::Pool;
+pub use pool::{Pool, RetainResult};
 pub use stats::{DestroyReason, DestroyedStats, PoolStats};
 
 /// The maximum `max_connections` a pool accepts.

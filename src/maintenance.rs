@@ -72,32 +72,47 @@ impl<T: Send + 'static> PoolInner<T> {
             return;
         }
         let now = self.clock.now();
+        self.sweep_idle(|pool, floating| {
+            if floating.live().expired(now) {
+                return Some(DestroyReason::Lifetime);
+            }
+            let since = floating.idle_since;
+            let idle_expired =
+                idle_timeout.is_some_and(|limit| since.is_set() && now.since(since) >= limit);
+            // Idle expiry never takes the pool below its minimum.
+            (idle_expired && pool.load_state().size() > pool.config.min)
+                .then_some(DestroyReason::IdleTimeout)
+        });
+    }
+
+    /// Claims each idle resource available now, once, and asks `verdict` about it: `Some(reason)`
+    /// destroys it, `None` puts it back. Returns how many were kept and how many destroyed.
+    pub(crate) fn sweep_idle(
+        self: &Arc<Self>,
+        mut verdict: impl FnMut(&Arc<Self>, &Floating<T>) -> Option<DestroyReason>,
+    ) -> (usize, usize) {
         let mut kept: Vec<Floating<T>> = Vec::new();
+        let mut removed = 0;
         let mut budget = self.load_state().avail();
         while budget > 0 {
             budget -= 1;
             let Some(floating) = self.claim_idle_for_maintenance() else {
                 break;
             };
-            let live = floating.live();
-            if live.expired(now) {
-                floating.destroy(DestroyReason::Lifetime);
-                continue;
+            match verdict(self, &floating) {
+                Some(reason) => {
+                    floating.destroy(reason);
+                    removed += 1;
+                }
+                None => kept.push(floating),
             }
-            let since = floating.idle_since;
-            let idle_expired =
-                idle_timeout.is_some_and(|limit| since.is_set() && now.since(since) >= limit);
-            // Idle expiry never takes the pool below its minimum.
-            if idle_expired && self.load_state().size() > self.config.min {
-                floating.destroy(DestroyReason::IdleTimeout);
-                continue;
-            }
-            kept.push(floating);
         }
+        let retained = kept.len();
         for floating in kept {
             let (live, idle_since, guard) = floating.into_parts();
             PoolInner::release_idle(live, idle_since, guard);
         }
+        (retained, removed)
     }
 
     /// Claims one available idle item regardless of waiters (the reaper puts it straight back,

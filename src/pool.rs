@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use crate::connection::PoolConnection;
 use crate::error::Error;
+use crate::hooks::Metadata;
 use crate::inner::{Claim, PoolInner};
 use crate::manager::DynManager;
 use crate::options::{Config, PoolOptions};
-use crate::stats::{Counters, PoolStats};
+use crate::stats::{Counters, DestroyReason, PoolStats};
 use crate::sync::{Arc, Ordering};
+use crate::unwind::guarded_sync;
 
 /// A pool of `T`. Cheap to clone (an `Arc`); `Send + Sync`. Dropping the last handle closes the
 /// pool (resources still checked out are destroyed when they come back).
@@ -183,6 +185,34 @@ impl<T: Send + 'static> Pool<T> {
         }
     }
 
+    /// Looks at every idle resource once and closes those for which `keep` returns `false`
+    /// (like deadpool's `retain`): for example, drop connections to a backend that was
+    /// reconfigured, or older than a cut-off. Checked-out resources are not affected. Each
+    /// resource is taken out of the idle set while `keep` looks at it, so an acquire in the
+    /// meantime takes another one or waits; a panic in `keep` counts as `true`.
+    ///
+    /// ```
+    /// # use shadowcat_pool::{from_fn, PoolOptions};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pool = PoolOptions::new().max_connections(4)
+    ///     .build_with(|| async { Ok::<_, std::io::Error>(0u32) }).unwrap();
+    /// let (a, b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+    /// drop((a, b));
+    /// let result = pool.retain(|_conn, meta| meta.id != 0);
+    /// assert_eq!((result.retained, result.removed), (1, 1));
+    /// # }
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&T, Metadata) -> bool) -> RetainResult {
+        let now = self.inner.clock.now();
+        let (retained, removed) = self.inner.sweep_idle(|_, floating| {
+            let live = floating.live();
+            let meta = live.metadata(now, floating.idle_since);
+            let kept = guarded_sync(|| keep(&live.resource, meta)).unwrap_or(true);
+            (!kept).then_some(DestroyReason::ClosedByUser)
+        });
+        RetainResult { retained, removed }
+    }
+
     /// A lock-free snapshot of gauges and counters.
     pub fn stats(&self) -> PoolStats {
         let s = self.inner.load_state();
@@ -228,6 +258,16 @@ impl<T: Send + 'static> Pool<T> {
     pub fn loom_maintenance_pass(&self) {
         self.inner.reap();
     }
+}
+
+/// What [`Pool::retain`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetainResult {
+    /// Idle resources kept.
+    pub retained: usize,
+    /// Idle resources closed.
+    pub removed: usize,
 }
 
 impl<T: Send + 'static> Clone for Pool<T> {

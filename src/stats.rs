@@ -35,7 +35,7 @@ pub enum DestroyReason {
     HookRejected,
     /// The pool was closed.
     Closed,
-    /// `PoolConnection::close` was called.
+    /// `PoolConnection::close` or `discard` was called, or `Pool::retain` rejected it.
     ClosedByUser,
     /// The acquire that held it was cancelled or panicked mid-check or mid-hook.
     Cancelled,

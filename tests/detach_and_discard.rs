@@ -58,3 +58,28 @@ async fn close_awaits_teardown_then_frees_the_unit() {
     assert_eq!(pool.stats().size, 0);
     assert_quiescent(&pool, &counts);
 }
+
+#[tokio::test]
+async fn retain_closes_the_idle_resources_it_rejects() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(4).build(m).unwrap();
+    let held = support::drain_capacity(&pool, 4).await;
+    let mut held = held.into_iter();
+    let out = held.next().unwrap(); // #0 stays checked out
+    drop(held); // #1, #2, #3 idle
+    let result = pool.retain(|conn, _meta| conn.id != 2);
+    assert_eq!((result.retained, result.removed), (2, 1));
+    // A panicking predicate keeps the resource.
+    let result = pool.retain(|_conn, _meta| panic!("retain predicate panicked on purpose"));
+    assert_eq!((result.retained, result.removed), (2, 0));
+    let s = pool.stats();
+    assert_eq!(
+        (s.size, s.idle, s.destroyed.closed_by_user),
+        (3, 2, 1),
+        "{s:?}"
+    );
+    assert_eq!(out.id, 0, "checked-out resources are not touched");
+    drop(out);
+    assert_quiescent(&pool, &counts);
+}
