@@ -506,20 +506,10 @@ impl Proxy {
         let Ok(uri) = uri else {
             return self.error(StatusCode::BAD_REQUEST, "bad request target");
         };
-        match client
+        let result = client
             .request(build_request(head.method, uri, head.headers, body))
-            .await
-        {
-            Ok(resp) => {
-                let (mut parts, incoming) = resp.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, ProxyBody::Streamed(incoming))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream request failed");
-                self.error(StatusCode::BAD_GATEWAY, "upstream request failed")
-            }
-        }
+            .await;
+        self.relay(result)
     }
 
     async fn per_connection(&self, mut head: Head, body: Bytes) -> Response<ProxyBody> {
@@ -531,15 +521,23 @@ impl Proxy {
         // The upstream closes after answering, so the TIME_WAIT lands on its side.
         head.headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        match sender
+        let result = sender
             .send_request(build_request(
                 head.method,
                 head.path.into(),
                 head.headers,
                 body,
             ))
-            .await
-        {
+            .await;
+        self.relay(result)
+    }
+
+    /// Relays an upstream response (minus hop-by-hop headers), or answers 502.
+    fn relay<E: std::fmt::Display>(
+        &self,
+        result: Result<Response<Incoming>, E>,
+    ) -> Response<ProxyBody> {
+        match result {
             Ok(resp) => {
                 let (mut parts, incoming) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
