@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use support::{assert_quiescent, drain_capacity, options, poll_once, Gated, TestManager};
+use support::{assert_quiescent, drain_capacity, options, parked, poll_once, Gated, TestManager};
 use tokio::sync::{Notify, Semaphore};
 
 #[tokio::test]
@@ -18,8 +18,7 @@ async fn cancel_while_waiting_frees_the_place_in_line() {
     let pool = options(1).build(m).unwrap();
     let held = pool.acquire().await.unwrap();
 
-    let mut waiter = Box::pin(pool.acquire());
-    assert!(poll_once(&mut waiter).await.is_pending());
+    let waiter = parked(&pool).await;
     assert_eq!(pool.stats().waiting, 1);
     drop(waiter);
     assert_eq!(pool.stats().waiting, 0);
@@ -40,8 +39,7 @@ async fn cancel_mid_create_returns_the_unit() {
     let started = m.create_started.clone();
     let pool = options(1).build(m).unwrap();
 
-    let mut creating = Box::pin(pool.acquire());
-    assert!(poll_once(&mut creating).await.is_pending());
+    let creating = parked(&pool).await;
     started.notified().await;
     assert_eq!(pool.stats().size, 1, "the create holds the only unit");
     drop(creating);
@@ -63,10 +61,8 @@ async fn cancel_mid_create_hands_the_unit_to_the_next_waiter() {
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
 
-    let mut first = Box::pin(pool.acquire());
-    assert!(poll_once(&mut first).await.is_pending());
-    let mut second = Box::pin(pool.acquire());
-    assert!(poll_once(&mut second).await.is_pending());
+    let first = parked(&pool).await;
+    let second = parked(&pool).await;
     assert_eq!(pool.stats().size, 1);
 
     drop(first); // its unit goes to `second`, which creates with it
@@ -87,8 +83,7 @@ async fn cancel_mid_check_destroys_only_that_resource() {
     drop(pool.acquire().await.unwrap()); // create one, return it idle
     assert_eq!(pool.stats().idle, 1);
 
-    let mut checking = Box::pin(pool.acquire());
-    assert!(poll_once(&mut checking).await.is_pending());
+    let checking = parked(&pool).await;
     started.notified().await;
     drop(checking);
     let s = pool.stats();
@@ -120,8 +115,7 @@ async fn cancel_mid_after_create_hook_returns_the_unit() {
         .build(m)
         .unwrap();
 
-    let mut acquiring = Box::pin(pool.acquire());
-    assert!(poll_once(&mut acquiring).await.is_pending());
+    let acquiring = parked(&pool).await;
     hook_started.notified().await;
     assert_eq!(pool.stats().size, 1);
     drop(acquiring);
@@ -159,8 +153,7 @@ async fn cancel_mid_before_acquire_hook_returns_the_unit() {
         .unwrap();
 
     drop(pool.acquire().await.unwrap()); // created resources skip before_acquire
-    let mut acquiring = Box::pin(pool.acquire());
-    assert!(poll_once(&mut acquiring).await.is_pending());
+    let acquiring = parked(&pool).await;
     hook_started.notified().await;
     drop(acquiring);
     assert_eq!(pool.stats().size, 0);
@@ -177,10 +170,8 @@ async fn cancelled_notified_waiter_passes_the_wakeup_on() {
     let pool = options(1).build(m).unwrap();
     let held = pool.acquire().await.unwrap();
 
-    let mut first = Box::pin(pool.acquire());
-    let mut second = Box::pin(pool.acquire());
-    assert!(poll_once(&mut first).await.is_pending());
-    assert!(poll_once(&mut second).await.is_pending());
+    let first = parked(&pool).await;
+    let mut second = parked(&pool).await;
     assert_eq!(pool.stats().waiting, 2);
 
     drop(held); // reserved for `first`, the oldest waiter
@@ -204,8 +195,7 @@ async fn cancelled_last_notified_waiter_publishes_the_item() {
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
     let held = pool.acquire().await.unwrap();
-    let mut waiter = Box::pin(pool.acquire());
-    assert!(poll_once(&mut waiter).await.is_pending());
+    let waiter = parked(&pool).await;
     drop(held);
     drop(waiter);
     let s = pool.stats();

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{assert_quiescent, options, poll_once, Gated, TestManager};
+use support::{assert_quiescent, options, parked, poll_once, Gated, TestManager};
 
 #[tokio::test]
 async fn creator_takes_a_released_resource_and_the_create_finishes_in_the_background() {
@@ -15,8 +15,7 @@ async fn creator_takes_a_released_resource_and_the_create_finishes_in_the_backgr
 
     let held = pool.acquire().await.unwrap(); // resource #0
     started.notified().await; // consume the first create's signal
-    let mut creating = Box::pin(pool.acquire());
-    assert!(poll_once(&mut creating).await.is_pending());
+    let mut creating = parked(&pool).await;
     started.notified().await; // the second create is in flight and stuck
     assert_eq!(pool.stats().size, 2);
 

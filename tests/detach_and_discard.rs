@@ -8,7 +8,7 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 
-use support::{assert_quiescent, options, poll_once, Gated, TestManager};
+use support::{assert_quiescent, options, parked, poll_once, Gated, TestManager};
 
 #[tokio::test]
 async fn detach_keeps_the_resource_and_frees_its_unit_for_a_waiter() {
@@ -16,8 +16,7 @@ async fn detach_keeps_the_resource_and_frees_its_unit_for_a_waiter() {
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
     let conn = pool.acquire().await.unwrap();
-    let mut waiter = Box::pin(pool.acquire());
-    assert!(poll_once(&mut waiter).await.is_pending());
+    let mut waiter = parked(&pool).await;
     let kept = conn.detach();
     assert_eq!(kept.id, 0);
     let Poll::Ready(Ok(fresh)) = poll_once(&mut waiter).await else {

@@ -6,7 +6,7 @@ mod support;
 
 use std::task::Poll;
 
-use support::{assert_quiescent, options, poll_once, Gated, TestManager};
+use support::{assert_quiescent, options, parked, poll_once, Gated, TestManager};
 
 #[tokio::test]
 async fn waiters_are_served_in_arrival_order() {
@@ -48,8 +48,7 @@ async fn waiters_are_served_in_arrival_order() {
 async fn fresh_arrivals_do_not_overtake_a_parked_waiter() {
     let pool = options(1).build(TestManager::new()).unwrap();
     let held = pool.acquire().await.unwrap();
-    let mut parked = Box::pin(pool.acquire());
-    assert!(poll_once(&mut parked).await.is_pending());
+    let mut waiting = parked(&pool).await;
 
     drop(held);
     // The released resource is reserved for the parked waiter.
@@ -59,7 +58,7 @@ async fn fresh_arrivals_do_not_overtake_a_parked_waiter() {
         poll_once(&mut fresh).await.is_pending(),
         "a fresh acquire barged"
     );
-    let conn = match poll_once(&mut parked).await {
+    let conn = match poll_once(&mut waiting).await {
         Poll::Ready(Ok(conn)) => conn,
         _ => panic!("the parked waiter was not served"),
     };
@@ -71,15 +70,14 @@ async fn fresh_arrivals_do_not_overtake_a_parked_waiter() {
 async fn freed_capacity_goes_to_the_waiter_not_to_a_fresh_arrival() {
     let pool = options(1).build(TestManager::new()).unwrap();
     let held = pool.acquire().await.unwrap();
-    let mut parked = Box::pin(pool.acquire());
-    assert!(poll_once(&mut parked).await.is_pending());
+    let mut waiting = parked(&pool).await;
     drop(held.detach()); // frees the unit: it is handed to the waiter as room to create
     let mut fresh = Box::pin(pool.acquire());
     assert!(
         poll_once(&mut fresh).await.is_pending(),
         "a fresh acquire took the freed unit"
     );
-    assert!(matches!(poll_once(&mut parked).await, Poll::Ready(Ok(_))));
+    assert!(matches!(poll_once(&mut waiting).await, Poll::Ready(Ok(_))));
 }
 
 #[tokio::test]
@@ -89,10 +87,8 @@ async fn a_waiter_whose_handed_resource_fails_its_check_keeps_its_place() {
         .store(1, std::sync::atomic::Ordering::SeqCst);
     let pool = options(1).test_before_acquire(true).build(m).unwrap();
     let held = pool.acquire().await.unwrap(); // fresh: not checked
-    let mut first = Box::pin(pool.acquire());
-    let mut second = Box::pin(pool.acquire());
-    assert!(poll_once(&mut first).await.is_pending());
-    assert!(poll_once(&mut second).await.is_pending());
+    let mut first = parked(&pool).await;
+    let mut second = parked(&pool).await;
     drop(held); // handed to `first`; its check will fail
     assert!(poll_once(&mut second).await.is_pending());
     // `first` destroys the broken resource and creates a replacement with the same unit.
@@ -116,10 +112,8 @@ async fn a_waiter_whose_resource_is_dead_and_slow_to_tear_down_keeps_its_place()
         .store(1, std::sync::atomic::Ordering::SeqCst);
     let pool = options(1).build(m).unwrap();
     let held = pool.acquire().await.unwrap(); // fresh: is_open not consulted
-    let mut first = Box::pin(pool.acquire());
-    let mut second = Box::pin(pool.acquire());
-    assert!(poll_once(&mut first).await.is_pending());
-    assert!(poll_once(&mut second).await.is_pending());
+    let mut first = parked(&pool).await;
+    let mut second = parked(&pool).await;
     drop(held); // handed to `first`
     assert!(
         poll_once(&mut first).await.is_pending(),

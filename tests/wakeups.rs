@@ -6,7 +6,7 @@ mod support;
 
 use std::task::Poll;
 
-use support::{assert_quiescent, options, poll_once, TestManager};
+use support::{assert_quiescent, options, parked, poll_once, TestManager};
 
 #[tokio::test]
 async fn two_back_to_back_releases_wake_two_waiters() {
@@ -16,10 +16,8 @@ async fn two_back_to_back_releases_wake_two_waiters() {
     let a = pool.acquire().await.unwrap();
     let b = pool.acquire().await.unwrap();
 
-    let mut w1 = Box::pin(pool.acquire());
-    let mut w2 = Box::pin(pool.acquire());
-    assert!(poll_once(&mut w1).await.is_pending());
-    assert!(poll_once(&mut w2).await.is_pending());
+    let mut w1 = parked(&pool).await;
+    let mut w2 = parked(&pool).await;
 
     // Both releases happen before either waiter runs.
     drop(a);

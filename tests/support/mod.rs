@@ -228,3 +228,21 @@ pub fn options(max: usize) -> shadowcat_pool::PoolOptions<Conn> {
         .idle_timeout(None)
         .max_lifetime(None)
 }
+
+/// Starts an acquire and polls it once, asserting that it parked; returns it to poll later.
+pub async fn parked<T: Send + 'static>(
+    pool: &shadowcat_pool::Pool<T>,
+) -> std::pin::Pin<
+    Box<
+        impl std::future::Future<
+                Output = Result<shadowcat_pool::PoolConnection<T>, shadowcat_pool::Error>,
+            > + '_,
+    >,
+> {
+    let mut acquire = Box::pin(pool.acquire());
+    assert!(
+        poll_once(&mut acquire).await.is_pending(),
+        "the acquire did not park"
+    );
+    acquire
+}
