@@ -152,7 +152,7 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Destroys a resource that failed preparation, keeping its unit when teardown is instant.
     fn replace(self: &Arc<Self>, floating: Floating<T>, reason: DestroyReason) -> Prepared<T> {
         let (live, _, guard) = floating.into_parts();
-        match self.clone().destroy_keeping_unit(live, guard, reason) {
+        match PoolInner::destroy_keeping_unit(live, guard, reason) {
             Some(guard) => Prepared::Replaced(guard),
             None => Prepared::Gone,
         }

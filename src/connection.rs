@@ -37,11 +37,8 @@ impl<T: Send + 'static> PoolConnection<T> {
     /// Takes the resource out of the pool for good. Its unit of capacity is freed at once (a
     /// waiter may create a replacement); the pool forgets the resource.
     pub fn detach(mut self) -> T {
-        let floating = self.floating.take().expect("connection already given back");
-        let (live, _, guard) = floating.into_parts();
-        let stats = &guard.pool().stats;
-        stats.returns.bump();
-        Counters::bump(&stats.detached);
+        let (live, guard) = self.take_out();
+        Counters::bump(&guard.pool().stats.detached);
         drop(guard);
         live.resource
     }
@@ -49,21 +46,10 @@ impl<T: Send + 'static> PoolConnection<T> {
     /// Destroys the resource now, awaiting [`Manager::destroy`](crate::Manager::destroy) (within
     /// `release_timeout`), then frees its unit of capacity.
     pub async fn close(mut self) {
-        let floating = self.floating.take().expect("connection already given back");
-        let (live, _, guard) = floating.into_parts();
+        let (live, guard) = self.take_out();
         let pool = guard.pool();
-        pool.stats.returns.bump();
-        pool.stats.destroyed(DestroyReason::ClosedByUser);
-        tracing::debug!(
-            id = live.id,
-            reason = DestroyReason::ClosedByUser.as_str(),
-            "destroying pooled resource"
-        );
-        match guarded(pool.config.release_timeout, || {
-            pool.manager.destroy(live.resource)
-        })
-        .await
-        {
+        let teardown = pool.start_teardown(live, DestroyReason::ClosedByUser);
+        match guarded(pool.config.release_timeout, || teardown).await {
             Outcome::Done(()) => {}
             Outcome::Panicked(_) => tracing::warn!("Manager::destroy panicked"),
             Outcome::TimedOut(_) => tracing::warn!("Manager::destroy timed out"),
@@ -76,11 +62,20 @@ impl<T: Send + 'static> PoolConnection<T> {
     /// (a protocol error, a poisoned session). An asynchronous `Manager::destroy` finishes in a
     /// task that holds the unit of capacity until it is done.
     pub fn discard(mut self) {
-        let floating = self.floating.take().expect("connection already given back");
-        let (live, _, guard) = floating.into_parts();
-        let pool = guard.pool().clone();
-        pool.stats.returns.bump();
-        pool.destroy(live, guard, DestroyReason::ClosedByUser);
+        let (live, guard) = self.take_out();
+        PoolInner::destroy(live, guard, DestroyReason::ClosedByUser);
+    }
+
+    /// Takes the resource and its unit of capacity out of the handle (once; the handle's drop
+    /// then does nothing), counting the return.
+    fn take_out(&mut self) -> (Live<T>, CapacityGuard<T>) {
+        self.try_take_out().expect("connection already given back")
+    }
+
+    fn try_take_out(&mut self) -> Option<(Live<T>, CapacityGuard<T>)> {
+        let (live, _, guard) = self.floating.take()?.into_parts();
+        guard.pool().stats.returns.bump();
+        Some((live, guard))
     }
 
     /// Time since the resource was created.
@@ -108,20 +103,18 @@ impl<T: Send + 'static> PoolConnection<T> {
 }
 
 /// The release path.
-fn release<T: Send + 'static>(floating: Floating<T>) {
-    let (mut live, _, guard) = floating.into_parts();
+fn release<T: Send + 'static>(mut live: Live<T>, guard: CapacityGuard<T>) {
     let pool = guard.pool();
-    pool.stats.returns.bump();
     // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
     let reusable = guarded_sync(|| pool.manager.is_reusable(&mut live.resource)).unwrap_or(false);
     if !reusable {
-        return pool.clone().destroy(live, guard, DestroyReason::Broken);
+        return PoolInner::destroy(live, guard, DestroyReason::Broken);
     }
     // The only clock read on the release path, and only when an option or hook needs it.
     let idle_since = if pool.config.release_needs_clock {
         let now = pool.clock.now();
         if live.expired(now) {
-            return pool.clone().destroy(live, guard, DestroyReason::Lifetime);
+            return PoolInner::destroy(live, guard, DestroyReason::Lifetime);
         }
         now
     } else {
@@ -140,14 +133,14 @@ fn run_after_release<T: Send + 'static>(
     idle_since: Stamp,
     guard: CapacityGuard<T>,
 ) {
-    let pool = guard.pool().clone();
-    if pool.load_state().is_closed() {
-        return pool.destroy(live, guard, DestroyReason::Closed);
+    if guard.pool().load_state().is_closed() {
+        return PoolInner::destroy(live, guard, DestroyReason::Closed);
     }
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         tracing::warn!("after_release hook needs a tokio runtime; closing the resource");
-        return pool.destroy(live, guard, DestroyReason::HookRejected);
+        return PoolInner::destroy(live, guard, DestroyReason::HookRejected);
     };
+    let pool = guard.pool().clone();
     handle.spawn(async move {
         let hook = pool
             .config
@@ -160,30 +153,25 @@ fn run_after_release<T: Send + 'static>(
         // unit of capacity for good (sqlx#4349).
         let limit = pool.config.release_timeout;
         let verdict = guarded(limit, || hook(&mut live.resource, meta)).await;
-        match verdict {
-            Outcome::Done(Ok(true)) => PoolInner::release_idle(live, idle_since, guard),
-            Outcome::Done(Ok(false)) => pool.destroy(live, guard, DestroyReason::HookRejected),
-            Outcome::Done(Err(e)) => {
-                tracing::warn!(error = %e, "after_release hook failed; closing the resource");
-                pool.destroy(live, guard, DestroyReason::HookRejected);
-            }
-            Outcome::Panicked(_) => {
-                tracing::warn!("after_release hook panicked; closing the resource");
-                pool.destroy(live, guard, DestroyReason::HookRejected);
-            }
-            Outcome::TimedOut(limit) => {
-                tracing::warn!(?limit, "after_release hook timed out; closing the resource");
-                pool.destroy(live, guard, DestroyReason::HookRejected);
-            }
+        let failure = match verdict {
+            Outcome::Done(Ok(true)) => return PoolInner::release_idle(live, idle_since, guard),
+            Outcome::Done(Ok(false)) => None,
+            Outcome::Done(Err(e)) => Some(e.to_string()),
+            Outcome::Panicked(_) => Some("panicked".to_string()),
+            Outcome::TimedOut(limit) => Some(format!("timed out after {limit:?}")),
+        };
+        if let Some(failure) = failure {
+            tracing::warn!(error = %failure, "after_release hook failed; closing the resource");
         }
+        PoolInner::destroy(live, guard, DestroyReason::HookRejected);
     });
 }
 
 impl<T: Send + 'static> Drop for PoolConnection<T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(floating) = self.floating.take() {
-            release(floating);
+        if let Some((live, guard)) = self.try_take_out() {
+            release(live, guard);
         }
     }
 }

@@ -159,16 +159,14 @@ impl<T: Send + 'static> Floating<T> {
     /// teardown completes, if that is asynchronous).
     pub(crate) fn destroy(self, reason: DestroyReason) {
         let (live, _, guard) = self.into_parts();
-        let pool = guard.pool().clone();
-        pool.destroy(live, guard, reason);
+        PoolInner::destroy(live, guard, reason);
     }
 }
 
 impl<T: Send + 'static> Drop for Floating<T> {
     fn drop(&mut self) {
         if let Some((live, guard)) = self.parts.take() {
-            let pool = guard.pool().clone();
-            pool.destroy(live, guard, DestroyReason::Cancelled);
+            PoolInner::destroy(live, guard, DestroyReason::Cancelled);
         }
     }
 }

@@ -53,6 +53,18 @@ pub(crate) enum Claim<T: Send + 'static> {
     Closed,
 }
 
+/// What one [`PoolInner::claim_step`] took.
+pub(crate) enum Step {
+    /// An `avail` count: the caller pops one item.
+    Item,
+    /// One unit of capacity (`size + 1`).
+    Unit,
+    /// Nothing (nothing available, or the caller's `stop` said so).
+    Neither,
+    /// The pool is closed.
+    Closed,
+}
+
 /// The shared engine behind every `Pool` handle and `PoolConnection`.
 pub(crate) struct PoolInner<T: Send + 'static> {
     /// The packed state word (`state.rs`). On its own cache line: it is the hot contended word.
@@ -140,34 +152,54 @@ impl<T: Send + 'static> PoolInner<T> {
 
     // ===== claiming =====
 
-    /// The synchronous fast path: claim an idle resource or room to create one, fairly.
-    ///
-    /// With `create == false` (for `try_acquire`) it never grows the pool.
-    pub(crate) fn try_claim(self: &Arc<Self>, create: bool) -> Claim<T> {
+    /// The one claiming loop: takes an available item (if `items`), else grows by one unit while
+    /// `size < grow_below`, retrying CAS races; gives up when the pool is closed or `stop` says
+    /// so. Every claim and grow in the engine goes through here, except the waiter's
+    /// registration loop, which must register on the same word it inspected.
+    #[inline]
+    pub(crate) fn claim_step(
+        &self,
+        items: bool,
+        grow_below: usize,
+        stop: impl Fn(State) -> bool,
+    ) -> Step {
         // Relaxed: only a hint; the CAS below re-reads and decides.
         let mut s = State(self.state.load(Ordering::Relaxed));
         loop {
             if s.is_closed() {
-                return Claim::Closed;
+                return Step::Closed;
             }
-            // Fairness: while anyone is counted as waiting, arrivals queue behind them.
-            if s.waiters() > 0 {
-                return Claim::Wait;
+            if stop(s) {
+                return Step::Neither;
             }
-            if s.avail() > 0 {
-                // Claim one available item; AcqRel: acquire the push that the publishing CAS
-                // released, so the pop below finds it.
+            if items && s.avail() > 0 {
+                // Claim one available item; the caller then pops it (claim, then pop).
                 if self.cas(&mut s, |s| s.0 - AVAIL) {
-                    return self.pop_claimed();
+                    return Step::Item;
                 }
-            } else if create && s.size() < self.config.max {
-                // Grow by one unit; never above max, because the CAS checked `size < max`.
+            } else if s.size() < grow_below {
+                // Grow by one unit; never above the bound, because the CAS checked it.
                 if self.cas(&mut s, |s| s.0 + SIZE) {
-                    return Claim::Create(CapacityGuard::adopt(self.clone()));
+                    return Step::Unit;
                 }
             } else {
-                return Claim::Wait;
+                return Step::Neither;
             }
+        }
+    }
+
+    /// The synchronous fast path: claim an idle resource or room to create one, fairly.
+    ///
+    /// With `create == false` (for `try_acquire`) it never grows the pool.
+    #[inline]
+    pub(crate) fn try_claim(self: &Arc<Self>, create: bool) -> Claim<T> {
+        let grow_below = if create { self.config.max } else { 0 };
+        // Fairness: while anyone is counted as waiting, arrivals queue behind them.
+        match self.claim_step(true, grow_below, |s| s.waiters() > 0) {
+            Step::Item => self.pop_claimed(),
+            Step::Unit => Claim::Create(CapacityGuard::adopt(self.clone())),
+            Step::Neither => Claim::Wait,
+            Step::Closed => Claim::Closed,
         }
     }
 
@@ -202,7 +234,7 @@ impl<T: Send + 'static> PoolInner<T> {
             // unit: destroy the resource through a fresh guard.
             debug_assert!(false, "idle queue full");
             let guard = CapacityGuard::adopt(pool.clone());
-            pool.destroy(idle.live, guard, DestroyReason::Broken);
+            PoolInner::destroy(idle.live, guard, DestroyReason::Broken);
             return;
         }
         pool.publish_item();
@@ -276,13 +308,8 @@ impl<T: Send + 'static> PoolInner<T> {
     // ===== destroying and closing =====
 
     /// Destroys `live` for `reason`; `guard`'s unit is returned once teardown is finished.
-    pub(crate) fn destroy(
-        self: Arc<Self>,
-        live: Live<T>,
-        guard: CapacityGuard<T>,
-        reason: DestroyReason,
-    ) {
-        if let Some(guard) = self.destroy_keeping_unit(live, guard, reason) {
+    pub(crate) fn destroy(live: Live<T>, guard: CapacityGuard<T>, reason: DestroyReason) {
+        if let Some(guard) = Self::destroy_keeping_unit(live, guard, reason) {
             drop(guard);
         }
     }
@@ -291,53 +318,60 @@ impl<T: Send + 'static> PoolInner<T> {
     /// plain drop), the caller gets `guard` back to reuse the unit; otherwise the teardown runs in
     /// a task that owns the guard, bounded by `release_timeout`.
     pub(crate) fn destroy_keeping_unit(
-        self: Arc<Self>,
         live: Live<T>,
         guard: CapacityGuard<T>,
         reason: DestroyReason,
     ) -> Option<CapacityGuard<T>> {
-        self.stats.destroyed(reason);
-        let _span = tracing::debug_span!(
-            "shadowcat_pool::destroy",
-            id = live.id,
-            reason = reason.as_str()
-        )
-        .entered();
-        tracing::debug!("destroying pooled resource");
-        let inner = self.clone();
-        let mut teardown: BoxFuture<'static, ()> = Box::pin(async move {
-            inner.manager.destroy(live.resource).await;
-        });
+        let pool = guard.pool().clone();
+        let mut teardown = pool.start_teardown(live, reason);
         // Poll once: the default teardown (drop) finishes at once and needs no task.
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         match guarded_sync(|| teardown.as_mut().poll(&mut cx)) {
-            Some(std::task::Poll::Ready(())) => Some(guard),
+            Some(std::task::Poll::Ready(())) => return Some(guard),
             None => {
                 tracing::warn!("Manager::destroy panicked");
-                Some(guard)
+                return Some(guard);
             }
-            Some(std::task::Poll::Pending) => {
-                match tokio::runtime::Handle::try_current() {
-                    Ok(handle) => {
-                        // The task owns the guard: if it never runs (runtime shutdown), dropping
-                        // it still returns the unit.
-                        let limit = self.config.release_timeout;
-                        handle.spawn(async move {
-                            if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
-                                tracing::warn!("Manager::destroy timed out; dropped the resource");
-                            }
-                            drop(guard);
-                        });
+            Some(std::task::Poll::Pending) => {}
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                // The task owns the guard: if it never runs (runtime shutdown), dropping it still
+                // returns the unit.
+                let limit = pool.config.release_timeout;
+                handle.spawn(async move {
+                    if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
+                        tracing::warn!("Manager::destroy timed out; dropped the resource");
                     }
-                    Err(_) => {
-                        // No runtime to finish it: drop the teardown (and with it the resource).
-                        let _ = guarded_sync(|| drop(teardown));
-                        drop(guard);
-                    }
-                }
-                None
+                    drop(guard);
+                });
+            }
+            Err(_) => {
+                // No runtime to finish it: drop the teardown (and with it the resource).
+                let _ = guarded_sync(|| drop(teardown));
+                drop(guard);
             }
         }
+        None
+    }
+
+    /// Counts and logs the destruction of `live`, and returns `Manager::destroy`'s future, which
+    /// owns what it needs. Shared by the synchronous paths above and `PoolConnection::close`.
+    pub(crate) fn start_teardown(
+        self: &Arc<Self>,
+        live: Live<T>,
+        reason: DestroyReason,
+    ) -> BoxFuture<'static, ()> {
+        use tracing::Instrument;
+        self.stats.destroyed(reason);
+        let span = tracing::debug_span!(
+            "shadowcat_pool::destroy",
+            id = live.id,
+            reason = reason.as_str()
+        );
+        span.in_scope(|| tracing::debug!("destroying pooled resource"));
+        let inner = self.clone();
+        Box::pin(async move { inner.manager.destroy(live.resource).await }.instrument(span))
     }
 
     /// Marks the pool closed, wakes every waiter, and destroys idle resources.
@@ -377,11 +411,8 @@ impl<T: Send + 'static> PoolInner<T> {
     /// from any number of threads: each item and reservation is taken exactly once.
     pub(crate) fn drain_closed(self: &Arc<Self>) {
         while let Some(idle) = self.queue.pop() {
-            self.clone().destroy(
-                idle.live,
-                CapacityGuard::adopt(self.clone()),
-                DestroyReason::Closed,
-            );
+            let guard = CapacityGuard::adopt(self.clone());
+            PoolInner::destroy(idle.live, guard, DestroyReason::Closed);
         }
         // AcqRel: pairs with the depositors' fetch_add.
         let slots = self.slot_reservations.swap(0, Ordering::AcqRel);

@@ -8,8 +8,7 @@
 use futures_util::future::{select, Either};
 
 use crate::guard::Floating;
-use crate::inner::{Claim, PoolInner};
-use crate::state::{State, AVAIL, SIZE};
+use crate::inner::{Claim, PoolInner, Step};
 use crate::stats::DestroyReason;
 use crate::sync::{Arc, Ordering, Weak};
 
@@ -118,18 +117,12 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Claims one available idle item regardless of waiters (the reaper puts it straight back,
     /// so it never keeps a waiter from anything).
     fn claim_idle_for_maintenance(self: &Arc<Self>) -> Option<Floating<T>> {
-        let mut s = State(self.state.load(Ordering::Relaxed));
-        loop {
-            if s.is_closed() || s.avail() == 0 {
-                return None;
-            }
-            // AcqRel: as for any claim.
-            if self.cas(&mut s, |s| s.0 - AVAIL) {
-                return match self.pop_claimed() {
-                    Claim::Idle(floating) => Some(floating),
-                    _ => None,
-                };
-            }
+        match self.claim_step(true, 0, |_| false) {
+            Step::Item => match self.pop_claimed() {
+                Claim::Idle(floating) => Some(floating),
+                _ => None,
+            },
+            _ => None,
         }
     }
 
@@ -148,17 +141,8 @@ impl<T: Send + 'static> PoolInner<T> {
             if self.warmups_in_flight.load(Ordering::Relaxed) >= cap {
                 return;
             }
-            let mut s = State(self.state.load(Ordering::Relaxed));
-            let grown = loop {
-                if s.is_closed() || s.size() >= min {
-                    break false;
-                }
-                // AcqRel: as for any grow.
-                if self.cas(&mut s, |s| s.0 + SIZE) {
-                    break true;
-                }
-            };
-            if !grown {
+            // Grow below `min` only; never take an idle item.
+            if !matches!(self.claim_step(false, min, |_| false), Step::Unit) {
                 return;
             }
             let guard = crate::guard::CapacityGuard::adopt(self.clone());

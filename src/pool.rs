@@ -10,7 +10,7 @@ use crate::inner::{Claim, PoolInner};
 use crate::manager::DynManager;
 use crate::options::{Config, PoolOptions};
 use crate::stats::{Counters, DestroyReason, PoolStats};
-use crate::sync::{Arc, Ordering};
+use crate::sync::{wait_until, Arc, Ordering};
 use crate::unwind::guarded_sync;
 
 /// A pool of `T`. Cheap to clone (an `Arc`); `Send + Sync`. Dropping the last handle closes the
@@ -133,16 +133,8 @@ impl<T: Send + 'static> Pool<T> {
 
     async fn close_inner(&self) {
         self.inner.mark_closed();
-        loop {
-            if self.inner.load_state().size() == 0 {
-                return;
-            }
-            let listener = self.inner.drained.listen();
-            if self.inner.load_state().size() == 0 {
-                return;
-            }
-            listener.await;
-        }
+        let inner = &self.inner;
+        wait_until(&inner.drained, || inner.load_state().size() == 0).await;
     }
 
     /// Whether the pool is closed.
@@ -171,18 +163,7 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     pub fn close_event(&self) -> impl Future<Output = ()> + Send + 'static {
         let inner = self.inner.clone();
-        async move {
-            loop {
-                if inner.load_state().is_closed() {
-                    return;
-                }
-                let listener = inner.closed_event.listen();
-                if inner.load_state().is_closed() {
-                    return;
-                }
-                listener.await;
-            }
-        }
+        async move { wait_until(&inner.closed_event, || inner.load_state().is_closed()).await }
     }
 
     /// Looks at every idle resource once and closes those for which `keep` returns `false`

@@ -272,7 +272,6 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> (u64, u64, DestroyedStats, PoolStatsCounters) {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
-        let _ = DestroyReason::ALL;
         (
             self.checkouts.sum(),
             self.returns.sum(),

@@ -130,3 +130,19 @@ mod imp {
 mod imp;
 
 pub(crate) use imp::*;
+
+/// event-listener's check → listen → re-check → wait loop: resolves once `ready()` holds. The
+/// listener is inserted before the second check, so a `notify_all` after the condition became
+/// true cannot be missed.
+pub(crate) async fn wait_until(event: &Event, ready: impl Fn() -> bool) {
+    loop {
+        if ready() {
+            return;
+        }
+        let listener = event.listen();
+        if ready() {
+            return;
+        }
+        listener.await;
+    }
+}

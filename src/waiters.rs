@@ -36,7 +36,7 @@
 //!    takes the slow path.
 
 use crate::guard::{CapacityGuard, Floating};
-use crate::inner::{Claim, PoolInner};
+use crate::inner::{Claim, PoolInner, Step};
 use crate::state::{State, AVAIL, MAX_WAITERS, SIZE, WAITER};
 use crate::sync::{Arc, Ordering};
 use crate::waitlist::WaitListener;
@@ -301,24 +301,15 @@ impl<T: Send + 'static> PoolInner<T> {
     /// Turns one published unit back into a reservation: claims an available item, or grows by
     /// one and counts a slot. `false` if someone already took it (or the pool closed).
     fn retake(self: &Arc<Self>) -> bool {
-        let mut s = State(self.state.load(Ordering::Relaxed));
-        loop {
-            if s.is_closed() {
-                return false;
+        match self.claim_step(true, self.config.max, |_| false) {
+            // The claimed item stays queued: it is an item reservation again.
+            Step::Item => true,
+            Step::Unit => {
+                // AcqRel: ordered before the notify that hands it over.
+                self.slot_reservations.fetch_add(1, Ordering::AcqRel);
+                true
             }
-            if s.avail() > 0 {
-                if self.cas(&mut s, |s| s.0 - AVAIL) {
-                    return true;
-                }
-            } else if s.size() < self.config.max {
-                if self.cas(&mut s, |s| s.0 + SIZE) {
-                    // AcqRel: ordered before the notify that hands it over.
-                    self.slot_reservations.fetch_add(1, Ordering::AcqRel);
-                    return true;
-                }
-            } else {
-                return false;
-            }
+            Step::Neither | Step::Closed => false,
         }
     }
 
