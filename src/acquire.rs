@@ -1,226 +1,312 @@
-//! The acquire slow path: waiting, creating (while staying in line), and preparing an idle
-//! resource (`test_before_acquire`, `before_acquire`). The fast path is `PoolInner::try_claim`.
+//! Acquiring: the fast path, then waiting in line, creating (while staying in line), and
+//! preparing an idle resource (`Manager::is_open`, `test_before_acquire`, `before_acquire`).
 
 use futures_util::future::{select, Either};
 use tokio::time::Instant;
 
+use crate::callback::{guarded, guarded_sync};
 use crate::connection::PoolConnection;
-use crate::error::{Error, Panicked};
-use crate::guard::{CapacityGuard, Floating};
-use crate::inner::{Claim, PoolInner};
-use crate::stats::DestroyReason;
-use crate::sync::Arc;
-use crate::unwind::{guarded, guarded_sync, Outcome};
-use crate::waiters::{CreatorEntry, Place, Reservation};
+use crate::create;
+use crate::engine::loom::Arc;
+use crate::engine::{Claim, CreatorJoined, Engine, Joined, Reservation, Waiter};
+use crate::error::{Error, HookTimedOut};
+use crate::lease::Lease;
+use crate::shared::{Shared, Unit};
+use crate::stats::{Counters, DestroyReason};
+use crate::teardown;
+
+/// Where an acquire stands on its slow path.
+enum Next<T: Send + 'static> {
+    /// A fresh resource, ready to hand out.
+    Ready(Lease<T>),
+    /// An idle resource that must be prepared before hand-out.
+    Idle(Lease<T>),
+    /// A unit of capacity to create a resource with.
+    Create(Unit<T>),
+    /// Nothing now: wait in line.
+    Wait,
+    /// The pool is closed.
+    Closed,
+}
+
+impl<T: Send + 'static> From<Claim<Shared<T>>> for Next<T> {
+    fn from(claim: Claim<Shared<T>>) -> Self {
+        match claim {
+            Claim::Idle(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
+            Claim::Create(unit) => Next::Create(unit),
+            Claim::Wait => Next::Wait,
+            Claim::Closed => Next::Closed,
+        }
+    }
+}
+
+impl<T: Send + 'static> From<Reservation<Shared<T>>> for Next<T> {
+    fn from(reservation: Reservation<Shared<T>>) -> Self {
+        match reservation {
+            Reservation::Item(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
+            Reservation::Slot(unit) => Next::Create(unit),
+            Reservation::Closed => Next::Closed,
+        }
+    }
+}
 
 /// What preparing an idle resource came to.
-pub(crate) enum Prepared<T: Send + 'static> {
+enum Prepared<T: Send + 'static> {
     /// Ready to hand out.
-    Ready(Floating<T>),
+    Ready(Lease<T>),
     /// It failed and was destroyed; its teardown finished at once, so the caller keeps the unit
     /// (and its place in line) to create a replacement.
-    Replaced(CapacityGuard<T>),
+    Replaced(Unit<T>),
     /// It failed and its teardown holds the unit; the caller starts over.
     Gone,
 }
 
-impl<T: Send + 'static> PoolInner<T> {
-    /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
-    /// `acquire_timeout` around it.
-    pub(crate) async fn acquire_slow(
-        self: &Arc<Self>,
-        mut claim: Claim<T>,
-    ) -> Result<PoolConnection<T>, Error> {
-        // Set when this acquire first parks; only parked acquires count as having waited.
-        let mut parked_at: Option<Instant> = None;
-        // Set when a resource handed to us from the line failed its check and its unit went to
-        // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
-        let mut rejoin_front = false;
-        loop {
-            claim = match claim {
-                Claim::Closed => return Err(Error::Closed),
-                Claim::Idle(floating) => match self.prepare_idle(floating).await {
-                    Prepared::Ready(ready) => {
-                        self.note_wait(parked_at);
-                        return Ok(self.attach(ready));
-                    }
-                    Prepared::Replaced(guard) => Claim::Create(guard),
-                    Prepared::Gone => {
-                        rejoin_front = parked_at.is_some();
-                        self.try_claim(true)
-                    }
-                },
-                Claim::Create(guard) => match self.create_racing(guard).await? {
-                    Ok(floating) => {
-                        self.note_wait(parked_at);
-                        return Ok(self.attach(floating));
-                    }
-                    Err(next) => next,
-                },
-                Claim::Wait => {
-                    let front = std::mem::take(&mut rejoin_front);
-                    self.wait_turn(&mut parked_at, front).await
+/// [`Pool::acquire`](crate::Pool::acquire).
+pub(crate) async fn acquire<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+) -> Result<PoolConnection<T>, Error> {
+    let next = match Engine::claim(shared, true) {
+        Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
+            match open_or_destroy(Lease::new(tracked, unit)) {
+                Ok(lease) => return Ok(attach(lease)),
+                // Nobody was waiting when we claimed: give the unit back first, then look
+                // again (the next idle resource, or room to create).
+                Err(failed) => {
+                    drop(failed);
+                    Next::from(Engine::claim(shared, true))
                 }
-            };
+            }
+        }
+        Claim::Closed => return Err(Error::Closed),
+        other => Next::from(other),
+    };
+    // The timer needs a tokio runtime; without one the wait is unbounded (and said so).
+    let limit = shared.config.acquire_timeout.filter(|_| {
+        let has_runtime = tokio::runtime::Handle::try_current().is_ok();
+        if !has_runtime {
+            tracing::warn!("acquire outside a tokio runtime: acquire_timeout is not applied");
+        }
+        has_runtime
+    });
+    let Some(limit) = limit else {
+        return slow(shared, next).await;
+    };
+    match tokio::time::timeout(limit, slow(shared, next)).await {
+        Ok(result) => result,
+        Err(_) => {
+            Counters::bump(&shared.stats.timeouts);
+            let s = shared.state();
+            tracing::warn!(
+                timeout = ?limit,
+                size = s.size(),
+                waiting = s.waiters(),
+                "acquire timed out"
+            );
+            Err(Error::Timeout(limit))
         }
     }
+}
 
-    /// Hands a prepared resource to the user.
-    #[inline]
-    pub(crate) fn attach(self: &Arc<Self>, floating: Floating<T>) -> PoolConnection<T> {
-        self.stats.checkouts.bump();
-        PoolConnection::new(floating)
-    }
-
-    /// Whether an idle resource needs async work before hand-out.
-    #[inline]
-    pub(crate) fn idle_needs_preparing(&self) -> bool {
-        self.config.test_before_acquire || self.config.hooks.before_acquire.is_some()
-    }
-
-    /// Prepares an idle resource for hand-out: `test_before_acquire`, then `before_acquire`.
-    ///
-    /// Cancelling the acquire here destroys the resource (`DestroyReason::Cancelled`): a check
-    /// or hook cut off mid-way may have left it mid-protocol (a ping sent, its reply unread), so
-    /// it is not safe to hand to the next user.
-    pub(crate) async fn prepare_idle(self: &Arc<Self>, floating: Floating<T>) -> Prepared<T> {
-        let mut floating = match self.open_or_replace(floating) {
-            Ok(floating) => floating,
-            Err(failed) => return failed,
+/// [`Pool::try_acquire`](crate::Pool::try_acquire).
+pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<PoolConnection<T>> {
+    loop {
+        let Claim::Idle(tracked, unit) = Engine::claim(shared, false) else {
+            return None;
         };
-        if self.config.test_before_acquire {
-            let outcome = {
-                let res = &mut floating.live_mut().resource;
-                guarded(None, || self.manager.check(res)).await
-            };
-            let failure = match outcome {
-                Outcome::Done(Ok(())) => None,
-                Outcome::Done(Err(e)) => Some(e.to_string()),
-                Outcome::Panicked(panic) => {
-                    Some(Panicked::new("Manager::check", panic).to_string())
-                }
-                Outcome::TimedOut(_) => Some("timed out".to_string()),
-            };
-            if let Some(failure) = failure {
-                tracing::debug!(id = floating.live().id, error = %failure, "health check failed");
-                return self.replace(floating, DestroyReason::CheckFailed);
+        // A resource that `Manager::is_open` rejects is destroyed; its unit goes back (to a
+        // waiter, if any), and we look at the next idle one.
+        if let Ok(lease) = open_or_destroy(Lease::new(tracked, unit)) {
+            return Some(attach(lease));
+        }
+    }
+}
+
+/// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
+/// `acquire_timeout` around it.
+async fn slow<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    mut next: Next<T>,
+) -> Result<PoolConnection<T>, Error> {
+    // Set when this acquire first parks; only parked acquires count as having waited.
+    let mut parked_at: Option<Instant> = None;
+    // Set when a resource handed to us from the line failed its check and its unit went to
+    // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
+    let mut rejoin_front = false;
+    loop {
+        next = match next {
+            Next::Closed => return Err(Error::Closed),
+            Next::Ready(lease) => {
+                note_wait(shared, parked_at);
+                return Ok(attach(lease));
             }
-        }
-        if let Some(hook) = self.config.hooks.before_acquire.clone() {
-            let meta = floating
-                .live()
-                .metadata(self.clock.now(), floating.idle_since);
-            let outcome = {
-                let res = &mut floating.live_mut().resource;
-                guarded(None, || hook(res, meta)).await
-            };
-            match outcome {
-                Outcome::Done(Ok(true)) => {}
-                Outcome::Done(Ok(false)) => {
-                    return self.replace(floating, DestroyReason::HookRejected);
+            Next::Idle(lease) => match prepare_idle(shared, lease).await {
+                Prepared::Ready(lease) => Next::Ready(lease),
+                Prepared::Replaced(unit) => Next::Create(unit),
+                Prepared::Gone => {
+                    rejoin_front = parked_at.is_some();
+                    Next::from(Engine::claim(shared, true))
                 }
-                Outcome::Done(Err(e)) => {
-                    tracing::warn!(error = %e, "before_acquire hook failed; closing the resource");
-                    return self.replace(floating, DestroyReason::HookRejected);
-                }
-                Outcome::Panicked(panic) => {
-                    let p = Panicked::new("before_acquire", panic);
-                    tracing::warn!(error = %p, "before_acquire hook panicked; closing the resource");
-                    return self.replace(floating, DestroyReason::HookRejected);
-                }
-                Outcome::TimedOut(_) => return self.replace(floating, DestroyReason::HookRejected),
-            }
-        }
-        Prepared::Ready(floating)
-    }
-
-    /// `Manager::is_open`, the synchronous check every hand-out from the idle set makes.
-    #[inline]
-    pub(crate) fn open_or_replace(
-        self: &Arc<Self>,
-        mut floating: Floating<T>,
-    ) -> Result<Floating<T>, Prepared<T>> {
-        let res = &mut floating.live_mut().resource;
-        if guarded_sync(|| self.manager.is_open(res)).unwrap_or(false) {
-            Ok(floating)
-        } else {
-            tracing::debug!(id = floating.live().id, "idle resource is not open");
-            Err(self.replace(floating, DestroyReason::CheckFailed))
-        }
-    }
-
-    /// Destroys a resource that failed preparation, keeping its unit when teardown is instant.
-    fn replace(self: &Arc<Self>, floating: Floating<T>, reason: DestroyReason) -> Prepared<T> {
-        let (live, _, guard) = floating.into_parts();
-        match PoolInner::destroy_keeping_unit(live, guard, reason) {
-            Some(guard) => Prepared::Replaced(guard),
-            None => Prepared::Gone,
-        }
-    }
-
-    fn note_wait(&self, started: Option<Instant>) {
-        let Some(started) = started else { return };
-        let waited = started.elapsed();
-        self.stats.waited.bump();
-        self.stats.wait_nanos.add(waited.as_nanos() as u64);
-        if let Some(threshold) = self.config.acquire_slow_threshold {
-            if waited > threshold {
-                tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
-            }
-        }
-    }
-
-    /// Creates a resource with `guard`'s unit while staying in line as a waiter: if a released
-    /// resource is handed to us before the create finishes, we take it, and the create finishes
-    /// in the background and lands in the idle set (bug class 13: a waiter stuck in `create`).
-    ///
-    /// `Ok(Err(claim))` means: carry on with `claim` (a resource handed over that still needs
-    /// preparing, or a unit kept after it failed).
-    async fn create_racing(
-        self: &Arc<Self>,
-        guard: CapacityGuard<T>,
-    ) -> Result<Result<Floating<T>, Claim<T>>, Error> {
-        let mut place = match Place::enter_as_creator(self, guard) {
-            CreatorEntry::Registered(place, guard) => (Some(place), guard),
-            CreatorEntry::Saturated(guard) => (None, guard),
-            // An idle resource was published before we got in line: take it, create nothing.
-            CreatorEntry::Item(claim) => return Ok(Err(claim)),
-            CreatorEntry::Closed => return Err(Error::Closed),
-        };
-        let guard = place.1;
-        let mut create = self.create_future();
-        let handed_over = match place.0.as_mut() {
-            Some(place) => match select(&mut create, place.listener()).await {
-                Either::Left((created, _)) => Err(created),
-                Either::Right(((), _)) => Ok(()),
             },
-            None => Err((&mut create).await),
-        };
-        let created = match handed_over {
-            Err(created) => {
-                // Leave the line; a notification we got meanwhile is passed on.
-                drop(place.0);
-                created
+            Next::Create(unit) => create_in_line(shared, unit).await?,
+            Next::Wait => {
+                let front = std::mem::take(&mut rejoin_front);
+                wait_turn(shared, &mut parked_at, front).await
             }
-            Ok(()) => {
-                // We were notified: we hold a reservation.
-                let place = place.0.expect("notified without a place");
-                match place.take_reservation() {
-                    Reservation::Item(floating) => {
-                        // Take the released resource; let the create finish in the background.
-                        self.finish_create_in_background(create, guard);
-                        return Ok(Err(Claim::Idle(floating)));
-                    }
-                    Reservation::Slot(extra) => {
-                        // Spare capacity while we already create: pass it on, keep creating.
-                        drop(extra);
-                        create.await
-                    }
-                    Reservation::Closed => return Err(Error::Closed),
+        };
+    }
+}
+
+/// Waits for this task's turn. Cancel-safe at its only await point: a dropped [`Waiter`] leaves
+/// the line and passes on anything it was handed.
+///
+/// `parked_at` is set to the time this task parked, if it does (and was not set before): it is
+/// the only clock read on this path, and only tasks that really wait pay it.
+async fn wait_turn<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    parked_at: &mut Option<Instant>,
+    front: bool,
+) -> Next<T> {
+    match Waiter::join(shared, front) {
+        Joined::Item(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
+        Joined::Unit(unit) => Next::Create(unit),
+        Joined::Saturated => {
+            tokio::task::yield_now().await;
+            Next::Wait
+        }
+        Joined::Closed => Next::Closed,
+        Joined::Waiting(waiter) => {
+            parked_at.get_or_insert_with(Instant::now);
+            Next::from(waiter.wait().await)
+        }
+    }
+}
+
+/// Creates a resource with `unit` while staying in line as a waiter: if a released resource is
+/// handed to us before the create finishes, we take it, and the create finishes in the
+/// background and lands in the idle set (hazard H13: a waiter stuck in a slow create).
+async fn create_in_line<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    unit: Unit<T>,
+) -> Result<Next<T>, Error> {
+    let (waiter, unit) = match Waiter::join_as_creator(shared, unit) {
+        CreatorJoined::Waiting(waiter, unit) => (Some(waiter), unit),
+        CreatorJoined::Saturated(unit) => (None, unit),
+        // An idle resource was published before we got in line: take it, create nothing.
+        CreatorJoined::Item(tracked, unit) => return Ok(Next::Idle(Lease::new(tracked, unit))),
+        CreatorJoined::Closed => return Err(Error::Closed),
+    };
+    let mut creating = create::start(shared);
+    let created = match waiter {
+        None => (&mut creating).await,
+        Some(mut waiter) => match select(&mut creating, waiter.notified()).await {
+            // Leave the line; a notification we got meanwhile is passed on.
+            Either::Left((created, _)) => created,
+            // We were notified: we hold a reservation.
+            Either::Right(((), _)) => match waiter.take_reservation() {
+                Reservation::Item(tracked, handed) => {
+                    // Take the released resource; let the create finish in the background.
+                    create::finish_in_background(shared, creating, unit);
+                    return Ok(Next::Idle(Lease::new(tracked, handed)));
                 }
-            }
+                Reservation::Slot(extra) => {
+                    // Spare capacity while we already create: pass it on, keep creating.
+                    drop(extra);
+                    creating.await
+                }
+                Reservation::Closed => return Err(Error::Closed),
+            },
+        },
+    };
+    // On a create error, `unit` drops here and returns the unit.
+    create::finish(shared, created?, unit)
+        .await
+        .map(Next::Ready)
+}
+
+/// Hands a prepared resource to the user.
+#[inline]
+fn attach<T: Send + 'static>(mut lease: Lease<T>) -> PoolConnection<T> {
+    lease.shared().stats.checkouts.bump();
+    // Checked out: not idle (hook metadata reads zero idle time until it is released).
+    lease.tracked_mut().idle_since = crate::clock::Stamp::NONE;
+    PoolConnection::new(lease)
+}
+
+/// Whether an idle resource needs async work before hand-out.
+#[inline]
+fn needs_preparing<T: Send + 'static>(shared: &Shared<T>) -> bool {
+    shared.config.test_before_acquire || shared.config.hooks.before_acquire.is_some()
+}
+
+/// Prepares an idle resource for hand-out: `is_open`, `test_before_acquire`, then
+/// `before_acquire`.
+///
+/// Cancelling the acquire here destroys the resource (`DestroyReason::Cancelled`): a check or
+/// hook cut off mid-way may have left it mid-protocol (a ping sent, its reply unread), so it is
+/// not safe to hand to the next user.
+async fn prepare_idle<T: Send + 'static>(shared: &Arc<Shared<T>>, lease: Lease<T>) -> Prepared<T> {
+    let mut lease = match open_or_destroy(lease) {
+        Ok(lease) => lease,
+        Err(failed) => return failed,
+    };
+    if shared.config.test_before_acquire {
+        let outcome = {
+            let res = &mut lease.tracked_mut().resource;
+            guarded(None, || shared.manager.check(res)).await
         };
-        // On a create error, `guard` drops here and returns the unit.
-        self.finish_fresh(created?, guard).await.map(Ok)
+        if let Err(error) = outcome.flatten("Manager::check", HookTimedOut) {
+            tracing::debug!(id = lease.tracked().id, %error, "health check failed");
+            return destroy_for_retry(lease, DestroyReason::CheckFailed);
+        }
+    }
+    if let Some(hook) = shared.config.hooks.before_acquire.clone() {
+        let meta = lease.tracked().metadata(shared.clock.now());
+        let outcome = {
+            let res = &mut lease.tracked_mut().resource;
+            guarded(None, || hook(res, meta)).await
+        };
+        match outcome.flatten("before_acquire", HookTimedOut) {
+            Ok(true) => {}
+            Ok(false) => return destroy_for_retry(lease, DestroyReason::HookRejected),
+            Err(error) => {
+                tracing::warn!(%error, "before_acquire hook failed; closing the resource");
+                return destroy_for_retry(lease, DestroyReason::HookRejected);
+            }
+        }
+    }
+    Prepared::Ready(lease)
+}
+
+/// `Manager::is_open`, the synchronous check every hand-out from the idle set makes.
+#[inline]
+fn open_or_destroy<T: Send + 'static>(mut lease: Lease<T>) -> Result<Lease<T>, Prepared<T>> {
+    let (shared, tracked) = lease.parts_mut();
+    if guarded_sync(|| shared.manager.is_open(&mut tracked.resource)).unwrap_or(false) {
+        Ok(lease)
+    } else {
+        tracing::debug!(id = lease.tracked().id, "idle resource is not open");
+        Err(destroy_for_retry(lease, DestroyReason::CheckFailed))
+    }
+}
+
+/// Destroys a resource that failed preparation, keeping its unit when teardown is instant.
+fn destroy_for_retry<T: Send + 'static>(lease: Lease<T>, reason: DestroyReason) -> Prepared<T> {
+    let (tracked, unit) = lease.into_parts();
+    match teardown::destroy_keeping_unit(tracked, unit, reason) {
+        Some(unit) => Prepared::Replaced(unit),
+        None => Prepared::Gone,
+    }
+}
+
+/// Counts an acquire that parked, and warns when it waited past `acquire_slow_threshold`.
+fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<Instant>) {
+    let Some(parked_at) = parked_at else { return };
+    let waited = parked_at.elapsed();
+    shared.stats.waited.bump();
+    shared.stats.wait_nanos.add(waited.as_nanos() as u64);
+    if let Some(threshold) = shared.config.acquire_slow_threshold {
+        if waited > threshold {
+            tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
+        }
     }
 }

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::clock::Stamp;
-
-use crate::guard::{CapacityGuard, Floating, Live};
-use crate::inner::PoolInner;
+use crate::callback::{guarded, Outcome};
+use crate::lease::Lease;
+use crate::release::release;
+use crate::shared::Unit;
 use crate::stats::{Counters, DestroyReason};
-use crate::unwind::{guarded, guarded_sync, Outcome};
+use crate::teardown;
+use crate::tracked::Tracked;
 
 /// A resource checked out of a [`Pool`](crate::Pool). Derefs to the resource.
 ///
@@ -20,41 +21,36 @@ use crate::unwind::{guarded, guarded_sync, Outcome};
 /// `max_lifetime`, is destroyed instead, and its capacity goes to the oldest waiter.
 pub struct PoolConnection<T: Send + 'static> {
     /// Empty only after `detach`, `close` or `drop` took the resource out.
-    floating: Floating<T>,
+    lease: Lease<T>,
 }
 
 impl<T: Send + 'static> PoolConnection<T> {
     #[inline]
-    pub(crate) fn new(floating: Floating<T>) -> Self {
-        PoolConnection { floating }
-    }
-
-    #[inline]
-    fn floating(&self) -> &Floating<T> {
-        &self.floating
+    pub(crate) fn new(lease: Lease<T>) -> Self {
+        PoolConnection { lease }
     }
 
     /// Takes the resource out of the pool for good. Its unit of capacity is freed at once (a
     /// waiter may create a replacement); the pool forgets the resource.
     pub fn detach(mut self) -> T {
-        let (live, guard) = self.take_out();
-        Counters::bump(&guard.pool().stats.detached);
-        drop(guard);
-        live.resource
+        let (tracked, unit) = self.take_out();
+        Counters::bump(&unit.host().stats.detached);
+        drop(unit);
+        tracked.resource
     }
 
     /// Destroys the resource now, awaiting [`Manager::destroy`](crate::Manager::destroy) (within
     /// `release_timeout`), then frees its unit of capacity.
     pub async fn close(mut self) {
-        let (live, guard) = self.take_out();
-        let pool = guard.pool();
-        let teardown = pool.start_teardown(live, DestroyReason::ClosedByUser);
-        match guarded(pool.config.release_timeout, || teardown).await {
+        let (tracked, unit) = self.take_out();
+        let shared = unit.host();
+        let teardown = teardown::start(shared, tracked, DestroyReason::ClosedByUser);
+        match guarded(shared.config.release_timeout, || teardown).await {
             Outcome::Done(()) => {}
             Outcome::Panicked(_) => tracing::warn!("Manager::destroy panicked"),
             Outcome::TimedOut(_) => tracing::warn!("Manager::destroy timed out"),
         }
-        drop(guard);
+        drop(unit);
     }
 
     /// Destroys the resource now without awaiting: like dropping a connection that
@@ -62,117 +58,51 @@ impl<T: Send + 'static> PoolConnection<T> {
     /// (a protocol error, a poisoned session). An asynchronous `Manager::destroy` finishes in a
     /// task that holds the unit of capacity until it is done.
     pub fn discard(mut self) {
-        let (live, guard) = self.take_out();
-        PoolInner::destroy(live, guard, DestroyReason::ClosedByUser);
+        let (tracked, unit) = self.take_out();
+        teardown::destroy(tracked, unit, DestroyReason::ClosedByUser);
     }
 
     /// Takes the resource and its unit of capacity out of the handle (once; the handle's drop
     /// then does nothing), counting the return.
-    fn take_out(&mut self) -> (Live<T>, CapacityGuard<T>) {
-        let floating = self.floating.take().expect("connection already given back");
-        let (live, _, guard) = floating.into_parts();
-        guard.pool().stats.returns.bump();
-        (live, guard)
+    fn take_out(&mut self) -> (Tracked<T>, Unit<T>) {
+        let lease = self.lease.take().expect("connection already given back");
+        let (tracked, unit) = lease.into_parts();
+        unit.host().stats.returns.bump();
+        (tracked, unit)
     }
 
     /// Time since the resource was created.
     pub fn age(&self) -> Duration {
-        let f = self.floating();
-        f.pool().clock.now().since(f.live().created)
+        let shared = self.lease.shared();
+        shared.clock.now().since(self.lease.tracked().created)
     }
 
     /// When the resource was created.
     pub fn created_at(&self) -> Instant {
-        let f = self.floating();
-        f.pool().clock.instant(f.live().created)
+        let shared = self.lease.shared();
+        shared.clock.instant(self.lease.tracked().created)
     }
 
     /// A number unique within the pool, in creation order.
     pub fn id(&self) -> u64 {
-        self.floating().live().id
+        self.lease.tracked().id
     }
 
     /// The hook metadata for this resource now.
     pub fn metadata(&self) -> crate::Metadata {
-        let f = self.floating();
-        f.live().metadata(f.pool().clock.now(), Stamp::NONE)
+        self.lease
+            .tracked()
+            .metadata(self.lease.shared().clock.now())
     }
-}
-
-/// The release path.
-fn release<T: Send + 'static>(floating: Floating<T>) {
-    let (mut live, _, guard) = floating.into_parts();
-    let pool = guard.pool();
-    pool.stats.returns.bump();
-    // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
-    let reusable = guarded_sync(|| pool.manager.is_reusable(&mut live.resource)).unwrap_or(false);
-    if !reusable {
-        return PoolInner::destroy(live, guard, DestroyReason::Broken);
-    }
-    // The only clock read on the release path, and only when an option or hook needs it.
-    let idle_since = if pool.config.release_needs_clock {
-        let now = pool.clock.now();
-        if live.expired(now) {
-            return PoolInner::destroy(live, guard, DestroyReason::Lifetime);
-        }
-        now
-    } else {
-        Stamp::NONE
-    };
-    if pool.config.hooks.after_release.is_some() {
-        return run_after_release(live, idle_since, guard);
-    }
-    PoolInner::release_idle(live, idle_since, guard);
-}
-
-/// `after_release` is async, so it runs in a task that owns the resource and its unit of
-/// capacity. If the task never runs, dropping it still returns the unit.
-fn run_after_release<T: Send + 'static>(
-    mut live: Live<T>,
-    idle_since: Stamp,
-    guard: CapacityGuard<T>,
-) {
-    if guard.pool().load_state().is_closed() {
-        return PoolInner::destroy(live, guard, DestroyReason::Closed);
-    }
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("after_release hook needs a tokio runtime; closing the resource");
-        return PoolInner::destroy(live, guard, DestroyReason::HookRejected);
-    };
-    let pool = guard.pool().clone();
-    handle.spawn(async move {
-        let hook = pool
-            .config
-            .hooks
-            .after_release
-            .clone()
-            .expect("checked by caller");
-        let meta = live.metadata(pool.clock.now(), Stamp::NONE);
-        // Bounded by `release_timeout`: a hook stuck on a dead connection must not pin the
-        // unit of capacity for good (sqlx#4349).
-        let limit = pool.config.release_timeout;
-        let verdict = guarded(limit, || hook(&mut live.resource, meta)).await;
-        let failure = match verdict {
-            Outcome::Done(Ok(true)) => return PoolInner::release_idle(live, idle_since, guard),
-            Outcome::Done(Ok(false)) => None,
-            Outcome::Done(Err(e)) => Some(e.to_string()),
-            Outcome::Panicked(_) => Some("panicked".to_string()),
-            Outcome::TimedOut(limit) => Some(format!("timed out after {limit:?}")),
-        };
-        if let Some(failure) = failure {
-            tracing::warn!(error = %failure, "after_release hook failed; closing the resource");
-        }
-        PoolInner::destroy(live, guard, DestroyReason::HookRejected);
-    });
 }
 
 impl<T: Send + 'static> Drop for PoolConnection<T> {
     #[inline]
     fn drop(&mut self) {
-        // Not through `try_take_out`: passing the whole `Floating` down and splitting it there
-        // measured ~5 ns per S1 cycle cheaper than returning the parts in an `Option`.
-        if let Some(floating) = self.floating.take() {
-            release(floating);
+        // The whole lease is passed down and split there: that measured ~5 ns per S1 cycle
+        // cheaper than taking the parts out here in an `Option`.
+        if let Some(lease) = self.lease.take() {
+            release(lease);
         }
     }
 }
@@ -182,14 +112,14 @@ impl<T: Send + 'static> Deref for PoolConnection<T> {
 
     #[inline]
     fn deref(&self) -> &T {
-        &self.floating().live().resource
+        &self.lease.tracked().resource
     }
 }
 
 impl<T: Send + 'static> DerefMut for PoolConnection<T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self.floating.live_mut().resource
+        &mut self.lease.tracked_mut().resource
     }
 }
 

@@ -77,6 +77,11 @@ impl Panicked {
 #[error("creating a resource took longer than {0:?}")]
 pub struct CreateTimedOut(pub Duration);
 
+/// A hook (`after_release`) or a teardown ran longer than its time limit (`release_timeout`).
+#[derive(Debug, thiserror::Error)]
+#[error("ran longer than {0:?}")]
+pub struct HookTimedOut(pub Duration);
+
 /// [`PoolOptions::build`](crate::PoolOptions::build) rejected the options.
 ///
 /// `field` names the option, so a message reads like

@@ -42,36 +42,40 @@
 //! of a unit of capacity, every atomic ordering, and the close protocol.
 //!
 //! # Modules
-//! The source tree shows the architecture: `options` (builder), `manager` (the trait and its
-//! closure form), `pool` (the handle), `inner` (the engine: claim, release, close), `state` (the
-//! packed word), `guard` (the capacity guard and its typestates), `waiters` (fairness),
-//! `acquire` (the slow path), `create`, `connection`, `maintenance`, `stats`, `hooks`, `unwind`
-//! (guarded calls into user code), `error`, and `sync` (the std/loom facade).
+//! The synchronous, loom-checked core is `engine/` (the state word, the waiter line, handoff,
+//! the capacity guard, and the std/loom facade); it knows nothing of resources or tokio. The
+//! async layer above it: `pool` (the handle), `acquire`, `create`, `release`, `teardown`,
+//! `maintenance`, `connection`, `lease` and `tracked` (a resource on its way through), `shared`
+//! (what handles point to), `options` and `config`, `manager`, `hooks`, `callback` (guarded calls
+//! into user code), `runtime`, `clock`, `stats` and `error`. DESIGN.md opens with the module graph.
 
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
 mod acquire;
+mod callback;
 mod clock;
+mod config;
 mod connection;
 mod create;
+mod engine;
 mod error;
-mod guard;
 mod hooks;
-mod inner;
+mod lease;
 mod maintenance;
 mod manager;
 mod options;
 mod pool;
-mod state;
+mod release;
+mod runtime;
+mod shared;
 mod stats;
-mod sync;
-mod unwind;
-mod waiters;
-mod waitlist;
+mod teardown;
+mod tracked;
 
 pub use connection::PoolConnection;
-pub use error::{BoxError, BuildError, CreateTimedOut, Error, HookKind, Panicked};
+pub use error::{BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked};
 pub use hooks::{AfterCreate, Judge, Metadata};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{
@@ -82,7 +86,7 @@ pub use pool::{Pool, RetainResult};
 pub use stats::{DestroyReason, DestroyedStats, PoolStats};
 
 /// The maximum `max_connections` a pool accepts.
-pub const MAX_CONNECTIONS_LIMIT: usize = state::MAX_SIZE;
+pub const MAX_CONNECTIONS_LIMIT: usize = engine::MAX_SIZE;
 
 /// The README's code blocks, compiled as doctests so they stay true.
 #[cfg(doctest)]

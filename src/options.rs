@@ -3,11 +3,12 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::config::Config;
+use crate::engine::MAX_SIZE;
 use crate::error::{BoxError, BuildError};
 use crate::hooks::{Hooks, Metadata};
 use crate::manager::{BoxFuture, Manager};
 use crate::pool::Pool;
-use crate::state::MAX_SIZE;
 
 /// Configures and builds a [`Pool`].
 ///
@@ -283,7 +284,7 @@ impl<T> PoolOptions<T> {
         T: Send + 'static,
     {
         let config = self.validate()?;
-        Ok(Pool::from_parts(config, Box::new(manager)))
+        Ok(Pool::new(config, Box::new(manager)))
     }
 
     /// Like [`build`](Self::build) with [`from_fn`](crate::from_fn)`(factory)`.
@@ -378,23 +379,4 @@ impl<T> PoolOptions<T> {
             hooks: self.hooks,
         })
     }
-}
-
-/// Validated options, as the engine uses them.
-pub(crate) struct Config<T> {
-    pub(crate) max: usize,
-    pub(crate) min: usize,
-    pub(crate) warmup_concurrency: usize,
-    pub(crate) acquire_timeout: Option<Duration>,
-    pub(crate) create_timeout: Option<Duration>,
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) max_lifetime: Option<Duration>,
-    pub(crate) lifetime_jitter: Duration,
-    pub(crate) test_before_acquire: bool,
-    pub(crate) maintenance_interval: Duration,
-    pub(crate) acquire_slow_threshold: Option<Duration>,
-    pub(crate) release_timeout: Option<Duration>,
-    /// Whether release must read the clock (to stamp idle time or check the lifetime).
-    pub(crate) release_needs_clock: bool,
-    pub(crate) hooks: Hooks<T>,
 }

@@ -1,17 +1,20 @@
 //! [`Pool`]: the public handle.
 
 use std::future::Future;
-use std::time::Duration;
 
+use crate::acquire;
+use crate::callback::guarded_sync;
+use crate::config::Config;
 use crate::connection::PoolConnection;
+use crate::engine::loom::{wait_until, Arc, Ordering};
+use crate::engine::Host;
 use crate::error::Error;
 use crate::hooks::Metadata;
-use crate::inner::{Claim, PoolInner};
+use crate::maintenance;
 use crate::manager::DynManager;
-use crate::options::{Config, PoolOptions};
-use crate::stats::{Counters, DestroyReason, PoolStats};
-use crate::sync::{wait_until, Arc, Ordering};
-use crate::unwind::guarded_sync;
+use crate::options::PoolOptions;
+use crate::shared::Shared;
+use crate::stats::{DestroyReason, PoolStats};
 
 /// A pool of `T`. Cheap to clone (an `Arc`); `Send + Sync`. Dropping the last handle closes the
 /// pool (resources still checked out are destroyed when they come back).
@@ -36,7 +39,7 @@ use crate::unwind::guarded_sync;
 /// # }
 /// ```
 pub struct Pool<T: Send + 'static> {
-    inner: Arc<PoolInner<T>>,
+    shared: Arc<Shared<T>>,
 }
 
 impl<T: Send + 'static> Pool<T> {
@@ -45,10 +48,10 @@ impl<T: Send + 'static> Pool<T> {
         PoolOptions::new()
     }
 
-    pub(crate) fn from_parts(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
-        let inner = Arc::new(PoolInner::new(config, manager));
-        crate::maintenance::start(&inner);
-        Pool { inner }
+    pub(crate) fn new(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
+        let shared = Arc::new(Shared::new(config, manager));
+        maintenance::start(&shared);
+        Pool { shared }
     }
 
     /// Checks out a resource: an idle one if any (oldest first), a new one if there is room,
@@ -59,63 +62,14 @@ impl<T: Send + 'static> Pool<T> {
     /// warning is logged). Cancel-safe: dropping the future at any point returns whatever it
     /// held.
     pub async fn acquire(&self) -> Result<PoolConnection<T>, Error> {
-        let inner = &self.inner;
-        let claim = match inner.try_claim(true) {
-            Claim::Idle(floating) if !inner.idle_needs_preparing() => {
-                match inner.open_or_replace(floating) {
-                    Ok(floating) => return Ok(inner.attach(floating)),
-                    // Nobody was waiting when we claimed: give the unit back first, then look
-                    // again (the next idle resource, or room to create).
-                    Err(failed) => {
-                        drop(failed);
-                        inner.try_claim(true)
-                    }
-                }
-            }
-            Claim::Closed => return Err(Error::Closed),
-            other => other,
-        };
-        // The timer needs a tokio runtime; without one the wait is unbounded (and said so).
-        let limit = inner.config.acquire_timeout.filter(|_| {
-            let has_runtime = tokio::runtime::Handle::try_current().is_ok();
-            if !has_runtime {
-                tracing::warn!("acquire outside a tokio runtime: acquire_timeout is not applied");
-            }
-            has_runtime
-        });
-        match limit {
-            None => inner.acquire_slow(claim).await,
-            Some(limit) => match tokio::time::timeout(limit, inner.acquire_slow(claim)).await {
-                Ok(result) => result,
-                Err(_) => {
-                    Counters::bump(&inner.stats.timeouts);
-                    let s = inner.load_state();
-                    tracing::warn!(
-                        timeout = ?limit,
-                        size = s.size(),
-                        waiting = s.waiters(),
-                        "acquire timed out"
-                    );
-                    Err(Error::Timeout(limit))
-                }
-            },
-        }
+        acquire::acquire(&self.shared).await
     }
 
     /// Takes an idle resource without waiting. Never creates, never overtakes a waiting task
     /// (it returns `None` while anyone waits). It runs the synchronous `Manager::is_open`, but
     /// skips `test_before_acquire` and `before_acquire`, which are async.
     pub fn try_acquire(&self) -> Option<PoolConnection<T>> {
-        loop {
-            let Claim::Idle(floating) = self.inner.try_claim(false) else {
-                return None;
-            };
-            // A resource that `Manager::is_open` rejects is destroyed; its unit goes back (to a
-            // waiter, if any), and we look at the next idle one.
-            if let Ok(floating) = self.inner.open_or_replace(floating) {
-                return Some(self.inner.attach(floating));
-            }
-        }
+        acquire::try_acquire(&self.shared)
     }
 
     /// Closes the pool and waits until every resource is destroyed.
@@ -132,14 +86,13 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     async fn close_inner(&self) {
-        self.inner.mark_closed();
-        let inner = &self.inner;
-        wait_until(&inner.drained, || inner.load_state().size() == 0).await;
+        self.shared.close();
+        self.shared.engine().drained().await;
     }
 
     /// Whether the pool is closed.
     pub fn is_closed(&self) -> bool {
-        self.inner.load_state().is_closed()
+        self.shared.state().is_closed()
     }
 
     /// A future that resolves when the pool is closed (by [`close`](Self::close) or by dropping
@@ -162,8 +115,8 @@ impl<T: Send + 'static> Pool<T> {
     /// # }
     /// ```
     pub fn close_event(&self) -> impl Future<Output = ()> + Send + 'static {
-        let inner = self.inner.clone();
-        async move { wait_until(&inner.closed_event, || inner.load_state().is_closed()).await }
+        let shared = self.shared.clone();
+        async move { wait_until(&shared.closed_event, || shared.state().is_closed()).await }
     }
 
     /// Looks at every idle resource once and closes those for which `keep` returns `false`
@@ -184,11 +137,11 @@ impl<T: Send + 'static> Pool<T> {
     /// # }
     /// ```
     pub fn retain(&self, mut keep: impl FnMut(&T, Metadata) -> bool) -> RetainResult {
-        let now = self.inner.clock.now();
-        let (retained, removed) = self.inner.sweep_idle(|_, floating| {
-            let live = floating.live();
-            let meta = live.metadata(now, floating.idle_since);
-            let kept = guarded_sync(|| keep(&live.resource, meta)).unwrap_or(true);
+        let now = self.shared.clock.now();
+        let (retained, removed) = maintenance::sweep_idle(&self.shared, |lease| {
+            let tracked = lease.tracked();
+            let meta = tracked.metadata(now);
+            let kept = guarded_sync(|| keep(&tracked.resource, meta)).unwrap_or(true);
             (!kept).then_some(DestroyReason::ClosedByUser)
         });
         RetainResult { retained, removed }
@@ -196,40 +149,24 @@ impl<T: Send + 'static> Pool<T> {
 
     /// A lock-free snapshot of gauges and counters.
     pub fn stats(&self) -> PoolStats {
-        let s = self.inner.load_state();
-        let (checkouts, returns, destroyed, c) = self.inner.stats.snapshot();
-        PoolStats {
-            size: s.size(),
-            idle: s.avail(),
-            in_use: checkouts.saturating_sub(returns) as usize,
-            waiting: s.waiters(),
-            max: self.inner.config.max,
-            closed: s.is_closed(),
-            acquired_immediately: checkouts.saturating_sub(c.waited),
-            acquired_after_wait: c.waited,
-            total_wait: Duration::from_nanos(c.wait_nanos),
-            timeouts: c.timeouts,
-            created: c.created,
-            create_failed: c.create_failed,
-            destroyed,
-            detached: c.detached,
-            maintenance_passes: c.maintenance_passes,
-        }
+        self.shared
+            .stats
+            .snapshot(self.shared.state(), self.shared.config.max)
     }
 
     /// Units of capacity in use (live resources plus creates in flight).
     pub fn size(&self) -> usize {
-        self.inner.load_state().size()
+        self.shared.state().size()
     }
 
     /// Idle resources available now.
     pub fn num_idle(&self) -> usize {
-        self.inner.load_state().avail()
+        self.shared.state().avail()
     }
 
     /// `max_connections`.
     pub fn max_connections(&self) -> usize {
-        self.inner.config.max
+        self.shared.config.max
     }
 
     /// Loom builds only: runs one maintenance reap pass on the calling thread, since no
@@ -237,7 +174,7 @@ impl<T: Send + 'static> Pool<T> {
     #[cfg(shadowcat_loom)]
     #[doc(hidden)]
     pub fn loom_maintenance_pass(&self) {
-        self.inner.reap();
+        maintenance::reap(&self.shared);
     }
 }
 
@@ -255,9 +192,9 @@ impl<T: Send + 'static> Clone for Pool<T> {
     fn clone(&self) -> Self {
         // Relaxed: like `Arc::clone`, a new handle is made from an existing one, which keeps the
         // count above zero; nothing is published through it.
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Pool {
-            inner: self.inner.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -265,8 +202,8 @@ impl<T: Send + 'static> Clone for Pool<T> {
 impl<T: Send + 'static> Drop for Pool<T> {
     fn drop(&mut self) {
         // AcqRel: the last handle must see every other handle's work before it closes.
-        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.inner.mark_closed();
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.close();
         }
     }
 }
@@ -274,7 +211,7 @@ impl<T: Send + 'static> Drop for Pool<T> {
 impl<T: Send + 'static> std::fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("state", &self.inner.load_state())
+            .field("state", &self.shared.state())
             .finish()
     }
 }

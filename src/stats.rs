@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
+use crate::engine::State;
+
 // Plain std atomics, not the loom facade: counters never order anything, and modelling them
 // would only multiply the interleavings loom has to explore.
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -269,13 +271,26 @@ impl DestroyedStats {
 }
 
 impl Counters {
-    pub(crate) fn snapshot(&self) -> (u64, u64, DestroyedStats, PoolStatsCounters) {
+    /// The public snapshot: gauges from the state word `state`, tallies from the counters.
+    pub(crate) fn snapshot(&self, state: State, max: usize) -> PoolStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
-        (
-            self.checkouts.sum(),
-            self.returns.sum(),
-            DestroyedStats {
+        let (checkouts, returns) = (self.checkouts.sum(), self.returns.sum());
+        let waited = self.waited.sum();
+        PoolStats {
+            size: state.size(),
+            idle: state.avail(),
+            in_use: checkouts.saturating_sub(returns) as usize,
+            waiting: state.waiters(),
+            max,
+            closed: state.is_closed(),
+            acquired_immediately: checkouts.saturating_sub(waited),
+            acquired_after_wait: waited,
+            total_wait: Duration::from_nanos(self.wait_nanos.sum()),
+            timeouts: get(&self.timeouts),
+            created: get(&self.created),
+            create_failed: get(&self.create_failed),
+            destroyed: DestroyedStats {
                 broken: d(DestroyReason::Broken),
                 check_failed: d(DestroyReason::CheckFailed),
                 idle_timeout: d(DestroyReason::IdleTimeout),
@@ -285,27 +300,10 @@ impl Counters {
                 closed_by_user: d(DestroyReason::ClosedByUser),
                 cancelled: d(DestroyReason::Cancelled),
             },
-            PoolStatsCounters {
-                waited: self.waited.sum(),
-                wait_nanos: self.wait_nanos.sum(),
-                timeouts: get(&self.timeouts),
-                created: get(&self.created),
-                create_failed: get(&self.create_failed),
-                detached: get(&self.detached),
-                maintenance_passes: get(&self.maintenance_passes),
-            },
-        )
+            detached: get(&self.detached),
+            maintenance_passes: get(&self.maintenance_passes),
+        }
     }
-}
-
-pub(crate) struct PoolStatsCounters {
-    pub(crate) waited: u64,
-    pub(crate) wait_nanos: u64,
-    pub(crate) timeouts: u64,
-    pub(crate) created: u64,
-    pub(crate) create_failed: u64,
-    pub(crate) detached: u64,
-    pub(crate) maintenance_passes: u64,
 }
 
 #[cfg(all(test, not(shadowcat_loom)))]

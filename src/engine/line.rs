@@ -31,7 +31,7 @@ mod native {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use crate::sync::{AtomicBool, AtomicWaker, Mutex, Ordering};
+    use crate::engine::loom::{AtomicBool, AtomicWaker, Mutex, Ordering};
 
     /// One parked task.
     struct Node {
@@ -49,30 +49,30 @@ mod native {
     }
 
     /// The line of parked tasks.
-    pub(crate) struct WaitList {
+    pub(crate) struct Line {
         /// Unnotified listeners, oldest first.
         queue: Mutex<VecDeque<std::sync::Arc<Node>>>,
     }
 
-    impl WaitList {
+    impl Line {
         pub(crate) fn new() -> Self {
-            WaitList {
+            Line {
                 queue: Mutex::new(VecDeque::new()),
             }
         }
 
         /// Joins the back of the line; the listener can be notified from now on.
-        pub(crate) fn listen(&self) -> WaitListener<'_> {
+        pub(crate) fn listen(&self) -> Place<'_> {
             self.join(false)
         }
 
         /// Joins the *front* of the line: for a waiter that was served but must wait again (its
         /// resource failed a check and its unit went to teardown), so it keeps its place.
-        pub(crate) fn listen_front(&self) -> WaitListener<'_> {
+        pub(crate) fn listen_front(&self) -> Place<'_> {
             self.join(true)
         }
 
-        fn join(&self, front: bool) -> WaitListener<'_> {
+        fn join(&self, front: bool) -> Place<'_> {
             let node = std::sync::Arc::new(Node {
                 notified: AtomicBool::new(false),
                 waker: AtomicWaker::new(),
@@ -84,7 +84,7 @@ mod native {
                 queue.push_back(node.clone());
             }
             drop(queue);
-            WaitListener {
+            Place {
                 list: self,
                 node: Some(node),
             }
@@ -120,14 +120,14 @@ mod native {
         }
     }
 
-    /// A place in the [`WaitList`]: a future that completes once notified.
-    pub(crate) struct WaitListener<'a> {
-        list: &'a WaitList,
+    /// A place in the [`Line`]: a future that completes once notified.
+    pub(crate) struct Place<'a> {
+        list: &'a Line,
         /// `None` once completed or discarded.
         node: Option<std::sync::Arc<Node>>,
     }
 
-    impl WaitListener<'_> {
+    impl Place<'_> {
         /// Leaves the line, and says whether a notification was held (and not yet consumed by
         /// completing). The caller passes a held notification on.
         pub(crate) fn discard(mut self) -> bool {
@@ -146,7 +146,7 @@ mod native {
         }
     }
 
-    impl Future for WaitListener<'_> {
+    impl Future for Place<'_> {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -170,7 +170,7 @@ mod native {
         }
     }
 
-    impl Drop for WaitListener<'_> {
+    impl Drop for Place<'_> {
         fn drop(&mut self) {
             // Leave the line if still queued; a held notification is dropped (see module docs).
             if let Some(node) = self.node.take() {
@@ -183,7 +183,7 @@ mod native {
     }
 }
 
-/// The `event-listener-waiters` backend: event-listener 5 (through the sync facade), kept for
+/// The `event-listener-waiters` backend: event-listener 5 (through the loom facade), kept for
 /// comparison.
 #[cfg(feature = "event-listener-waiters")]
 mod el {
@@ -192,21 +192,21 @@ mod el {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use crate::sync::{Event, EventListener};
+    use crate::engine::loom::{Event, EventListener};
 
-    pub(crate) struct WaitList(Event);
+    pub(crate) struct Line(Event);
 
-    impl WaitList {
+    impl Line {
         pub(crate) fn new() -> Self {
-            WaitList(Event::new())
+            Line(Event::new())
         }
 
-        pub(crate) fn listen(&self) -> WaitListener<'_> {
-            WaitListener(self.0.listen(), PhantomData)
+        pub(crate) fn listen(&self) -> Place<'_> {
+            Place(self.0.listen(), PhantomData)
         }
 
         /// event-listener cannot insert at the front: the waiter rejoins at the back.
-        pub(crate) fn listen_front(&self) -> WaitListener<'_> {
+        pub(crate) fn listen_front(&self) -> Place<'_> {
             self.listen()
         }
 
@@ -219,15 +219,15 @@ mod el {
         }
     }
 
-    pub(crate) struct WaitListener<'a>(EventListener, PhantomData<&'a ()>);
+    pub(crate) struct Place<'a>(EventListener, PhantomData<&'a ()>);
 
-    impl WaitListener<'_> {
+    impl Place<'_> {
         pub(crate) fn discard(self) -> bool {
             self.0.discard()
         }
     }
 
-    impl Future for WaitListener<'_> {
+    impl Future for Place<'_> {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -237,9 +237,9 @@ mod el {
 }
 
 #[cfg(feature = "event-listener-waiters")]
-pub(crate) use el::{WaitList, WaitListener};
+pub(crate) use el::{Line, Place};
 #[cfg(not(feature = "event-listener-waiters"))]
-pub(crate) use native::{WaitList, WaitListener};
+pub(crate) use native::{Line, Place};
 
 #[cfg(all(test, not(shadowcat_loom)))]
 mod tests {
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn notifies_oldest_first_and_discard_reports_a_held_notification() {
-        let list = WaitList::new();
+        let list = Line::new();
         let mut a = list.listen();
         let mut b = list.listen();
         let c = list.listen();

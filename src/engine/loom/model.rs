@@ -1,5 +1,5 @@
 //! The loom half of the sync facade (`RUSTFLAGS="--cfg shadowcat_loom"`), with the same API as
-//! the std half in `sync.rs`.
+//! the native half in `native.rs`.
 //!
 //! * Atomics are loom's, so loom explores every interleaving and weak-memory outcome of the
 //!   engine's own atomics (except that loom models `SeqCst` accesses as `AcqRel`).
@@ -12,7 +12,7 @@
 //!   different threads (so its partial-order reduction explores both orders of a push/pop race),
 //!   and the happens-before edge from a push to the pop that takes the item, which the real queue
 //!   provides with its own atomics. Without it loom misses real bugs and reports false leaks
-//!   (`shared/notes/loom.md`, Q2). The token over-synchronises (a failed pop also releases), so
+//!   (DESIGN.md, "What the models see"). The token over-synchronises (a failed pop also releases), so
 //!   loom does not validate orderings at the queue boundary; those are argued in `DESIGN.md`.
 //! * [`Event`] is a stand-in for `event_listener::Event` built on a `loom::sync::Mutex`, with the
 //!   semantics of event-listener 5.4 that the engine relies on:

@@ -1,11 +1,14 @@
-//! Calling user code: a panic becomes a value, never an unwind through the pool, and an optional
-//! time limit bounds the future.
+//! Calling user code (factories, checks, hooks, `is_open`, `is_reusable`, `destroy`): a panic
+//! becomes a value, never an unwind through the pool; an optional time limit bounds the future;
+//! and [`Outcome::flatten`] maps every ending to one `Result`.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use futures_util::FutureExt;
+
+use crate::error::{BoxError, Panicked};
 
 /// How a guarded call into user code ended.
 pub(crate) enum Outcome<T> {
@@ -46,4 +49,23 @@ pub(crate) async fn guarded<Fut: Future>(
 /// Runs synchronous user code, turning a panic into `None`.
 pub(crate) fn guarded_sync<R>(f: impl FnOnce() -> R) -> Option<R> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+impl<V> Outcome<Result<V, BoxError>> {
+    /// One `Result` for every way a fallible callback can end: its own error, a panic (as
+    /// [`Panicked`] naming `what`), or a time-out (as the error `timed_out` builds from the limit).
+    pub(crate) fn flatten<E>(
+        self,
+        what: &'static str,
+        timed_out: fn(Duration) -> E,
+    ) -> Result<V, BoxError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        match self {
+            Outcome::Done(result) => result,
+            Outcome::Panicked(panic) => Err(Box::new(Panicked::new(what, panic))),
+            Outcome::TimedOut(limit) => Err(Box::new(timed_out(limit))),
+        }
+    }
 }

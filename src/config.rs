@@ -1,0 +1,24 @@
+//! [`Config`]: the options after `PoolOptions::build` validated them.
+
+use std::time::Duration;
+
+use crate::hooks::Hooks;
+
+/// Validated options, as the pool uses them.
+pub(crate) struct Config<T> {
+    pub(crate) max: usize,
+    pub(crate) min: usize,
+    pub(crate) warmup_concurrency: usize,
+    pub(crate) acquire_timeout: Option<Duration>,
+    pub(crate) create_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) lifetime_jitter: Duration,
+    pub(crate) test_before_acquire: bool,
+    pub(crate) maintenance_interval: Duration,
+    pub(crate) acquire_slow_threshold: Option<Duration>,
+    pub(crate) release_timeout: Option<Duration>,
+    /// Whether release must read the clock (to stamp idle time or check the lifetime).
+    pub(crate) release_needs_clock: bool,
+    pub(crate) hooks: Hooks<T>,
+}

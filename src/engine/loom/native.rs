@@ -1,0 +1,100 @@
+//! The std half of the facade: what normal builds run.
+
+pub(crate) use futures_util::task::AtomicWaker;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::{Arc, Weak};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use event_listener::{IntoNotification, Listener};
+
+/// A mutex for the waiter line's slow path (parking_lot: no poisoning, a fast uncontended
+/// path). Never held on the acquire/release fast path.
+pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Mutex(parking_lot::Mutex::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, T> {
+        self.0.lock()
+    }
+}
+
+/// The idle set: a bounded lock-free MPMC queue (Vyukov's bounded queue, via crossbeam).
+pub(crate) struct Queue<T>(crossbeam_queue::ArrayQueue<T>);
+
+impl<T> Queue<T> {
+    /// A queue holding at most `cap` items (`cap > 0`, checked by `PoolOptions::build`).
+    pub(crate) fn new(cap: usize) -> Self {
+        Queue(crossbeam_queue::ArrayQueue::new(cap))
+    }
+
+    /// Appends `value`, or hands it back if the queue is full.
+    #[inline]
+    pub(crate) fn push(&self, value: T) -> Result<(), T> {
+        self.0.push(value)
+    }
+
+    /// Removes the oldest item.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.0.pop()
+    }
+}
+
+/// A list of parked tasks: event-listener's `Event`.
+pub(crate) struct Event(event_listener::Event);
+
+impl Event {
+    pub(crate) fn new() -> Self {
+        Event(event_listener::Event::new())
+    }
+
+    /// Inserts a listener at the back of the list at once (under the event's lock); it can
+    /// be notified from now on.
+    #[inline]
+    pub(crate) fn listen(&self) -> EventListener {
+        EventListener(self.0.listen())
+    }
+
+    /// Notifies `n` listeners that are not notified yet, oldest first, and returns how many
+    /// were. event-listener emits a `SeqCst` fence, then takes its lock. (It wakes the tasks
+    /// while holding the lock; the loom stand-in wakes them after releasing it.)
+    #[inline]
+    pub(crate) fn notify_additional(&self, n: usize) -> usize {
+        self.0.notify(n.additional())
+    }
+
+    /// Notifies every listener. Emits a `SeqCst` fence first.
+    #[inline]
+    pub(crate) fn notify_all(&self) -> usize {
+        self.0.notify(usize::MAX)
+    }
+}
+
+/// A registered listener: a future that completes once it is notified.
+pub(crate) struct EventListener(event_listener::EventListener);
+
+impl EventListener {
+    /// Removes the listener without passing its notification on, and says whether it had
+    /// one. A listener that has already completed reports `false`.
+    #[inline]
+    #[cfg_attr(not(feature = "event-listener-waiters"), allow(dead_code))]
+    pub(crate) fn discard(self) -> bool {
+        self.0.discard()
+    }
+}
+
+impl Future for EventListener {
+    type Output = ();
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}

@@ -1,0 +1,67 @@
+//! The engine: the synchronous, loom-checked core of a pool.
+//!
+//! It knows nothing of resources, managers, hooks, clocks or tokio. It moves *units of capacity*
+//! and opaque queued *items* between four places: the packed state word (`state.rs`), the idle
+//! queue, the waiter line (`line.rs`) and the reservations handed to waiters (`handoff.rs`). The
+//! pool above it implements [`Host`], the one call the engine makes upwards: destroy an item it
+//! drained from a closed pool.
+//!
+//! | file | type | what it does |
+//! |---|---|---|
+//! | `state.rs` | `StateWord`, `State` | the packed word and every transition on it |
+//! | `line.rs` | `Line`, `Place` | the FIFO of parked acquirers, two lock round trips per wait |
+//! | `handoff.rs` | `Handoff` | the line plus item and slot reservations; `hand_off` (race 3) |
+//! | `waiter.rs` | `Waiter`, `Reservation` | join the line, register, park, leave (races 2, 4, 5) |
+//! | `guard.rs` | `CapacityGuard` | owns one unit; its drop returns it |
+//! | `core.rs` | `Engine`, `Claim` | claim, release, return a unit, close, drain |
+//! | `loom/` | facade | std or loom atomics, mutex, queue and event, one API |
+//!
+//! # Implementation details
+//!
+//! The algorithm is *handoff reservations on one packed state word*:
+//!
+//! * **Claim, then pop.** An acquirer first takes a count with a CAS (`avail - 1`, or `size + 1` to
+//!   create), and only then pops. Every queued item is covered by exactly one claim or
+//!   reservation, so a pop after a successful claim always finds an item (unless the pool closed
+//!   and a drainer took it).
+//! * **Fairness.** A fresh acquire claims only while `waiters == 0`. A release that sees waiters
+//!   leaves its item in the queue unpublished and notifies the oldest waiter, which now owns it.
+//!   Freed capacity is handed over the same way. So a parked waiter is never overtaken.
+//! * **Release is synchronous**: push, then one CAS to publish when nobody waits. No lock, no
+//!   allocation, no spawn.
+//! * **Close** sets the closed bit and zeroes `avail` with one RMW. From then on every queued item
+//!   and every slot reservation belongs to whoever drains it. Anybody who deposits something
+//!   performs an RMW on the state word afterwards and drains if it sees the bit: the two RMWs are
+//!   totally ordered, so either the depositor sees `closed`, or the closer's drain sees the
+//!   deposit. Nothing is ever stranded in a closed pool.
+//!
+//! DESIGN.md numbers the races this handles and argues every ordering; the loom models in
+//! `loom-tests/` check them.
+
+mod core;
+mod guard;
+mod handoff;
+mod line;
+pub(crate) mod loom;
+mod state;
+mod waiter;
+
+pub(crate) use self::core::{Claim, Engine};
+pub(crate) use self::guard::CapacityGuard;
+pub(crate) use self::state::{State, MAX_SIZE};
+pub(crate) use self::waiter::{CreatorJoined, Joined, Reservation, Waiter};
+
+use self::loom::Arc;
+
+/// What the engine needs from the pool that embeds it.
+pub(crate) trait Host: Send + Sync + Sized + 'static {
+    /// What the idle queue holds.
+    type Item: Send + 'static;
+
+    /// The pool's engine.
+    fn engine(&self) -> &Engine<Self::Item>;
+
+    /// Destroys an item the engine cannot keep (drained from a closed pool). `unit` holds the
+    /// item's unit of capacity and must be dropped once the teardown is finished.
+    fn destroy_drained(self: &Arc<Self>, item: Self::Item, unit: CapacityGuard<Self>);
+}

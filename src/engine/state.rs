@@ -1,0 +1,455 @@
+//! The packed state word: size, idle-available count, counted waiters and the closed bit, and
+//! every transition on it. No other file does bit arithmetic on the word or runs a CAS loop on it.
+//!
+//! All four fields live in one `AtomicU64` so that one compare-and-swap sees and changes them
+//! together. That is what closes the classic lost-wakeup window (hazard H3 in DESIGN.md): a task
+//! that decides to park after seeing "nothing idle, no room to create" registers with a CAS on the
+//! exact word it inspected, so any release, capacity return or close in between makes that CAS
+//! fail and the task looks again.
+//!
+//! ```text
+//!  63   62 ............ 42   41 ............ 22   21 ............ 0
+//! [closed][    size (20)   ][    avail (20)    ][   waiters (22)  ]
+//! ```
+//!
+//! * `size`: units of capacity in use: resources alive (idle, checked out, being checked or torn
+//!   down), creates in flight, and capacity reservations handed to waiters. Never above `max`.
+//! * `avail`: idle resources in the queue that anyone may claim. The queue can hold more items
+//!   than `avail`: the rest are reserved for notified waiters (`handoff.rs`).
+//! * `waiters`: tasks registered as waiting and not yet served or cancelled.
+//! * `closed`: set once by close, never cleared.
+//!
+//! Orderings: every successful transition is `AcqRel`, because each one both consumes and
+//! publishes: a claim must acquire the push that a publish released, a publish must release its
+//! push, a grow pairs with the free of the unit's previous owner, and close synchronises with every
+//! earlier depositor (DESIGN.md, "Orderings"). A failed CAS is `Relaxed` and only refreshes the
+//! snapshot the loop decides from. CASes are weak: each sits in a retry loop.
+
+use super::loom::{wait_until, AtomicU64, Event, Ordering};
+use crossbeam_utils::CachePadded;
+
+/// Largest `max_connections` the word can count.
+pub(crate) const MAX_SIZE: usize = (1 << 20) - 1;
+/// Largest number of tasks that can be counted as waiting at once.
+pub(crate) const MAX_WAITERS: usize = (1 << 22) - 1;
+
+const WAITERS_SHIFT: u32 = 0;
+const AVAIL_SHIFT: u32 = 22;
+const SIZE_SHIFT: u32 = 42;
+
+const WAITER: u64 = 1 << WAITERS_SHIFT;
+const AVAIL: u64 = 1 << AVAIL_SHIFT;
+const SIZE: u64 = 1 << SIZE_SHIFT;
+const CLOSED: u64 = 1 << 63;
+
+const WAITERS_MASK: u64 = (MAX_WAITERS as u64) << WAITERS_SHIFT;
+const AVAIL_MASK: u64 = (MAX_SIZE as u64) << AVAIL_SHIFT;
+const SIZE_MASK: u64 = (MAX_SIZE as u64) << SIZE_SHIFT;
+
+/// A decoded snapshot of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct State(u64);
+
+impl State {
+    /// Tasks counted as waiting.
+    #[inline]
+    pub(crate) fn waiters(self) -> usize {
+        ((self.0 & WAITERS_MASK) >> WAITERS_SHIFT) as usize
+    }
+
+    /// Idle resources anyone may claim.
+    #[inline]
+    pub(crate) fn avail(self) -> usize {
+        ((self.0 & AVAIL_MASK) >> AVAIL_SHIFT) as usize
+    }
+
+    /// Units of capacity in use.
+    #[inline]
+    pub(crate) fn size(self) -> usize {
+        ((self.0 & SIZE_MASK) >> SIZE_SHIFT) as usize
+    }
+
+    /// Whether the pool is closed.
+    #[inline]
+    pub(crate) fn is_closed(self) -> bool {
+        self.0 & CLOSED != 0
+    }
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("closed", &self.is_closed())
+            .field("size", &self.size())
+            .field("avail", &self.avail())
+            .field("waiters", &self.waiters())
+            .finish()
+    }
+}
+
+/// Whether a claim defers to counted waiters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// An arrival: it takes nothing while anyone is counted as waiting (the fairness rule).
+    Fair,
+    /// The engine itself (turning a published unit back into a reservation) or maintenance (which
+    /// puts what it takes straight back): waiters do not stop it.
+    Internal,
+}
+
+/// What a claim took.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Claimed {
+    /// One `avail` count: the caller pops one item (claim, then pop).
+    Item,
+    /// One unit of capacity (`size + 1`).
+    Unit,
+    /// Nothing to take now.
+    Nothing,
+    /// The pool is closed.
+    Closed,
+}
+
+/// What an arrival that found nothing did on its way into the line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Turn {
+    /// Claimed an item that was published meanwhile.
+    Item,
+    /// Claimed a unit of capacity that was freed meanwhile.
+    Unit,
+    /// Counted as a waiter.
+    Registered,
+    /// The waiter count is full; the caller retries later.
+    Saturated,
+    /// The pool is closed.
+    Closed,
+}
+
+/// What a creator (an acquire holding a unit it creates with) did on its way into the line.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum CreatorTurn {
+    /// An item was published before it got in line: it claimed the item and freed its unit in the
+    /// same CAS.
+    SwappedForItem,
+    /// Counted as a waiter, still holding its unit.
+    Registered,
+    /// The waiter count is full: it creates without being counted.
+    Saturated,
+    /// The pool is closed.
+    Closed,
+}
+
+/// What publishing a pushed item did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Publish {
+    /// `avail + 1`: anyone may claim it.
+    Published,
+    /// Somebody waits: the item stays unpublished, and the caller hands it to the oldest waiter.
+    ForWaiter,
+    /// The pool is closed: the caller drains.
+    Closed,
+}
+
+/// What giving back a unit of capacity did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Free {
+    /// `size - 1`.
+    Freed,
+    /// Somebody waits: the unit stays counted, and the caller hands it to the oldest waiter.
+    ForWaiter,
+}
+
+/// The state word, and the event that wakes `close()` when a closed pool's last unit is freed.
+pub(crate) struct StateWord {
+    /// The packed word, on its own cache line: it is the hot contended word.
+    word: CachePadded<AtomicU64>,
+    /// Notified when the `size` of a closed pool reaches zero.
+    drained: Event,
+}
+
+impl StateWord {
+    pub(crate) fn new() -> Self {
+        StateWord {
+            word: CachePadded::new(AtomicU64::new(0)),
+            drained: Event::new(),
+        }
+    }
+
+    /// Resolves once the pool is closed and every unit of capacity has been freed.
+    pub(crate) async fn drained(&self) {
+        wait_until(&self.drained, || {
+            let s = self.load();
+            s.is_closed() && s.size() == 0
+        })
+        .await;
+    }
+
+    /// After `size` went down by one from `before`: the last unit of a closed pool wakes
+    /// `close()`. notify emits a SeqCst fence first.
+    #[inline]
+    fn freed(&self, before: State) {
+        if before.is_closed() && before.size() == 1 {
+            self.drained.notify_all();
+        }
+    }
+
+    /// A snapshot. Acquire: callers that act on `closed` or on counts re-confirm with a CAS; the
+    /// acquire pairs with the release half of the RMW that set the closed bit, so a task that sees
+    /// `closed` also sees what the closer did before.
+    #[inline]
+    pub(crate) fn load(&self) -> State {
+        State(self.word.load(Ordering::Acquire))
+    }
+
+    /// A snapshot that only seeds a CAS loop. Relaxed: the CAS re-reads and decides.
+    #[inline]
+    fn hint(&self) -> State {
+        State(self.word.load(Ordering::Relaxed))
+    }
+
+    /// One weak CAS from the snapshot `s` to `new`; on failure `s` becomes the value found.
+    /// `AcqRel`/`Relaxed`: see the module docs.
+    #[inline]
+    fn cas(&self, new: u64, s: &mut State) -> bool {
+        match self
+            .word
+            .compare_exchange_weak(s.0, new, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            Ok(_) => true,
+            Err(actual) => {
+                *s = State(actual);
+                false
+            }
+        }
+    }
+
+    /// Claims an available item, else one unit of capacity while `size < grow_below`.
+    /// `grow_below == 0` never grows.
+    #[inline]
+    pub(crate) fn claim(&self, order: Order, grow_below: usize) -> Claimed {
+        self.claim_loop(order, true, grow_below)
+    }
+
+    /// Claims one unit of capacity while `size < below`, never an item (maintenance warm-up).
+    pub(crate) fn grow(&self, below: usize) -> bool {
+        self.claim_loop(Order::Internal, false, below) == Claimed::Unit
+    }
+
+    #[inline]
+    fn claim_loop(&self, order: Order, items: bool, grow_below: usize) -> Claimed {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() {
+                return Claimed::Closed;
+            }
+            if order == Order::Fair && s.waiters() > 0 {
+                // Fairness: while anyone is counted as waiting, arrivals queue behind them.
+                return Claimed::Nothing;
+            }
+            if items && s.avail() > 0 {
+                // Claim one published item; the caller then pops it.
+                if self.cas(s.0 - AVAIL, &mut s) {
+                    return Claimed::Item;
+                }
+            } else if s.size() < grow_below {
+                // Grow by one unit; never above the bound, because the CAS checked it.
+                if self.cas(s.0 + SIZE, &mut s) {
+                    return Claimed::Unit;
+                }
+            } else {
+                return Claimed::Nothing;
+            }
+        }
+    }
+
+    /// The waiter's loop (races 2 and 3 in DESIGN.md): claim `avail`, else grow below `max`, else
+    /// register (`waiters + 1`) with a CAS on the exact word inspected. `before_register` runs
+    /// before each registration attempt (it counts the registration for race 3).
+    #[inline]
+    pub(crate) fn claim_or_register(&self, max: usize, before_register: impl Fn()) -> Turn {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() {
+                return Turn::Closed;
+            }
+            if s.avail() > 0 {
+                if self.cas(s.0 - AVAIL, &mut s) {
+                    return Turn::Item;
+                }
+            } else if s.size() < max {
+                if self.cas(s.0 + SIZE, &mut s) {
+                    return Turn::Unit;
+                }
+            } else if s.waiters() >= MAX_WAITERS {
+                return Turn::Saturated;
+            } else {
+                before_register();
+                // Race 2: a release that sees us counted notifies a line that already holds our
+                // place; a release that lands first changes the word and this CAS fails.
+                if self.cas(s.0 + WAITER, &mut s) {
+                    return Turn::Registered;
+                }
+            }
+        }
+    }
+
+    /// A creator joins the count of waiters while it creates, so a release hands it a resource if
+    /// it is the oldest. If an item was published (and nobody waits) since its grow, it claims the
+    /// item and frees its unit in one CAS instead.
+    pub(crate) fn register_creator(&self) -> CreatorTurn {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() {
+                return CreatorTurn::Closed;
+            }
+            if s.waiters() == 0 && s.avail() > 0 {
+                if self.cas(s.0 - AVAIL - SIZE, &mut s) {
+                    return CreatorTurn::SwappedForItem;
+                }
+            } else if s.waiters() >= MAX_WAITERS {
+                return CreatorTurn::Saturated;
+            } else if self.cas(s.0 + WAITER, &mut s) {
+                return CreatorTurn::Registered;
+            }
+        }
+    }
+
+    /// A counted waiter leaves (served or cancelled). Returns the state before. AcqRel: a release
+    /// that no longer sees it counted publishes instead of handing off.
+    #[inline]
+    pub(crate) fn unregister(&self) -> State {
+        let before = State(self.word.fetch_sub(WAITER, Ordering::AcqRel));
+        debug_assert!(before.waiters() > 0, "waiter count underflow");
+        before
+    }
+
+    /// After pushing an item: `avail + 1` if nobody waits.
+    #[inline]
+    pub(crate) fn publish(&self) -> Publish {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() {
+                return Publish::Closed;
+            }
+            if s.waiters() > 0 {
+                return Publish::ForWaiter;
+            }
+            if self.cas(s.0 + AVAIL, &mut s) {
+                return Publish::Published;
+            }
+        }
+    }
+
+    /// Publishes a queued item whether or not anyone waits (a reservation nobody will take).
+    /// Returns the state before; a closed pool is left alone.
+    pub(crate) fn publish_excess(&self) -> State {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() || self.cas(s.0 + AVAIL, &mut s) {
+                return s;
+            }
+        }
+    }
+
+    /// Gives back one unit of capacity, unless somebody waits for it.
+    #[inline]
+    pub(crate) fn free(&self) -> Free {
+        let mut s = self.hint();
+        loop {
+            if s.waiters() > 0 && !s.is_closed() {
+                return Free::ForWaiter;
+            }
+            debug_assert!(s.size() > 0, "size underflow");
+            // Fails if a waiter registered meanwhile (it saw size == max); we then hand it over.
+            if self.cas(s.0 - SIZE, &mut s) {
+                self.freed(s);
+                return Free::Freed;
+            }
+        }
+    }
+
+    /// Gives back one unit of capacity unconditionally (a slot reservation nobody will take).
+    /// Returns the state before.
+    pub(crate) fn free_excess(&self) -> State {
+        let before = State(self.word.fetch_sub(SIZE, Ordering::AcqRel));
+        self.freed(before);
+        before
+    }
+
+    /// An RMW that changes nothing: orders a deposit (a handed-off reservation) against a
+    /// concurrent close. Either it reads `closed`, or close's RMW comes later in the word's
+    /// modification order and the closer's drain sees the deposit.
+    #[inline]
+    pub(crate) fn sync_with_close(&self) -> State {
+        State(self.word.fetch_add(0, Ordering::AcqRel))
+    }
+
+    /// Sets the closed bit and takes `avail` to zero in one RMW: idle items now belong to whoever
+    /// drains. Returns whether this call closed it, and the state before.
+    pub(crate) fn close(&self) -> (bool, State) {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() {
+                return (false, s);
+            }
+            if self.cas((s.0 & !AVAIL_MASK) | CLOSED, &mut s) {
+                if s.size() == 0 {
+                    self.drained.notify_all();
+                }
+                return (true, s);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(shadowcat_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_do_not_overlap() {
+        let s = State(CLOSED + 3 * SIZE + 2 * AVAIL + 5 * WAITER);
+        assert!(s.is_closed());
+        assert_eq!((s.size(), s.avail(), s.waiters()), (3, 2, 5));
+        let full = State(
+            (MAX_SIZE as u64) * SIZE + (MAX_SIZE as u64) * AVAIL + (MAX_WAITERS as u64) * WAITER,
+        );
+        assert!(!full.is_closed());
+        assert_eq!(
+            (full.size(), full.avail(), full.waiters()),
+            (MAX_SIZE, MAX_SIZE, MAX_WAITERS)
+        );
+    }
+
+    #[test]
+    fn transitions_move_the_right_fields() {
+        let w = StateWord::new();
+        assert_eq!(w.claim(Order::Fair, 2), Claimed::Unit);
+        assert_eq!(w.claim(Order::Fair, 2), Claimed::Unit);
+        assert_eq!(
+            w.claim(Order::Fair, 2),
+            Claimed::Nothing,
+            "size is at the bound"
+        );
+        assert_eq!(w.publish(), Publish::Published);
+        assert_eq!(w.load().avail(), 1);
+        assert_eq!(w.claim_or_register(2, || {}), Turn::Item);
+        assert_eq!(w.claim_or_register(2, || {}), Turn::Registered);
+        assert_eq!(
+            w.claim(Order::Fair, 2),
+            Claimed::Nothing,
+            "a waiter is counted"
+        );
+        assert_eq!(w.publish(), Publish::ForWaiter);
+        assert_eq!(w.free(), Free::ForWaiter);
+        assert_eq!(w.unregister().waiters(), 1);
+        assert_eq!(w.free(), Free::Freed);
+        assert_eq!(w.load().size(), 1);
+        assert_eq!(w.publish_excess().avail(), 0);
+        let (first, before) = w.close();
+        assert!(first && before.avail() == 1);
+        assert_eq!(w.load().avail(), 0);
+        assert!(!w.close().0, "close is idempotent");
+        assert_eq!(w.claim(Order::Internal, 2), Claimed::Closed);
+    }
+}

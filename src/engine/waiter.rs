@@ -1,0 +1,188 @@
+//! [`Waiter`]: an acquirer with a place in line, counted in the state word's `waiters`.
+//!
+//! A waiter takes its place in the line (`line.rs`) *before* it registers, so its FIFO position
+//! is fixed by arrival. It then loops on the state word: claim `avail`, else grow, else register
+//! with a CAS on the exact word it inspected (race 2), and park. Once its place is notified it
+//! owns one [`Reservation`], which it takes synchronously, so a cancellation cannot land between
+//! the wake-up and the take.
+//!
+//! Leaving early is always safe (races 4 and 5 in DESIGN.md): dropping a `Waiter` un-registers,
+//! discards its place, and if the place had been notified, passes the reservation on with
+//! `hand_off`. The line itself never forwards a notification on drop.
+
+use super::core::Engine;
+use super::guard::CapacityGuard;
+use super::line::Place;
+use super::loom::Arc;
+use super::state::{CreatorTurn, Turn};
+use super::Host;
+
+/// What a notified waiter was handed.
+pub(crate) enum Reservation<H: Host> {
+    /// A queued item, with its unit.
+    Item(H::Item, CapacityGuard<H>),
+    /// A unit of capacity to create with.
+    Slot(CapacityGuard<H>),
+    /// The pool closed; whatever was reserved is drained by the closer.
+    Closed,
+}
+
+/// What joining the line came to.
+pub(crate) enum Joined<'a, H: Host> {
+    /// An item was published meanwhile: claimed and popped, no wait.
+    Item(H::Item, CapacityGuard<H>),
+    /// Capacity was freed meanwhile: a unit to create with, no wait.
+    Unit(CapacityGuard<H>),
+    /// Registered: await [`Waiter::wait`].
+    Waiting(Waiter<'a, H>),
+    /// The waiter count is full: yield and try again.
+    Saturated,
+    /// The pool is closed.
+    Closed,
+}
+
+/// What a creator got when it joined the line.
+pub(crate) enum CreatorJoined<'a, H: Host> {
+    /// In line while it creates with its unit: a release may hand it a resource first.
+    Waiting(Waiter<'a, H>, CapacityGuard<H>),
+    /// Too many waiters to count: it creates without racing releases.
+    Saturated(CapacityGuard<H>),
+    /// An item was published before it got in line: it took the item, and its unit was freed.
+    Item(H::Item, CapacityGuard<H>),
+    /// The pool is closed (the unit was given back).
+    Closed,
+}
+
+/// A registered acquirer and its place in line. Dropping it leaves the line and passes on any
+/// notification it holds, which is what makes cancellation at the await point safe.
+pub(crate) struct Waiter<'a, H: Host> {
+    host: &'a Arc<H>,
+    /// `None` once the place completed (it is then unlinked) or was discarded.
+    place: Option<Place<'a>>,
+    /// Whether this task is counted in `waiters`.
+    registered: bool,
+}
+
+impl<'a, H: Host> Waiter<'a, H> {
+    fn new(host: &'a Arc<H>, front: bool) -> Self {
+        let line = host.engine().handoff().line();
+        let place = if front {
+            line.listen_front()
+        } else {
+            line.listen()
+        };
+        Waiter {
+            host,
+            place: Some(place),
+            registered: false,
+        }
+    }
+
+    /// Takes a place in line (at the front with `front`: a served waiter whose resource turned
+    /// out dead keeps its turn), then claims, grows or registers.
+    pub(crate) fn join(host: &'a Arc<H>, front: bool) -> Joined<'a, H> {
+        let mut waiter = Waiter::new(host, front);
+        let engine = host.engine();
+        let turn = engine
+            .state_word()
+            .claim_or_register(engine.max(), || engine.handoff().count_registration());
+        match turn {
+            Turn::Registered => {
+                waiter.registered = true;
+                Joined::Waiting(waiter)
+            }
+            // Race 4: leaving without parking passes on a notification we may already hold.
+            Turn::Item => {
+                drop(waiter);
+                match Engine::pop_claimed(host) {
+                    Some((item, unit)) => Joined::Item(item, unit),
+                    None => Joined::Closed,
+                }
+            }
+            Turn::Unit => {
+                drop(waiter);
+                Joined::Unit(CapacityGuard::adopt(host.clone()))
+            }
+            Turn::Saturated => Joined::Saturated,
+            Turn::Closed => Joined::Closed,
+        }
+    }
+
+    /// Joins the line while creating with `unit`: counted as a waiter at once, so a release
+    /// hands its resource to us if we are the oldest.
+    pub(crate) fn join_as_creator(
+        host: &'a Arc<H>,
+        unit: CapacityGuard<H>,
+    ) -> CreatorJoined<'a, H> {
+        let mut waiter = Waiter::new(host, false);
+        let engine = host.engine();
+        engine.handoff().count_registration();
+        match engine.state_word().register_creator() {
+            CreatorTurn::Registered => {
+                waiter.registered = true;
+                CreatorJoined::Waiting(waiter, unit)
+            }
+            CreatorTurn::SwappedForItem => {
+                // The CAS freed our unit itself: forget the guard without returning it.
+                drop(unit.disarm());
+                drop(waiter);
+                match Engine::pop_claimed(host) {
+                    Some((item, unit)) => CreatorJoined::Item(item, unit),
+                    None => CreatorJoined::Closed,
+                }
+            }
+            CreatorTurn::Saturated => CreatorJoined::Saturated(unit),
+            CreatorTurn::Closed => CreatorJoined::Closed, // `waiter` and `unit` drop: given back
+        }
+    }
+
+    /// The place in line, a future that completes once notified. Panics if it already completed.
+    pub(crate) fn notified(&mut self) -> &mut Place<'a> {
+        self.place.as_mut().expect("place already completed")
+    }
+
+    /// Parks until notified, then takes the reservation. Cancel-safe: dropped while parked, the
+    /// waiter leaves the line (race 5).
+    pub(crate) async fn wait(mut self) -> Reservation<H> {
+        self.notified().await;
+        self.take_reservation()
+    }
+
+    /// Called once the place completed: leave the line and take what we were handed.
+    pub(crate) fn take_reservation(mut self) -> Reservation<H> {
+        // A completed place is already unlinked; nothing to discard.
+        self.place = None;
+        let engine = self.host.engine();
+        let before = if std::mem::replace(&mut self.registered, false) {
+            engine.state_word().unregister()
+        } else {
+            engine.state()
+        };
+        if before.is_closed() {
+            return Reservation::Closed;
+        }
+        if engine.handoff().take_slot() {
+            return Reservation::Slot(CapacityGuard::adopt(self.host.clone()));
+        }
+        match Engine::pop_claimed(self.host) {
+            Some((item, unit)) => Reservation::Item(item, unit),
+            None => Reservation::Closed,
+        }
+    }
+}
+
+impl<H: Host> Drop for Waiter<'_, H> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.host.engine().state_word().unregister();
+        }
+        if let Some(place) = self.place.take() {
+            // `discard` unlinks a still-queued place under the line's lock, or reports that a
+            // notifier popped it: that notification was a reservation (or close's wake-all), so
+            // pass it on.
+            if place.discard() {
+                Engine::hand_off(self.host);
+            }
+        }
+    }
+}

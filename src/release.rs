@@ -1,0 +1,80 @@
+//! The release path: what happens to a resource its user gave back. Synchronous: no spawn, no
+//! await, no allocation, unless an `after_release` hook is set (it is async, so it runs in a task).
+
+use crate::callback::{guarded, guarded_sync};
+use crate::clock::Stamp;
+use crate::engine::Engine;
+use crate::error::HookTimedOut;
+use crate::lease::Lease;
+use crate::runtime;
+use crate::shared::Unit;
+use crate::stats::DestroyReason;
+use crate::teardown;
+use crate::tracked::Tracked;
+
+/// Takes back a resource from its user: destroyed if `Manager::is_reusable` rejects it or its
+/// lifetime ran out, else (after `after_release`, if set) returned to the idle set.
+#[inline]
+pub(crate) fn release<T: Send + 'static>(lease: Lease<T>) {
+    let (mut tracked, unit) = lease.into_parts();
+    let shared = unit.host();
+    shared.stats.returns.bump();
+    // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
+    let reusable =
+        guarded_sync(|| shared.manager.is_reusable(&mut tracked.resource)).unwrap_or(false);
+    if !reusable {
+        return teardown::destroy(tracked, unit, DestroyReason::Broken);
+    }
+    // The only clock read on the release path, and only when an option or hook needs it.
+    let idle_since = shared.idle_stamp();
+    if tracked.expired(idle_since) {
+        return teardown::destroy(tracked, unit, DestroyReason::Lifetime);
+    }
+    if shared.config.hooks.after_release.is_some() {
+        return after_release(tracked, idle_since, unit);
+    }
+    to_idle(tracked, idle_since, unit);
+}
+
+/// Puts a resource into the idle set, stamped idle since `idle_since`.
+#[inline]
+pub(crate) fn to_idle<T: Send + 'static>(
+    mut tracked: Tracked<T>,
+    idle_since: Stamp,
+    unit: Unit<T>,
+) {
+    tracked.idle_since = idle_since;
+    Engine::release(unit, tracked);
+}
+
+/// `after_release` is async, so it runs in a task that owns the resource and its unit of
+/// capacity. If the task never runs, dropping it still returns the unit.
+fn after_release<T: Send + 'static>(mut tracked: Tracked<T>, idle_since: Stamp, unit: Unit<T>) {
+    let shared = unit.host().clone();
+    if shared.state().is_closed() {
+        return teardown::destroy(tracked, unit, DestroyReason::Closed);
+    }
+    if !runtime::available() {
+        tracing::warn!("after_release hook needs a tokio runtime; closing the resource");
+        return teardown::destroy(tracked, unit, DestroyReason::HookRejected);
+    }
+    let task = async move {
+        let hook = shared.config.hooks.after_release.clone();
+        let hook = hook.expect("checked by the caller");
+        let meta = tracked.metadata(shared.clock.now());
+        // Bounded by `release_timeout`: a hook stuck on a dead connection must not pin the unit
+        // of capacity for good.
+        let limit = shared.config.release_timeout;
+        let verdict = guarded(limit, || hook(&mut tracked.resource, meta)).await;
+        match verdict.flatten("after_release", HookTimedOut) {
+            Ok(true) => return to_idle(tracked, idle_since, unit),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(%error, "after_release hook failed; closing the resource");
+            }
+        }
+        teardown::destroy(tracked, unit, DestroyReason::HookRejected);
+    };
+    // The runtime is there (checked above, on this thread).
+    let _ = runtime::spawn(task);
+}

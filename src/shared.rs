@@ -1,0 +1,105 @@
+//! [`Shared`]: what every `Pool` handle and `PoolConnection` of one pool points to: the engine,
+//! plus what the async layer needs around it (manager, options, clock, counters, events).
+
+use crate::clock::{Clock, Stamp};
+use crate::config::Config;
+use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
+use crate::engine::{CapacityGuard, Engine, Host, State};
+use crate::manager::DynManager;
+use crate::stats::{Counters, DestroyReason};
+use crate::teardown;
+use crate::tracked::Tracked;
+
+/// One unit of a pool's capacity.
+pub(crate) type Unit<T> = CapacityGuard<Shared<T>>;
+
+/// The state behind a pool.
+pub(crate) struct Shared<T: Send + 'static> {
+    /// Claims, releases, the waiter line, close.
+    engine: Engine<Tracked<T>>,
+    /// Woken once when the pool closes (`close_event()` waits on it).
+    pub(crate) closed_event: Event,
+    /// Woken when the maintenance task has something to look at again (a resource appeared, or
+    /// the pool closed).
+    pub(crate) maintenance_wake: Event,
+    /// Live `Pool` handles; the last one to drop closes the pool.
+    pub(crate) handles: AtomicUsize,
+    /// Creates started by the maintenance task and not finished.
+    pub(crate) warmups_in_flight: AtomicUsize,
+    /// Source of resource ids.
+    next_id: AtomicU64,
+    /// The epoch that resource timestamps count from.
+    pub(crate) clock: Clock,
+    pub(crate) manager: Box<dyn DynManager<T>>,
+    pub(crate) config: Config<T>,
+    pub(crate) stats: Counters,
+}
+
+impl<T: Send + 'static> Shared<T> {
+    pub(crate) fn new(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
+        Shared {
+            engine: Engine::new(config.max),
+            closed_event: Event::new(),
+            maintenance_wake: Event::new(),
+            handles: AtomicUsize::new(1),
+            warmups_in_flight: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            clock: Clock::new(),
+            manager,
+            config,
+            stats: Counters::default(),
+        }
+    }
+
+    /// A snapshot of the state word.
+    #[inline]
+    pub(crate) fn state(&self) -> State {
+        self.engine.state()
+    }
+
+    /// A fresh id for a new resource.
+    pub(crate) fn next_id(&self) -> u64 {
+        // Relaxed: ids only need to be unique.
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The time a resource going idle now is stamped with: read from the clock only when an
+    /// option or hook needs it.
+    #[inline]
+    pub(crate) fn idle_stamp(&self) -> Stamp {
+        if self.config.release_needs_clock {
+            self.clock.now()
+        } else {
+            Stamp::NONE
+        }
+    }
+
+    /// Closes the pool: wakes every waiter, destroys idle resources, and wakes `close_event()` and
+    /// the maintenance task. Returns `true` for the call that closed it.
+    pub(crate) fn close(self: &Arc<Self>) -> bool {
+        let Some(before) = Engine::close(self) else {
+            return false;
+        };
+        tracing::info!(
+            size = before.size(),
+            waiting = before.waiters(),
+            "pool closing"
+        );
+        self.closed_event.notify_all();
+        self.maintenance_wake.notify_all();
+        true
+    }
+}
+
+impl<T: Send + 'static> Host for Shared<T> {
+    type Item = Tracked<T>;
+
+    #[inline]
+    fn engine(&self) -> &Engine<Tracked<T>> {
+        &self.engine
+    }
+
+    fn destroy_drained(self: &Arc<Self>, item: Tracked<T>, unit: Unit<T>) {
+        teardown::destroy(item, unit, DestroyReason::Closed);
+    }
+}

@@ -1,0 +1,77 @@
+//! Destroying resources: counted, logged, and `Manager::destroy` run to completion while the
+//! resource's unit of capacity is held, so the pool never counts a resource that is still being
+//! torn down as free capacity.
+
+use std::task::{Context, Poll, Waker};
+
+use tracing::Instrument;
+
+use crate::callback::{guarded, guarded_sync, Outcome};
+use crate::engine::loom::Arc;
+use crate::manager::BoxFuture;
+use crate::runtime;
+use crate::shared::{Shared, Unit};
+use crate::stats::DestroyReason;
+use crate::tracked::Tracked;
+
+/// Destroys `tracked` for `reason`; `unit` is returned once the teardown is finished.
+pub(crate) fn destroy<T: Send + 'static>(
+    tracked: Tracked<T>,
+    unit: Unit<T>,
+    reason: DestroyReason,
+) {
+    drop(destroy_keeping_unit(tracked, unit, reason));
+}
+
+/// Destroys `tracked` for `reason`. If the teardown finishes at once (the default teardown is a
+/// plain drop), the caller gets `unit` back to reuse it; otherwise the teardown runs in a task
+/// that owns the unit, bounded by `release_timeout`.
+pub(crate) fn destroy_keeping_unit<T: Send + 'static>(
+    tracked: Tracked<T>,
+    unit: Unit<T>,
+    reason: DestroyReason,
+) -> Option<Unit<T>> {
+    let shared = unit.host();
+    let mut teardown = start(shared, tracked, reason);
+    // Poll once: the default teardown (drop) finishes at once and needs no task.
+    let mut cx = Context::from_waker(Waker::noop());
+    match guarded_sync(|| teardown.as_mut().poll(&mut cx)) {
+        Some(Poll::Ready(())) => return Some(unit),
+        None => {
+            tracing::warn!("Manager::destroy panicked");
+            return Some(unit);
+        }
+        Some(Poll::Pending) => {}
+    }
+    let limit = shared.config.release_timeout;
+    // The task owns the unit: if it never runs (runtime shutdown), dropping it still returns it.
+    let task = async move {
+        if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
+            tracing::warn!("Manager::destroy timed out; dropped the resource");
+        }
+        drop(unit);
+    };
+    if let Err(task) = runtime::spawn(task) {
+        // No runtime to finish it: drop the teardown (and with it the resource) and the unit.
+        let _ = guarded_sync(|| drop(task));
+    }
+    None
+}
+
+/// Counts and logs the destruction of `tracked`, and returns `Manager::destroy`'s future, which
+/// owns what it needs.
+pub(crate) fn start<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    tracked: Tracked<T>,
+    reason: DestroyReason,
+) -> BoxFuture<'static, ()> {
+    shared.stats.destroyed(reason);
+    let span = tracing::debug_span!(
+        "shadowcat_pool::destroy",
+        id = tracked.id,
+        reason = reason.as_str()
+    );
+    span.in_scope(|| tracing::debug!("destroying pooled resource"));
+    let shared = shared.clone();
+    Box::pin(async move { shared.manager.destroy(tracked.resource).await }.instrument(span))
+}

@@ -1,0 +1,35 @@
+//! [`Tracked`]: a live resource and what the pool knows about it.
+
+use crate::clock::Stamp;
+use crate::hooks::Metadata;
+
+/// A live resource with its timestamps and id. The same record sits in the idle queue, moves
+/// through checks and hooks inside a [`Lease`](crate::lease::Lease), and is handed to the user.
+pub(crate) struct Tracked<T> {
+    pub(crate) resource: T,
+    pub(crate) created: Stamp,
+    /// When its (jittered) `max_lifetime` runs out; `NONE` if no lifetime is set.
+    pub(crate) expires: Stamp,
+    /// When it last went idle; `NONE` while it is checked out, and when no option or hook needs
+    /// the time (the release path then reads no clock).
+    pub(crate) idle_since: Stamp,
+    /// A pool-unique number, for logs.
+    pub(crate) id: u64,
+}
+
+impl<T> Tracked<T> {
+    /// The hook metadata at `now`.
+    pub(crate) fn metadata(&self, now: Stamp) -> Metadata {
+        Metadata {
+            age: now.since(self.created),
+            idle_for: now.since(self.idle_since),
+            id: self.id,
+        }
+    }
+
+    /// Whether its lifetime has run out at `now`.
+    #[inline]
+    pub(crate) fn expired(&self, now: Stamp) -> bool {
+        self.expires.is_set() && now >= self.expires
+    }
+}
