@@ -42,7 +42,7 @@ for patch in "$root"/loom-tests/mutants/*.patch; do
     rm -rf "$scratch"
     mkdir -p "$scratch"
     tar -C "$root" --exclude=./target --exclude=./.git -cf - . | tar -C "$scratch" -xmf -
-    if ! patch -p1 -s -d "$scratch" <"$patch"; then
+    if ! patch -p1 --fuzz=0 -s -d "$scratch" <"$patch"; then
         echo "    patch does not apply (the engine changed): regenerate $patch"
         results+=("| $mutant | - | patch does not apply | - | - |")
         failed=1
