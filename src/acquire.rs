@@ -59,6 +59,8 @@ enum Prepared<T: Send + 'static> {
     Replaced(Unit<T>),
     /// It failed and its teardown holds the unit; the caller starts over.
     Gone,
+    /// The pool closed while it was being prepared: it was destroyed.
+    Closed,
 }
 
 /// [`Pool::acquire`](crate::Pool::acquire).
@@ -146,6 +148,7 @@ async fn slow<T: Send + 'static>(
                     rejoin_front = parked_at.is_some();
                     Next::from(Engine::claim(shared, true))
                 }
+                Prepared::Closed => Next::Closed,
             },
             Next::Create(unit) => create_in_line(shared, unit).await?,
             Next::Wait => {
@@ -273,6 +276,12 @@ async fn prepare_idle<T: Send + 'static>(shared: &Arc<Shared<T>>, lease: Lease<T
                 return destroy_for_retry(lease, DestroyReason::HookRejected);
             }
         }
+    }
+    // A close that landed while the check or hook ran: the resource must not be handed out of a
+    // closed pool (close() would wait for it), so it is destroyed like any idle resource.
+    if shared.state().is_closed() {
+        lease.destroy(DestroyReason::Closed);
+        return Prepared::Closed;
     }
     Prepared::Ready(lease)
 }
