@@ -4,15 +4,23 @@
 use futures_util::future::{select, Either};
 use tokio::time::Instant;
 
-use crate::callback::{guarded, guarded_sync};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::callback::{guarded, guarded_sync, Outcome};
 use crate::connection::PoolConnection;
 use crate::create;
 use crate::engine::loom::Arc;
 use crate::engine::{Claim, CreatorJoined, Engine, Joined, Reservation, Waiter};
 use crate::error::{Error, HookTimedOut};
 use crate::lease::Lease;
+use crate::maintenance;
+use crate::manager::BoxFuture;
+use crate::release;
+use crate::runtime;
 use crate::shared::{Shared, Unit};
-use crate::stats::{Counters, DestroyReason};
+use crate::stats::{Counters, DestroyReason, GaugeGuard};
 use crate::teardown;
 
 /// Where an acquire stands on its slow path.
@@ -67,6 +75,7 @@ enum Prepared<T: Send + 'static> {
 pub(crate) async fn acquire<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
 ) -> Result<PoolConnection<T>, Error> {
+    maintenance::ensure_running(shared);
     let next = match Engine::claim(shared, true) {
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
             match open_or_destroy(Lease::new(tracked, unit)) {
@@ -82,13 +91,14 @@ pub(crate) async fn acquire<T: Send + 'static>(
         Claim::Closed => return Err(Error::Closed),
         other => Next::from(other),
     };
-    // The timer needs a tokio runtime; without one the wait is unbounded (and said so).
+    // The timer needs a tokio runtime with a timer driver; without one the wait is unbounded
+    // (and said so, once).
     let limit = shared.config.acquire_timeout.filter(|_| {
-        let has_runtime = tokio::runtime::Handle::try_current().is_ok();
-        if !has_runtime {
-            tracing::warn!("acquire outside a tokio runtime: acquire_timeout is not applied");
+        let armed = runtime::timer_available();
+        if !armed {
+            runtime::warn_unlimited("acquire_timeout");
         }
-        has_runtime
+        armed
     });
     let Some(limit) = limit else {
         return slow(shared, next).await;
@@ -199,6 +209,10 @@ async fn create_in_line<T: Send + 'static>(
         CreatorJoined::Closed => return Err(Error::Closed),
     };
     let mut creating = create::start(shared);
+    // Counted in `waiters` (so a release can hand us a resource), but not reported as waiting.
+    let in_line = waiter
+        .as_ref()
+        .map(|_| GaugeGuard::enter(&shared.stats.creators_in_line));
     let created = match waiter {
         None => (&mut creating).await,
         Some(mut waiter) => match select(&mut creating, waiter.notified()).await {
@@ -220,6 +234,7 @@ async fn create_in_line<T: Send + 'static>(
             },
         },
     };
+    drop(in_line);
     // On a create error, `unit` drops here and returns the unit.
     create::finish(shared, created?, unit)
         .await
@@ -241,49 +256,124 @@ fn needs_preparing<T: Send + 'static>(shared: &Shared<T>) -> bool {
     shared.config.test_before_acquire || shared.config.hooks.before_acquire.is_some()
 }
 
-/// Prepares an idle resource for hand-out: `is_open`, `test_before_acquire`, then
-/// `before_acquire`.
+/// Prepares an idle resource for hand-out: `is_open`, then `test_before_acquire` and
+/// `before_acquire`, then a last look at `closed` (a resource prepared while the pool closed is
+/// destroyed, not handed out of a closed pool).
 ///
-/// Cancelling the acquire here destroys the resource (`DestroyReason::Cancelled`): a check or
-/// hook cut off mid-way may have left it mid-protocol (a ping sent, its reply unread), so it is
-/// not safe to hand to the next user.
+/// The check and the hook run in a future that owns the resource. If the acquire is cancelled
+/// meanwhile (its timeout, a dropped request), that future finishes in the background instead of
+/// being dropped: a resource that passes goes back to the idle set (counted in
+/// `recovered_after_cancel`), one that fails is destroyed, and one still running at the
+/// background limit (`acquire_timeout`) or when the pool closes is destroyed.
 async fn prepare_idle<T: Send + 'static>(shared: &Arc<Shared<T>>, lease: Lease<T>) -> Prepared<T> {
-    let mut lease = match open_or_destroy(lease) {
+    let lease = match open_or_destroy(lease) {
         Ok(lease) => lease,
         Err(failed) => return failed,
     };
-    if shared.config.test_before_acquire {
-        let outcome = {
-            let res = &mut lease.tracked_mut().resource;
-            guarded(None, || shared.manager.check(res)).await
+    let lease = if needs_preparing(shared) {
+        let checking = Checking {
+            shared: shared.clone(),
+            running: Some(Box::pin(check_and_judge(shared.clone(), lease))),
         };
-        if let Err(error) = outcome.flatten("Manager::check", HookTimedOut) {
-            tracing::debug!(id = lease.tracked().id, %error, "health check failed");
-            return destroy_for_retry(lease, DestroyReason::CheckFailed);
+        match checking.await {
+            (lease, None) => lease,
+            (lease, Some(reason)) => return destroy_for_retry(lease, reason),
         }
-    }
-    if let Some(hook) = shared.config.hooks.before_acquire.clone() {
-        let meta = lease.tracked().metadata(shared.clock.now());
-        let outcome = {
-            let res = &mut lease.tracked_mut().resource;
-            guarded(None, || hook(res, meta)).await
-        };
-        match outcome.flatten("before_acquire", HookTimedOut) {
-            Ok(true) => {}
-            Ok(false) => return destroy_for_retry(lease, DestroyReason::HookRejected),
-            Err(error) => {
-                tracing::warn!(%error, "before_acquire hook failed; closing the resource");
-                return destroy_for_retry(lease, DestroyReason::HookRejected);
-            }
-        }
-    }
-    // A close that landed while the check or hook ran: the resource must not be handed out of a
-    // closed pool (close() would wait for it), so it is destroyed like any idle resource.
+    } else {
+        lease
+    };
     if shared.state().is_closed() {
         lease.destroy(DestroyReason::Closed);
         return Prepared::Closed;
     }
     Prepared::Ready(lease)
+}
+
+/// A check and hook in flight: the lease, and why it failed (`None`: it passed).
+type Judging<T> = BoxFuture<'static, (Lease<T>, Option<DestroyReason>)>;
+
+/// `test_before_acquire`, then `before_acquire`, on a resource it owns.
+async fn check_and_judge<T: Send + 'static>(
+    shared: Arc<Shared<T>>,
+    mut lease: Lease<T>,
+) -> (Lease<T>, Option<DestroyReason>) {
+    if shared.config.test_before_acquire {
+        let outcome = {
+            let (_, tracked) = lease.parts_mut();
+            guarded(None, || shared.manager.check(&mut tracked.resource)).await
+        };
+        if let Err(error) = outcome.flatten("Manager::check", HookTimedOut) {
+            tracing::debug!(id = lease.tracked().id, %error, "health check failed");
+            return (lease, Some(DestroyReason::CheckFailed));
+        }
+    }
+    if let Some(hook) = shared.config.hooks.before_acquire.clone() {
+        let meta = lease.tracked().metadata(shared.clock.now());
+        let outcome = {
+            let (_, tracked) = lease.parts_mut();
+            guarded(None, || hook(&mut tracked.resource, meta)).await
+        };
+        match outcome.flatten("before_acquire", HookTimedOut) {
+            Ok(true) => {}
+            Ok(false) => return (lease, Some(DestroyReason::HookRejected)),
+            Err(error) => {
+                tracing::warn!(%error, "before_acquire hook failed; closing the resource");
+                return (lease, Some(DestroyReason::HookRejected));
+            }
+        }
+    }
+    (lease, None)
+}
+
+/// Polls a [`Judging`] future; dropped before it finished (the acquire was cancelled), it hands
+/// the future to a background task.
+struct Checking<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    running: Option<Judging<T>>,
+}
+
+impl<T: Send + 'static> Future for Checking<T> {
+    type Output = (Lease<T>, Option<DestroyReason>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let running = self.running.as_mut().expect("polled after completion");
+        let done = std::task::ready!(running.as_mut().poll(cx));
+        self.running = None;
+        Poll::Ready(done)
+    }
+}
+
+impl<T: Send + 'static> Drop for Checking<T> {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Without a runtime the task is dropped, and with it the lease: destroyed.
+            drop(runtime::spawn(finish_check(self.shared.clone(), running)));
+        }
+    }
+}
+
+/// Finishes a check whose acquire was cancelled: bounded by `acquire_timeout`, and losing to
+/// `close()`. A resource still being checked when either ends is dropped with its lease, which
+/// destroys it.
+async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judging<T>) {
+    let closed = shared.closed_event.listen();
+    let limit = shared.config.acquire_timeout;
+    let Outcome::Done(Either::Left(((lease, failed), _))) =
+        guarded(limit, || select(running, closed)).await
+    else {
+        return;
+    };
+    if let Some(reason) = failed {
+        return lease.destroy(reason);
+    }
+    Counters::bump(&shared.stats.recovered_after_cancel);
+    tracing::debug!(
+        id = lease.tracked().id,
+        "a cancelled acquire's check passed; resource kept"
+    );
+    let (tracked, unit) = lease.into_parts();
+    let idle_since = tracked.idle_since;
+    release::to_idle(tracked, idle_since, unit);
 }
 
 /// `Manager::is_open`, the synchronous check every hand-out from the idle set makes.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 
 use crate::error::{BoxError, Panicked};
+use crate::runtime;
 
 /// How a guarded call into user code ended.
 pub(crate) enum Outcome<T> {
@@ -34,10 +35,15 @@ pub(crate) async fn guarded<Fut: Future>(
         Err(panic) => return Outcome::Panicked(panic),
     };
     let result = match limit {
-        Some(limit) => match tokio::time::timeout(limit, fut).await {
+        Some(limit) if runtime::timer_available() => match tokio::time::timeout(limit, fut).await {
             Ok(result) => result,
             Err(_) => return Outcome::TimedOut(limit),
         },
+        Some(_) => {
+            // No timer to arm: the rule is "no limit, logged" (see `runtime`).
+            runtime::warn_unlimited("a time limit on user code (create_timeout, release_timeout)");
+            fut.await
+        }
         None => fut.await,
     };
     match result {

@@ -18,6 +18,9 @@ pub(crate) struct Config<T> {
     pub(crate) maintenance_interval: Duration,
     pub(crate) acquire_slow_threshold: Option<Duration>,
     pub(crate) release_timeout: Option<Duration>,
+    /// Whether a maintenance task is needed (`idle_timeout`, `max_lifetime` or
+    /// `min_connections`).
+    pub(crate) needs_maintenance: bool,
     /// Whether release must read the clock (to stamp idle time or check the lifetime).
     pub(crate) release_needs_clock: bool,
     pub(crate) hooks: Hooks<T>,

@@ -8,14 +8,16 @@ use tracing::Instrument;
 
 use crate::callback::{guarded, Outcome};
 use crate::clock::Stamp;
+use crate::config::Config;
 use crate::engine::loom::Arc;
 use crate::error::{CreateTimedOut, Error, HookKind};
 use crate::lease::Lease;
 use crate::manager::BoxFuture;
+use crate::options::DEFAULT_BACKGROUND_CREATE_LIMIT;
 use crate::release;
 use crate::runtime;
 use crate::shared::{Shared, Unit};
-use crate::stats::{Counters, DestroyReason};
+use crate::stats::{Counters, DestroyReason, GaugeGuard};
 use crate::tracked::Tracked;
 
 /// A create in flight: `'static`, so it can move to a background task.
@@ -28,6 +30,7 @@ pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
     let span = tracing::debug_span!("shadowcat_pool::create");
     Box::pin(
         async move {
+            let _creating = GaugeGuard::enter(&shared.stats.creating);
             let limit = shared.config.create_timeout;
             let outcome = guarded(limit, || shared.manager.create()).await;
             match outcome.flatten("Manager::create", CreateTimedOut) {
@@ -111,11 +114,11 @@ pub(crate) fn finish_in_background<T: Send + 'static>(
 }
 
 /// Finishes a create whose result nobody waits for, and puts the resource in the idle set
-/// (where a waiter may be handed it). On failure, or if the pool closes first (the create is
-/// then dropped), the unit is returned.
+/// (where a waiter may be handed it).
 ///
-/// Bounded by `create_timeout`, or else `acquire_timeout`, so that it cannot hold its unit
-/// forever.
+/// Background work must always be bounded and must always lose to `close()`: the create *and*
+/// `after_create` run under one limit ([`background_limit`]) and are dropped when the pool closes;
+/// on failure, time-out or close the unit is returned.
 pub(crate) async fn land<T: Send + 'static>(
     shared: Arc<Shared<T>>,
     creating: Creating<T>,
@@ -125,17 +128,25 @@ pub(crate) async fn land<T: Send + 'static>(
     if shared.state().is_closed() {
         return;
     }
-    let limit = shared
-        .config
-        .create_timeout
-        .or(shared.config.acquire_timeout);
-    let bounded = guarded(limit, || select(creating, closed));
-    let Outcome::Done(Either::Left((Ok(tracked), _))) = bounded.await else {
+    let work = async {
+        let tracked = creating.await?;
+        finish(&shared, tracked, unit).await
+    };
+    let limit = background_limit(&shared.config);
+    let bounded = guarded(Some(limit), || select(Box::pin(work), closed));
+    let Outcome::Done(Either::Left((Ok(lease), _))) = bounded.await else {
         return;
     };
-    if let Ok(lease) = finish(&shared, tracked, unit).await {
-        let (tracked, unit) = lease.into_parts();
-        let idle_since = shared.idle_stamp();
-        release::to_idle(tracked, idle_since, unit);
-    }
+    let (tracked, unit) = lease.into_parts();
+    let idle_since = shared.idle_stamp();
+    release::to_idle(tracked, idle_since, unit);
+}
+
+/// The time limit on a create (with `after_create`) that finishes in the background:
+/// `create_timeout`, else `acquire_timeout`, else [`DEFAULT_BACKGROUND_CREATE_LIMIT`].
+pub(crate) fn background_limit<T>(config: &Config<T>) -> Duration {
+    config
+        .create_timeout
+        .or(config.acquire_timeout)
+        .unwrap_or(DEFAULT_BACKGROUND_CREATE_LIMIT)
 }

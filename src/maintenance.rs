@@ -8,7 +8,9 @@
 use futures_util::future::{select, Either};
 
 use crate::create;
-use crate::engine::loom::{Arc, Ordering, Weak};
+use std::sync::atomic::Ordering;
+
+use crate::engine::loom::{Arc, Weak};
 use crate::engine::Engine;
 use crate::lease::Lease;
 use crate::release;
@@ -16,23 +18,58 @@ use crate::runtime;
 use crate::shared::Shared;
 use crate::stats::{Counters, DestroyReason};
 
-/// Spawns the task on the current tokio runtime, if the options need one and a runtime exists.
-pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) {
-    let c = &shared.config;
-    if c.idle_timeout.is_none() && c.max_lifetime.is_none() && c.min == 0 {
+/// Starts the task on the current tokio runtime if the options need one and it is not running
+/// (never started, or its runtime shut down). Called when the pool is built and on every
+/// `acquire`, so a pool that outlives the runtime it was built in is maintained again by the next
+/// runtime that uses it. The common case is one `Relaxed` load.
+#[inline]
+pub(crate) fn ensure_running<T: Send + 'static>(shared: &Arc<Shared<T>>) {
+    // Relaxed: a hint; the CAS below decides who starts it.
+    if !shared.config.needs_maintenance || shared.maintenance_running.load(Ordering::Relaxed) {
         return;
     }
-    if runtime::spawn(run(Arc::downgrade(shared))).is_err() {
-        tracing::warn!(
-            "pool built outside a tokio runtime: idle_timeout, max_lifetime and \
-             min_connections are not enforced in the background"
-        );
+    start(shared);
+}
+
+#[cold]
+fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) {
+    if shared.state().is_closed()
+        || shared
+            .maintenance_running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let running = Running(Arc::downgrade(shared));
+    if !runtime::timer_available() || runtime::spawn(run(running)).is_err() {
+        // `running` was dropped with the task (or never moved): the flag is false again.
+        if !shared.maintenance_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "no tokio runtime with a timer driver here: idle_timeout, max_lifetime and \
+                 min_connections are not enforced until a runtime with timers uses the pool"
+            );
+        }
     }
 }
 
-async fn run<T: Send + 'static>(pool: Weak<Shared<T>>) {
+/// The running task's hold on the pool; dropping it (the task ended, or its runtime shut down
+/// and dropped it) marks maintenance as not running, so the next acquire restarts it.
+struct Running<T: Send + 'static>(Weak<Shared<T>>);
+
+impl<T: Send + 'static> Drop for Running<T> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.upgrade() {
+            shared.maintenance_running.store(false, Ordering::Release);
+        }
+    }
+}
+
+async fn run<T: Send + 'static>(running: Running<T>) {
     loop {
-        let Some(shared) = pool.upgrade() else { return };
+        let Some(shared) = running.0.upgrade() else {
+            return;
+        };
         let s = shared.state();
         if s.is_closed() {
             return;
@@ -72,6 +109,10 @@ pub(crate) fn reap<T: Send + 'static>(shared: &Arc<Shared<T>>) {
     }
     let now = shared.clock.now();
     sweep_idle(shared, |lease| {
+        // Idle expiry never takes the pool below its minimum. Resources whose asynchronous
+        // teardown is still running count in `size` but are not alive: leave them out.
+        let tearing_down = shared.stats.tearing_down.load(Ordering::Relaxed);
+        let alive = shared.state().size().saturating_sub(tearing_down);
         let tracked = lease.tracked();
         if tracked.expired(now) {
             return Some(DestroyReason::Lifetime);
@@ -79,9 +120,7 @@ pub(crate) fn reap<T: Send + 'static>(shared: &Arc<Shared<T>>) {
         let since = tracked.idle_since;
         let idle_expired =
             idle_timeout.is_some_and(|limit| since.is_set() && now.since(since) >= limit);
-        // Idle expiry never takes the pool below its minimum.
-        (idle_expired && shared.state().size() > shared.config.min)
-            .then_some(DestroyReason::IdleTimeout)
+        (idle_expired && alive > shared.config.min).then_some(DestroyReason::IdleTimeout)
     });
 }
 

@@ -50,7 +50,7 @@ impl<T: Send + 'static> Pool<T> {
 
     pub(crate) fn new(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
         let shared = Arc::new(Shared::new(config, manager));
-        maintenance::start(&shared);
+        maintenance::ensure_running(&shared);
         Pool { shared }
     }
 

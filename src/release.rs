@@ -48,8 +48,10 @@ pub(crate) fn to_idle<T: Send + 'static>(
 }
 
 /// `after_release` is async, so it runs in a task that owns the resource and its unit of
-/// capacity. If the task never runs, dropping it still returns the unit.
-fn after_release<T: Send + 'static>(mut tracked: Tracked<T>, idle_since: Stamp, unit: Unit<T>) {
+/// capacity as a [`Lease`]. If the task never runs (a runtime shutting down drops it), the lease's
+/// drop destroys the resource through `Manager::destroy` and returns the unit, so the books still
+/// balance.
+fn after_release<T: Send + 'static>(tracked: Tracked<T>, idle_since: Stamp, unit: Unit<T>) {
     let shared = unit.host().clone();
     if shared.state().is_closed() {
         return teardown::destroy(tracked, unit, DestroyReason::Closed);
@@ -58,22 +60,30 @@ fn after_release<T: Send + 'static>(mut tracked: Tracked<T>, idle_since: Stamp, 
         tracing::warn!("after_release hook needs a tokio runtime; closing the resource");
         return teardown::destroy(tracked, unit, DestroyReason::HookRejected);
     }
+    let mut lease = Lease::new(tracked, unit);
     let task = async move {
         let hook = shared.config.hooks.after_release.clone();
         let hook = hook.expect("checked by the caller");
-        let meta = tracked.metadata(shared.clock.now());
+        let meta = lease.tracked().metadata(shared.clock.now());
         // Bounded by `release_timeout`: a hook stuck on a dead connection must not pin the unit
         // of capacity for good.
         let limit = shared.config.release_timeout;
-        let verdict = guarded(limit, || hook(&mut tracked.resource, meta)).await;
+        let verdict = {
+            let (_, tracked) = lease.parts_mut();
+            guarded(limit, || hook(&mut tracked.resource, meta)).await
+        };
         match verdict.flatten("after_release", HookTimedOut) {
-            Ok(true) => return to_idle(tracked, idle_since, unit),
+            Ok(true) => {
+                // A closed pool drains it on the way in.
+                let (tracked, unit) = lease.into_parts();
+                return to_idle(tracked, idle_since, unit);
+            }
             Ok(false) => {}
             Err(error) => {
                 tracing::warn!(%error, "after_release hook failed; closing the resource");
             }
         }
-        teardown::destroy(tracked, unit, DestroyReason::HookRejected);
+        lease.destroy(DestroyReason::HookRejected);
     };
     // The runtime is there (checked above, on this thread).
     let _ = runtime::spawn(task);

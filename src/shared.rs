@@ -26,6 +26,11 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(crate) handles: AtomicUsize,
     /// Creates started by the maintenance task and not finished.
     pub(crate) warmups_in_flight: AtomicUsize,
+    /// Whether a maintenance task is running (`maintenance.rs`). A std atomic: maintenance is not
+    /// part of the loom models.
+    pub(crate) maintenance_running: std::sync::atomic::AtomicBool,
+    /// Whether the "maintenance cannot run here" warning was logged.
+    pub(crate) maintenance_warned: std::sync::atomic::AtomicBool,
     /// Source of resource ids.
     next_id: AtomicU64,
     /// The epoch that resource timestamps count from.
@@ -43,6 +48,8 @@ impl<T: Send + 'static> Shared<T> {
             maintenance_wake: Event::new(),
             handles: AtomicUsize::new(1),
             warmups_in_flight: AtomicUsize::new(0),
+            maintenance_running: std::sync::atomic::AtomicBool::new(false),
+            maintenance_warned: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             clock: Clock::new(),
             manager,

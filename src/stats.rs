@@ -18,7 +18,7 @@ use crate::engine::State;
 
 // Plain std atomics, not the loom facade: counters never order anything, and modelling them
 // would only multiply the interleavings loom has to explore.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Why a resource was destroyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -183,6 +183,34 @@ pub(crate) struct Counters {
     pub(crate) destroyed: [AtomicU64; DestroyReason::ALL.len()],
     pub(crate) detached: AtomicU64,
     pub(crate) maintenance_passes: AtomicU64,
+    /// Idle resources whose check or `before_acquire` hook finished after its acquire was
+    /// cancelled, passed, and went back to the idle set.
+    pub(crate) recovered_after_cancel: AtomicU64,
+    /// Gauge: creates in flight (foreground and background).
+    pub(crate) creating: AtomicUsize,
+    /// Gauge: acquirers that are creating while counted in the state word's `waiters` (so a
+    /// release can hand them a resource); subtracted from the `waiting` gauge.
+    pub(crate) creators_in_line: AtomicUsize,
+    /// Gauge: resources whose asynchronous teardown is still running (their units still count in
+    /// `size`).
+    pub(crate) tearing_down: AtomicUsize,
+}
+
+/// Counts one in a gauge for as long as it lives.
+pub(crate) struct GaugeGuard<'a>(&'a AtomicUsize);
+
+impl<'a> GaugeGuard<'a> {
+    pub(crate) fn enter(gauge: &'a AtomicUsize) -> Self {
+        // Relaxed: a gauge, read only for statistics and as a bound in `reap`.
+        gauge.fetch_add(1, Ordering::Relaxed);
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Counters {
@@ -207,8 +235,12 @@ pub struct PoolStats {
     pub idle: usize,
     /// Resources checked out by users.
     pub in_use: usize,
-    /// Tasks waiting for a resource.
+    /// Acquirers parked in line waiting for a resource. Acquirers that are creating one are not
+    /// counted here (see [`creating`](Self::creating)).
     pub waiting: usize,
+    /// Creates in flight, for acquirers and in the background (warm-up to `min_connections`, or a
+    /// create whose acquirer was handed a released resource first).
+    pub creating: usize,
     /// `max_connections`.
     pub max: usize,
     /// Whether the pool is closed.
@@ -232,6 +264,10 @@ pub struct PoolStats {
     /// Passes the maintenance task has made. It makes none while the pool is empty and has no
     /// minimum to keep.
     pub maintenance_passes: u64,
+    /// Idle resources whose health check or `before_acquire` hook was still running when its
+    /// acquire was cancelled (a timeout, a dropped request), finished in the background, passed,
+    /// and went back to the idle set instead of being destroyed.
+    pub recovered_after_cancel: u64,
 }
 
 /// Resources destroyed, by [`DestroyReason`].
@@ -281,7 +317,10 @@ impl Counters {
             size: state.size(),
             idle: state.avail(),
             in_use: checkouts.saturating_sub(returns) as usize,
-            waiting: state.waiters(),
+            waiting: state
+                .waiters()
+                .saturating_sub(self.creators_in_line.load(Ordering::Relaxed)),
+            creating: self.creating.load(Ordering::Relaxed),
             max,
             closed: state.is_closed(),
             acquired_immediately: checkouts.saturating_sub(waited),
@@ -302,6 +341,7 @@ impl Counters {
             },
             detached: get(&self.detached),
             maintenance_passes: get(&self.maintenance_passes),
+            recovered_after_cancel: get(&self.recovered_after_cancel),
         }
     }
 }

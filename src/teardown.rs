@@ -45,6 +45,7 @@ pub(crate) fn destroy_keeping_unit<T: Send + 'static>(
     }
     let limit = shared.config.release_timeout;
     // The task owns the unit: if it never runs (runtime shutdown), dropping it still returns it.
+    let unit = InFlight::new(unit);
     let task = async move {
         if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
             tracing::warn!("Manager::destroy timed out; dropped the resource");
@@ -74,4 +75,25 @@ pub(crate) fn start<T: Send + 'static>(
     span.in_scope(|| tracing::debug!("destroying pooled resource"));
     let shared = shared.clone();
     Box::pin(async move { shared.manager.destroy(tracked.resource).await }.instrument(span))
+}
+
+/// The unit of a resource whose asynchronous teardown is running, counted in the
+/// `tearing_down` gauge while it lives (maintenance keeps `min_connections` by what is alive, not
+/// by `size`, which still counts these units).
+struct InFlight<T: Send + 'static>(Unit<T>);
+
+impl<T: Send + 'static> InFlight<T> {
+    fn new(unit: Unit<T>) -> Self {
+        // Relaxed: a gauge (see `stats.rs`).
+        let gauge = &unit.host().stats.tearing_down;
+        gauge.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(unit)
+    }
+}
+
+impl<T: Send + 'static> Drop for InFlight<T> {
+    fn drop(&mut self) {
+        let gauge = &self.0.host().stats.tearing_down;
+        gauge.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }

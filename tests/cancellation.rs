@@ -74,7 +74,7 @@ async fn cancel_mid_create_hands_the_unit_to_the_next_waiter() {
 }
 
 #[tokio::test]
-async fn cancel_mid_check_destroys_only_that_resource() {
+async fn cancel_mid_check_lets_the_check_finish_and_keeps_the_resource() {
     let (m, gate) = TestManager::gated(Gated::Check, 0);
     let counts = m.counts();
     let started = m.check_started.clone();
@@ -86,14 +86,31 @@ async fn cancel_mid_check_destroys_only_that_resource() {
     let checking = parked(&pool).await;
     started.notified().await;
     drop(checking);
+    // The check goes on in the background and still holds the resource's unit.
     let s = pool.stats();
-    assert_eq!(s.size, 0, "{s:?}");
-    assert_eq!(s.destroyed.cancelled, 1, "{s:?}");
+    assert_eq!((s.size, s.idle, s.destroyed.total()), (1, 0, 0), "{s:?}");
 
     gate.add_permits(10);
+    until(|| pool.stats().recovered_after_cancel == 1).await;
+    let s = pool.stats();
+    assert_eq!((s.size, s.idle, s.destroyed.cancelled), (1, 1, 0), "{s:?}");
+    drop(pool.acquire().await.unwrap());
+    assert_eq!(pool.stats().created, 1, "the healthy resource was reused");
     let held = drain_capacity(&pool, 2).await;
     drop(held);
     assert_quiescent(&pool, &counts);
+}
+
+/// Yields to the runtime until `done` holds (the background task it waits for runs on this
+/// runtime); bounded, so a bug fails the test instead of hanging it.
+async fn until(done: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the background work never finished");
 }
 
 #[tokio::test]
@@ -134,7 +151,7 @@ async fn cancel_mid_after_create_hook_returns_the_unit() {
 }
 
 #[tokio::test]
-async fn cancel_mid_before_acquire_hook_returns_the_unit() {
+async fn cancel_mid_before_acquire_hook_lets_the_hook_finish_and_keeps_the_resource() {
     let hook_gate = Arc::new(Semaphore::new(0));
     let hook_started = Arc::new(Notify::new());
     let m = TestManager::new();
@@ -156,10 +173,13 @@ async fn cancel_mid_before_acquire_hook_returns_the_unit() {
     let acquiring = parked(&pool).await;
     hook_started.notified().await;
     drop(acquiring);
-    assert_eq!(pool.stats().size, 0);
-
+    // The hook goes on in the background, holding the unit; once it passes, the resource is idle.
+    assert_eq!(pool.stats().size, 1);
     hook_gate.add_permits(10);
+    until(|| pool.stats().idle == 1).await;
+    assert_eq!(pool.stats().recovered_after_cancel, 1);
     drop(pool.acquire().await.unwrap());
+    assert_eq!(pool.stats().created, 1);
     assert_quiescent(&pool, &counts);
 }
 
