@@ -57,7 +57,11 @@ async fn acquires_cancelled_mid_check_keep_the_healthy_connection() {
             s.idle == 1 || s.size == 0
         })
         .await;
-        assert!(settled, "the resource neither came back nor went: {:?}", pool.stats());
+        assert!(
+            settled,
+            "the resource neither came back nor went: {:?}",
+            pool.stats()
+        );
     }
     assert_eq!(cancelled, CANCELLATIONS, "{:?}", pool.stats());
 

@@ -59,7 +59,10 @@ async fn close_while_preparing(
         "close() did not return within {HANG_GUARD:?}: {s:?}"
     );
     assert_eq!(s.size, 0, "{s:?}");
-    assert_eq!(s.destroyed.closed, 1, "the prepared resource is destroyed as closed: {s:?}");
+    assert_eq!(
+        s.destroyed.closed, 1,
+        "the prepared resource is destroyed as closed: {s:?}"
+    );
     assert_eq!(counts.live(), 0);
 }
 

@@ -129,7 +129,9 @@ fn connection_close_outside_tokio_destroys_the_resource() {
     // Default release_timeout (5 s); no acquire or create limit, so acquire needs no timer.
     let pool = options(1).build(m).unwrap();
     let conn = futures_executor::block_on(pool.acquire()).unwrap();
-    let outcome = catch_unwind(AssertUnwindSafe(|| futures_executor::block_on(conn.close())));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        futures_executor::block_on(conn.close())
+    }));
     if let Err(panic) = outcome {
         panic!(
             "PoolConnection::close() panicked outside tokio: {}",

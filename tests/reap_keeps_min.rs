@@ -36,16 +36,27 @@ async fn reaping_with_async_teardown_stops_at_min_connections() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let s = pool.stats();
     assert_eq!(
-        (s.destroyed.idle_timeout, counts.destroy_calls.load(Ordering::SeqCst)),
+        (
+            s.destroyed.idle_timeout,
+            counts.destroy_calls.load(Ordering::SeqCst)
+        ),
         (2, 2),
         "4 idle resources past idle_timeout with min_connections 2: reaped below the minimum; \
          {s:?}"
     );
 
     gate.add_permits(10);
-    assert!(yield_until(1_000, || pool.stats().size == 2).await, "{:?}", pool.stats());
+    assert!(
+        yield_until(1_000, || pool.stats().size == 2).await,
+        "{:?}",
+        pool.stats()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await; // a few more passes
     let s = pool.stats();
-    assert_eq!((s.size, s.idle, s.created), (2, 2, 4), "no reconnect burst: {s:?}");
+    assert_eq!(
+        (s.size, s.idle, s.created),
+        (2, 2, 4),
+        "no reconnect burst: {s:?}"
+    );
     assert_quiescent(&pool, &counts);
 }
