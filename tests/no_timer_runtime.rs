@@ -15,10 +15,9 @@ use std::time::Duration;
 use shadowcat_pool::PoolOptions;
 use support::{options, yield_until, Conn, TestManager};
 
-/// A current-thread runtime with I/O but no timer driver (`enable_time` not called).
+/// A current-thread runtime with no timer driver (`enable_time` not called).
 fn runtime_without_timers() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
-        .enable_io()
         .build()
         .unwrap()
 }
