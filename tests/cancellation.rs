@@ -73,6 +73,9 @@ async fn cancel_mid_create_hands_the_unit_to_the_next_waiter() {
     assert_quiescent(&pool, &counts);
 }
 
+// Encodes today's rule (a cut-off check destroys the resource at once). Issue 11 item 2 replaces
+// it (the check finishes in the background; see tests/cancelled_check.rs): change this test with
+// that fix.
 #[tokio::test]
 async fn cancel_mid_check_lets_the_check_finish_and_keeps_the_resource() {
     let (m, gate) = TestManager::gated(Gated::Check, 0);

@@ -45,6 +45,8 @@ pub enum CreateMode {
     Ok,
     Fail,
     Panic,
+    /// Never finishes (after counting the call and signalling `create_started`).
+    Hang,
 }
 
 /// Which manager call a gate holds up.
@@ -127,6 +129,9 @@ impl Manager for TestManager {
             .pop_front()
             .unwrap_or(CreateMode::Ok);
         self.create_started.notify_one();
+        if mode == CreateMode::Hang {
+            std::future::pending::<()>().await;
+        }
         if let Some(gate) = &self.create_gate {
             gate.acquire().await.unwrap().forget();
         }
@@ -141,6 +146,7 @@ impl Manager for TestManager {
             }
             CreateMode::Fail => Err(TestError("create failed")),
             CreateMode::Panic => panic!("create panicked on purpose"),
+            CreateMode::Hang => unreachable!("a hanging create never gets here"),
         }
     }
 
@@ -245,4 +251,28 @@ pub async fn parked<T: Send + 'static>(
         "the acquire did not park"
     );
     acquire
+}
+
+/// How long a test waits for an operation that must finish before calling it hung. Generous on
+/// purpose: it only bounds a failing test, it measures nothing.
+pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Yields to the runtime until `done()` holds, at most `max_yields` times; returns whether it
+/// held. Lets spawned tasks (background work, a maintenance pass) run on a current-thread
+/// runtime without sleeping.
+pub async fn yield_until(max_yields: usize, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..max_yields {
+        if done() {
+            return true;
+        }
+        tokio::task::yield_now().await;
+    }
+    done()
+}
+
+/// An `after_create` or `before_acquire`-style hook body that signals `started` and then never
+/// finishes: a hook hung on a dead peer.
+pub async fn hang_forever(started: std::sync::Arc<Notify>) {
+    started.notify_one();
+    std::future::pending::<()>().await
 }
