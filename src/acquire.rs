@@ -93,13 +93,7 @@ pub(crate) async fn acquire<T: Send + 'static>(
     };
     // The timer needs a tokio runtime with a timer driver; without one the wait is unbounded
     // (and said so, once).
-    let limit = shared.config.acquire_timeout.filter(|_| {
-        let armed = runtime::timer_available();
-        if !armed {
-            runtime::warn_unlimited("acquire_timeout");
-        }
-        armed
-    });
+    let limit = shared.armable(shared.config.acquire_timeout);
     let Some(limit) = limit else {
         return slow(shared, next).await;
     };
@@ -357,9 +351,12 @@ impl<T: Send + 'static> Drop for Checking<T> {
 /// destroys it.
 async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judging<T>) {
     let closed = shared.closed_event.listen();
+    if shared.state().is_closed() {
+        return; // `running` drops, and its lease destroys the resource
+    }
     let limit = shared.config.acquire_timeout;
     let Outcome::Done(Either::Left(((lease, failed), _))) =
-        guarded(limit, || select(running, closed)).await
+        guarded(shared.armable(limit), || select(running, closed)).await
     else {
         return;
     };

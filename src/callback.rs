@@ -9,7 +9,6 @@ use std::time::Duration;
 use futures_util::FutureExt;
 
 use crate::error::{BoxError, Panicked};
-use crate::runtime;
 
 /// How a guarded call into user code ended.
 pub(crate) enum Outcome<T> {
@@ -34,16 +33,12 @@ pub(crate) async fn guarded<Fut: Future>(
         Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
         Err(panic) => return Outcome::Panicked(panic),
     };
+    // Callers pass limits through `Shared::armable`, which drops them where no timer exists.
     let result = match limit {
-        Some(limit) if runtime::timer_available() => match tokio::time::timeout(limit, fut).await {
+        Some(limit) => match tokio::time::timeout(limit, fut).await {
             Ok(result) => result,
             Err(_) => return Outcome::TimedOut(limit),
         },
-        Some(_) => {
-            // No timer to arm: the rule is "no limit, logged" (see `runtime`).
-            runtime::warn_unlimited("a time limit on user code (create_timeout, release_timeout)");
-            fut.await
-        }
         None => fut.await,
     };
     match result {

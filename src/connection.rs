@@ -45,7 +45,7 @@ impl<T: Send + 'static> PoolConnection<T> {
         let (tracked, unit) = self.take_out();
         let shared = unit.host();
         let teardown = teardown::start(shared, tracked, DestroyReason::ClosedByUser);
-        match guarded(shared.config.release_timeout, || teardown).await {
+        match guarded(shared.armable(shared.config.release_timeout), || teardown).await {
             Outcome::Done(()) => {}
             Outcome::Panicked(_) => tracing::warn!("Manager::destroy panicked"),
             Outcome::TimedOut(_) => tracing::warn!("Manager::destroy timed out"),

@@ -32,7 +32,7 @@ pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
         async move {
             let _creating = GaugeGuard::enter(&shared.stats.creating);
             let limit = shared.config.create_timeout;
-            let outcome = guarded(limit, || shared.manager.create()).await;
+            let outcome = guarded(shared.armable(limit), || shared.manager.create()).await;
             match outcome.flatten("Manager::create", CreateTimedOut) {
                 Ok(resource) => Ok(track(&shared, resource)),
                 Err(failure) => {
@@ -85,7 +85,7 @@ pub(crate) async fn finish<T: Send + 'static>(
         let meta = lease.tracked().metadata(shared.clock.now());
         let outcome = {
             let res = &mut lease.tracked_mut().resource;
-            guarded(shared.config.create_timeout, || hook(res, meta)).await
+            guarded(shared.armable(shared.config.create_timeout), || hook(res, meta)).await
         };
         if let Err(source) = outcome.flatten("after_create", CreateTimedOut) {
             tracing::warn!(error = %source, "after_create hook failed; closing the resource");
@@ -133,7 +133,7 @@ pub(crate) async fn land<T: Send + 'static>(
         finish(&shared, tracked, unit).await
     };
     let limit = background_limit(&shared.config);
-    let bounded = guarded(Some(limit), || select(Box::pin(work), closed));
+    let bounded = guarded(shared.armable(Some(limit)), || select(Box::pin(work), closed));
     let Outcome::Done(Either::Left((Ok(lease), _))) = bounded.await else {
         return;
     };

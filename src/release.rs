@@ -67,7 +67,7 @@ fn after_release<T: Send + 'static>(tracked: Tracked<T>, idle_since: Stamp, unit
         let meta = lease.tracked().metadata(shared.clock.now());
         // Bounded by `release_timeout`: a hook stuck on a dead connection must not pin the unit
         // of capacity for good.
-        let limit = shared.config.release_timeout;
+        let limit = shared.armable(shared.config.release_timeout);
         let verdict = {
             let (_, tracked) = lease.parts_mut();
             guarded(limit, || hook(&mut tracked.resource, meta)).await

@@ -31,8 +31,8 @@ thread_local! {
 
 /// Whether a time limit can be armed here: a tokio runtime is running on this thread and it has
 /// a timer driver (`enable_time`). Without one, tokio panics when a timer is created, so every
-/// limit the pool arms goes through this check and, when it fails, runs without the limit (see
-/// [`warn_unlimited`]).
+/// limit the pool arms goes through this check (`Shared::armable`) and, when it fails, runs
+/// without the limit.
 ///
 /// tokio has no API that says whether timers are enabled, so the first call on a thread for a
 /// runtime creates a zero-length timer under `catch_unwind` (tokio's panic message is printed
@@ -52,17 +52,4 @@ pub(crate) fn timer_available() -> bool {
             answer
         }
     })
-}
-
-/// Logs, once per process and kind of limit, that a limit was not applied for lack of a timer.
-pub(crate) fn warn_unlimited(what: &'static str) {
-    static WARNED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-    if !warned.contains(&what) {
-        warned.push(what);
-        tracing::warn!(
-            limit = what,
-            "no tokio runtime with a timer driver (enable_time) here: the limit is not applied"
-        );
-    }
 }

@@ -1,11 +1,14 @@
 //! [`Shared`]: what every `Pool` handle and `PoolConnection` of one pool points to: the engine,
 //! plus what the async layer needs around it (manager, options, clock, counters, events).
 
+use std::time::Duration;
+
 use crate::clock::{Clock, Stamp};
 use crate::config::Config;
 use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Engine, Host, State};
 use crate::manager::DynManager;
+use crate::runtime;
 use crate::stats::{Counters, DestroyReason};
 use crate::teardown;
 use crate::tracked::Tracked;
@@ -29,6 +32,8 @@ pub(crate) struct Shared<T: Send + 'static> {
     /// Whether a maintenance task is running (`maintenance.rs`). A std atomic: maintenance is not
     /// part of the loom models.
     pub(crate) maintenance_running: std::sync::atomic::AtomicBool,
+    /// Whether the "time limits are not applied" warning was logged.
+    pub(crate) unlimited_warned: std::sync::atomic::AtomicBool,
     /// Whether the "maintenance cannot run here" warning was logged.
     pub(crate) maintenance_warned: std::sync::atomic::AtomicBool,
     /// Source of resource ids.
@@ -50,6 +55,7 @@ impl<T: Send + 'static> Shared<T> {
             warmups_in_flight: AtomicUsize::new(0),
             maintenance_running: std::sync::atomic::AtomicBool::new(false),
             maintenance_warned: std::sync::atomic::AtomicBool::new(false),
+            unlimited_warned: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             clock: Clock::new(),
             manager,
@@ -79,6 +85,23 @@ impl<T: Send + 'static> Shared<T> {
         } else {
             Stamp::NONE
         }
+    }
+
+    /// `limit`, if a timer can be armed here; otherwise no limit (no tokio runtime, or one
+    /// without a timer driver): the operation runs unbounded, and the first time this happens the
+    /// pool logs a warning. This is the pool's one rule for limits without a timer.
+    pub(crate) fn armable(&self, limit: Option<Duration>) -> Option<Duration> {
+        if limit.is_none() || runtime::timer_available() {
+            return limit;
+        }
+        // Relaxed: only decides whether to log.
+        if !self.unlimited_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "no tokio runtime with a timer driver (enable_time) here: time limits \
+                 (acquire_timeout, create_timeout, release_timeout) are not applied"
+            );
+        }
+        None
     }
 
     /// Closes the pool: wakes every waiter, destroys idle resources, and wakes `close_event()` and

@@ -43,7 +43,7 @@ pub(crate) fn destroy_keeping_unit<T: Send + 'static>(
         }
         Some(Poll::Pending) => {}
     }
-    let limit = shared.config.release_timeout;
+    let limit = shared.armable(shared.config.release_timeout);
     // The task owns the unit: if it never runs (runtime shutdown), dropping it still returns it.
     let unit = InFlight::new(unit);
     let task = async move {

@@ -17,7 +17,6 @@ use support::{assert_quiescent, options, poll_once, yield_until, Gated, TestMana
 const CANCELLATIONS: usize = 20;
 
 #[tokio::test]
-#[ignore = "issue 11 item 2: fails until fixed (a cancelled check destroys the resource, so each cancellation reconnects)"]
 async fn acquires_cancelled_mid_check_keep_the_healthy_connection() {
     let (m, gate) = TestManager::gated(Gated::Check, 0);
     let counts = m.counts();

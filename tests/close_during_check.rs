@@ -67,7 +67,6 @@ async fn close_while_preparing(
 }
 
 #[tokio::test]
-#[ignore = "issue 11 item 1: fails until fixed (prepare_idle never looks at `closed` after the check)"]
 async fn close_during_health_check_fails_the_acquire_and_returns() {
     let (m, gate) = TestManager::gated(Gated::Check, 0);
     let counts = m.counts();
@@ -77,7 +76,6 @@ async fn close_during_health_check_fails_the_acquire_and_returns() {
 }
 
 #[tokio::test]
-#[ignore = "issue 11 item 1: fails until fixed (prepare_idle never looks at `closed` after the before_acquire hook)"]
 async fn close_during_before_acquire_hook_fails_the_acquire_and_returns() {
     let m = TestManager::new();
     let counts = m.counts();

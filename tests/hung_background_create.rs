@@ -60,7 +60,6 @@ async fn close_within_guard(pool: &Pool<Conn>, counts: &Counts, what: &str) {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "issue 11 item 4: fails until fixed (a warm-up's after_create runs unbounded and ignores close)"]
 async fn warmup_with_a_hung_after_create_loses_to_close() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -76,7 +75,6 @@ async fn warmup_with_a_hung_after_create_loses_to_close() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "issue 11 item 4: fails until fixed (a warm-up's after_create is not bounded by the background create limit)"]
 async fn warmup_with_a_hung_after_create_is_bounded_and_frees_its_slot() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -134,7 +132,6 @@ async fn background_create_hung_in_after_create(
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "issue 11 item 4: fails until fixed (land_created runs after_create unbounded and outside the close race)"]
 async fn background_create_with_a_hung_after_create_loses_to_close() {
     // Both timeouts off: nothing bounds the hook, so only close can end it.
     let opts = options(2).acquire_timeout(None).create_timeout(None);
@@ -143,7 +140,6 @@ async fn background_create_with_a_hung_after_create_loses_to_close() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "issue 11 item 4: fails until fixed (land_created's after_create is not bounded by the background create limit)"]
 async fn background_create_with_a_hung_after_create_is_bounded() {
     // create_timeout unset: the background create is bounded by acquire_timeout (1 s).
     let opts = options(2).acquire_timeout(Duration::from_secs(1));
@@ -161,7 +157,6 @@ async fn background_create_with_a_hung_after_create_is_bounded() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "issue 11 item 4: fails until fixed (with both timeouts off a background create is unbounded and pins its unit)"]
 async fn max_two_pool_serves_two_while_a_background_create_hangs() {
     // Create #0 succeeds; create #1 hangs forever.
     let m = TestManager::new().plan(&[CreateMode::Ok, CreateMode::Hang]);

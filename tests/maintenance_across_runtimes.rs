@@ -19,7 +19,6 @@ fn paused_runtime() -> tokio::runtime::Runtime {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: fails until fixed (maintenance died with runtime A and nothing restarts it)"]
 fn idle_timeout_is_enforced_after_the_first_runtime_shuts_down() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -49,7 +48,6 @@ fn idle_timeout_is_enforced_after_the_first_runtime_shuts_down() {
 }
 
 #[test]
-#[ignore = "issue 11 item 6: fails until fixed (maintenance died with runtime A, so min_connections is not restored)"]
 fn min_connections_is_restored_after_the_first_runtime_shuts_down() {
     let m = TestManager::new();
     let counts = m.counts();

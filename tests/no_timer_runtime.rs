@@ -41,7 +41,6 @@ fn default_options() -> PoolOptions<Conn> {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: fails until fixed (acquire arms acquire_timeout on a runtime without timers and panics)"]
 fn acquire_on_a_runtime_without_timers_creates() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -66,7 +65,6 @@ fn acquire_on_a_runtime_without_timers_creates() {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: fails until fixed (a waiting acquire arms acquire_timeout on a runtime without timers and panics)"]
 fn acquire_on_a_runtime_without_timers_waits_for_a_release() {
     // The first connection comes from a runtime with timers, so that only the wait is tested.
     let pool = default_options().build(TestManager::new()).unwrap();
@@ -99,7 +97,6 @@ fn acquire_on_a_runtime_without_timers_waits_for_a_release() {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: fails until fixed (create arms create_timeout outside tokio and panics)"]
 fn acquire_outside_tokio_with_create_timeout_creates() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -122,7 +119,6 @@ fn acquire_outside_tokio_with_create_timeout_creates() {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: fails until fixed (PoolConnection::close arms release_timeout outside tokio and panics)"]
 fn connection_close_outside_tokio_destroys_the_resource() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -181,7 +177,6 @@ impl tracing::Subscriber for Warnings {
 }
 
 #[test]
-#[ignore = "issue 11 item 3: fails until fixed (create_timeout panics outside tokio; the acquire_timeout warning repeats on every acquire)"]
 fn unarmed_time_limits_are_logged_once_per_pool() {
     let warnings = Warnings::default();
     let pool = options(3)

@@ -12,7 +12,6 @@ use std::time::Duration;
 use support::{assert_quiescent, options, yield_until, Gated, TestManager};
 
 #[tokio::test(start_paused = true)]
-#[ignore = "issue 11 item 7: fails until fixed (reap compares size, which still counts units in teardown, with min)"]
 async fn reaping_with_async_teardown_stops_at_min_connections() {
     // Teardown waits at the gate, so the reaped units stay in teardown during the pass.
     let (m, gate) = TestManager::gated(Gated::Destroy, 0);

@@ -44,7 +44,6 @@ fn assert_torn_down_or_kept(pool: &Pool<Conn>, counts: &Counts, when: &str) {
 }
 
 #[test]
-#[ignore = "issue 11 item 5: fails until fixed (the unrun after_release task drops the resource without Manager::destroy)"]
 fn connection_released_just_before_shutdown_is_torn_down() {
     let m = TestManager::new();
     let counts = m.counts();
@@ -59,7 +58,6 @@ fn connection_released_just_before_shutdown_is_torn_down() {
 }
 
 #[test]
-#[ignore = "issue 11 item 5: fails until fixed (a release during shutdown spawns a task that is dropped unrun, skipping Manager::destroy)"]
 fn connection_released_during_shutdown_is_torn_down() {
     let m = TestManager::new();
     let counts = m.counts();

@@ -8,7 +8,6 @@ mod support;
 use support::{assert_quiescent, options, parked, Gated, TestManager};
 
 #[tokio::test]
-#[ignore = "issue 11 item 8: fails until fixed (a creator enters the line and is counted in `waiting`)"]
 async fn a_first_create_is_not_counted_as_waiting() {
     let (m, gate) = TestManager::gated(Gated::Create, 0);
     let counts = m.counts();
@@ -30,7 +29,6 @@ async fn a_first_create_is_not_counted_as_waiting() {
 }
 
 #[tokio::test]
-#[ignore = "issue 11 item 8: fails until fixed (a creator is counted in `waiting` beside the real waiter)"]
 async fn only_the_parked_acquirer_behind_a_create_is_waiting() {
     let (m, gate) = TestManager::gated(Gated::Create, 0);
     let counts = m.counts();
