@@ -85,7 +85,10 @@ pub(crate) async fn finish<T: Send + 'static>(
         let meta = lease.tracked().metadata(shared.clock.now());
         let outcome = {
             let res = &mut lease.tracked_mut().resource;
-            guarded(shared.armable(shared.config.create_timeout), || hook(res, meta)).await
+            guarded(shared.armable(shared.config.create_timeout), || {
+                hook(res, meta)
+            })
+            .await
         };
         if let Err(source) = outcome.flatten("after_create", CreateTimedOut) {
             tracing::warn!(error = %source, "after_create hook failed; closing the resource");
@@ -133,7 +136,9 @@ pub(crate) async fn land<T: Send + 'static>(
         finish(&shared, tracked, unit).await
     };
     let limit = background_limit(&shared.config);
-    let bounded = guarded(shared.armable(Some(limit)), || select(Box::pin(work), closed));
+    let bounded = guarded(shared.armable(Some(limit)), || {
+        select(Box::pin(work), closed)
+    });
     let Outcome::Done(Either::Left((Ok(lease), _))) = bounded.await else {
         return;
     };

@@ -95,7 +95,10 @@ impl<T: Send + 'static> Shared<T> {
             return limit;
         }
         // Relaxed: only decides whether to log.
-        if !self.unlimited_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        if !self
+            .unlimited_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             tracing::warn!(
                 "no tokio runtime with a timer driver (enable_time) here: time limits \
                  (acquire_timeout, create_timeout, release_timeout) are not applied"
