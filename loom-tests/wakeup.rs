@@ -1,5 +1,6 @@
 //! Loom models: wake-ups between releases and waiters (no lost wake-up, no coalesced notify,
-//! cancelled notified waiters, and the two handoff races of `waiters.rs`: race 3 and race 4).
+//! cancelled notified waiters, and the two handoff races of `src/engine/handoff.rs` and
+//! `src/engine/waiter.rs`: races R3 and R4 in DESIGN.md §7).
 #![cfg(shadowcat_loom)]
 
 #[path = "common/mod.rs"]

@@ -33,13 +33,11 @@
 //! # }
 //! ```
 //!
-//! # Waiting without losing a wake-up
+//! # Design
 //!
-//! Like event-listener's check → listen → re-check → wait loop, an acquire that finds nothing
-//! inserts its listener first (fixing its place in line), then re-checks the state word and
-//! registers as a waiter with a CAS on the exact word it checked. A release that lands in between
-//! changes the word, so the CAS fails and the acquire looks again. See `DESIGN.md` for the states
-//! of a unit of capacity, every atomic ordering, and the close protocol.
+//! `DESIGN.md` in the repository explains the engine: the module graph and a reading order, the
+//! states of a unit of capacity, the wake-up protocol and its numbered races, every atomic
+//! ordering, close, the hazard classes the tests guard, and the loom models.
 //!
 //! # Modules
 //! The synchronous, loom-checked core is `engine/` (the state word, the waiter line, handoff,
@@ -47,7 +45,7 @@
 //! async layer above it: `pool` (the handle), `acquire`, `create`, `release`, `teardown`,
 //! `maintenance`, `connection`, `lease` and `tracked` (a resource on its way through), `shared`
 //! (what handles point to), `options` and `config`, `manager`, `hooks`, `callback` (guarded calls
-//! into user code), `runtime`, `clock`, `stats` and `error`. DESIGN.md opens with the module graph.
+//! into user code), `runtime`, `clock`, `stats` and `error`. DESIGN.md §1 draws the module graph.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

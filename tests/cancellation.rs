@@ -1,5 +1,5 @@
-//! Cancellation at every await point gives capacity back and leaks nothing (bug class 1), and a
-//! cancelled notified waiter passes its wake-up on (bug class 4).
+//! Cancellation at every await point gives capacity back and leaks nothing (hazard H1), and a
+//! cancelled notified waiter passes its wake-up on (hazard H4).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

@@ -1,5 +1,5 @@
 //! Close with waiters, with checked-out resources, release after close, idempotence, and closing
-//! by dropping the last handle (bug class 8).
+//! by dropping the last handle (hazard H8).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

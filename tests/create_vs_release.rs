@@ -1,5 +1,5 @@
 //! A waiter stuck in a slow create gets a resource released meanwhile, and the late create lands
-//! idle without exceeding max (bug class 13; deadpool#462, hyper#4134).
+//! idle without exceeding max (hazard H13; deadpool#462, hyper#4134).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

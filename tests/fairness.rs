@@ -1,5 +1,5 @@
 //! Arrival-order fairness: with a pool of one, waiters are served in the order they arrived, and
-//! neither a fresh `acquire` nor `try_acquire` overtakes a parked waiter (bug class 6).
+//! neither a fresh `acquire` nor `try_acquire` overtakes a parked waiter (hazard H6).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

@@ -1,5 +1,5 @@
 //! Factory and hook errors and panics: the error reaches the caller, capacity comes back, nothing
-//! is poisoned, and later acquires work (bug classes 7 and 14).
+//! is poisoned, and later acquires work (hazards H7 and H14).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

@@ -1,5 +1,5 @@
 //! Property test: random sequences of acquire, release, broken release, create failure, cancel,
-//! detach and close keep the books balanced after every step (bug class 7):
+//! detach and close keep the books balanced after every step (hazard H7):
 //! `0 <= idle <= size <= max`, `size == created - destroyed - detached`, no waiter sleeps beside
 //! an available resource or free capacity, and close resolves once everything is back.
 #![cfg(not(shadowcat_loom))]

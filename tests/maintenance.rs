@@ -1,6 +1,7 @@
 //! Maintenance: idle timeout, max lifetime, min connections, no timer wake-ups for an empty pool
 //! (hyper#4100), and the pool is freed when the last handle drops even though the maintenance
-//! task is alive (sqlx#2375). Time is tokio's paused clock: `sleep` advances it deterministically.
+//! task is alive (sqlx#2375); hazards H11 and H12. Time is tokio's paused clock: `sleep`
+//! advances it deterministically.
 #![cfg(not(shadowcat_loom))]
 
 mod support;

@@ -1,4 +1,5 @@
-//! Invalid options are rejected by `build()` with an error naming the field, never a panic.
+//! Invalid options are rejected by `build()` with an error naming the field, never a panic
+//! (hazard H15).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

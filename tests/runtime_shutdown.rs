@@ -1,5 +1,5 @@
 //! Release works outside any runtime and during runtime shutdown: no panic, and capacity is
-//! restored synchronously (bug class 10: sqlx#1396, romaninsh/vantage#261).
+//! restored synchronously (hazard H10: sqlx#1396, romaninsh/vantage#261).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

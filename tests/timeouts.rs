@@ -1,5 +1,6 @@
 //! Timeouts: acquire_timeout on an exhausted pool, create_timeout, and the capacity they hold
-//! comes back. Time is tokio's paused clock, so no test depends on real elapsed time.
+//! comes back (hazards H1 and H9). Time is tokio's paused clock, so no test depends on real
+//! elapsed time.
 #![cfg(not(shadowcat_loom))]
 
 mod support;

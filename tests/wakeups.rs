@@ -1,5 +1,5 @@
-//! Two releases wake two waiters (no coalesced notify, bug class 5), and a release racing a
-//! parking acquirer is never lost (bug class 3).
+//! Two releases wake two waiters (no coalesced notify, hazard H5), and a release racing a
+//! parking acquirer is never lost (hazard H3).
 #![cfg(not(shadowcat_loom))]
 
 mod support;

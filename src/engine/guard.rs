@@ -4,7 +4,7 @@
 //! that already exists (a popped idle item, a slot reservation). Its `Drop` gives the unit back
 //! through the engine, which hands it to the oldest waiter or frees it, and wakes `close()` once
 //! the last unit of a closed pool is gone. So success, error, timeout, panic, a cancelled future
-//! and close all return the unit exactly once.
+//! and close all return the unit exactly once (DESIGN.md §4 follows a unit through every state).
 //!
 //! | where a unit is | who owns it |
 //! |---|---|

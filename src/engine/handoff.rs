@@ -8,7 +8,7 @@
 //! waiter takes a slot if one is counted and pops an item otherwise, and the totals always match
 //! the number of notified, unserved waiters.
 //!
-//! The numbered races (DESIGN.md, "Races") that this type handles: race 3 (a notify that finds
+//! The numbered races (DESIGN.md §7) that this type handles: race 3 (a notify that finds
 //! nobody, then a waiter registers before the publish) with the `registrations` counter and
 //! [`retake`](Handoff::retake); races 4 and 5 (a notified waiter that leaves) by the waiter calling
 //! `hand_off` again (`waiter.rs`).

@@ -6,7 +6,7 @@
 //! oversubscribed benchmarks showed that mutex, contended between the two workers, as the largest
 //! single cost. This list takes its lock twice per wait:
 //!
-//! * `listen` pushes a node at the back (lock 1). The node's [`AtomicWaker`] is registered
+//! * `listen` pushes a node at the back (lock 1). The node's `AtomicWaker` is registered
 //!   without the lock.
 //! * `notify_additional(n)` pops the `n` oldest nodes (lock 2), then, after unlocking, marks each
 //!   notified (`Release`) and wakes it. A popped node *is* a notified one, so the waking task

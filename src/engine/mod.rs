@@ -16,7 +16,7 @@
 //! | `core.rs` | `Engine`, `Claim` | claim, release, return a unit, close, drain |
 //! | `loom/` | facade | std or loom atomics, mutex, queue and event, one API |
 //!
-//! # Implementation details
+//! # How it works
 //!
 //! The algorithm is *handoff reservations on one packed state word*:
 //!
@@ -35,8 +35,8 @@
 //!   totally ordered, so either the depositor sees `closed`, or the closer's drain sees the
 //!   deposit. Nothing is ever stranded in a closed pool.
 //!
-//! DESIGN.md numbers the races this handles and argues every ordering; the loom models in
-//! `loom-tests/` check them.
+//! DESIGN.md draws the module graph (§1), numbers the races R1–R6 this handles (§7), argues
+//! every ordering (§10) and lists the loom models in `loom-tests/` that check them (§13).
 
 mod core;
 mod guard;

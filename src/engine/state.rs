@@ -22,7 +22,7 @@
 //! Orderings: every successful transition is `AcqRel`, because each one both consumes and
 //! publishes: a claim must acquire the push that a publish released, a publish must release its
 //! push, a grow pairs with the free of the unit's previous owner, and close synchronises with every
-//! earlier depositor (DESIGN.md, "Orderings"). A failed CAS is `Relaxed` and only refreshes the
+//! earlier depositor (DESIGN.md §10). A failed CAS is `Relaxed` and only refreshes the
 //! snapshot the loop decides from. CASes are weak: each sits in a retry loop.
 
 use super::loom::{wait_until, AtomicU64, Event, Ordering};

@@ -13,7 +13,7 @@
 //! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue` but performs a loom atomic "token"
 //!   read-modify-write before each operation, which gives loom a scheduling point, a dependency
 //!   between queue operations in different threads and the happens-before edge that the real
-//!   queue provides (DESIGN.md, "What the models see");
+//!   queue provides (DESIGN.md §13, "What is modelled, and how");
 //! * [`Event`] is a loom-backed stand-in with event-listener 5's semantics: `listen` registers at
 //!   once, `notify_additional` ignores listeners that are already notified, a dropped notified
 //!   listener passes its notification on, `discard` does not, and wakers run outside the lock.

@@ -12,8 +12,9 @@
 //!   different threads (so its partial-order reduction explores both orders of a push/pop race),
 //!   and the happens-before edge from a push to the pop that takes the item, which the real queue
 //!   provides with its own atomics. Without it loom misses real bugs and reports false leaks
-//!   (DESIGN.md, "What the models see"). The token over-synchronises (a failed pop also releases), so
-//!   loom does not validate orderings at the queue boundary; those are argued in `DESIGN.md`.
+//!   (DESIGN.md §13, "What is modelled, and how"). The token over-synchronises (a failed pop
+//!   also releases), so loom does not validate orderings at the queue boundary; those are argued
+//!   in DESIGN.md §10.
 //! * [`Event`] is a stand-in for `event_listener::Event` built on a `loom::sync::Mutex`, with the
 //!   semantics of event-listener 5.4 that the engine relies on:
 //!   - `listen` inserts the listener at the back of the list at once;
