@@ -75,6 +75,10 @@ enum Prepared<T: Send + 'static> {
 pub(crate) async fn acquire<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
 ) -> Result<PoolConnection<T>, Error> {
+    // Spend one unit of tokio's cooperative budget, like every tokio resource: a task that loops
+    // acquire/release on an idle pool yields to the scheduler once its budget is gone, instead of
+    // starving the other tasks of its worker. Outside a runtime the budget is unconstrained.
+    tokio::task::coop::consume_budget().await;
     maintenance::ensure_running(shared);
     let next = match Engine::claim(shared, true) {
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
