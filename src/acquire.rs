@@ -6,13 +6,14 @@ use tokio::time::Instant;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::callback::{guarded, guarded_sync, Outcome};
 use crate::connection::PoolConnection;
 use crate::create;
 use crate::engine::loom::Arc;
-use crate::engine::{Claim, CreatorJoined, Engine, Joined, Reservation, Waiter};
+use crate::engine::{Claim, CreatorJoined, Engine, Joined, Reservation, Waiter, MAX_WAITERS};
 use crate::error::{Error, HookTimedOut};
 use crate::lease::Lease;
 use crate::maintenance;
@@ -33,6 +34,8 @@ enum Next<T: Send + 'static> {
     Create(Unit<T>),
     /// Nothing now: wait in line.
     Wait,
+    /// `max_waiters` acquirers are waiting already.
+    Full,
     /// The pool is closed.
     Closed,
 }
@@ -145,6 +148,12 @@ async fn slow<T: Send + 'static>(
     loop {
         next = match next {
             Next::Closed => return Err(Error::Closed),
+            Next::Full => {
+                let limit = shared.config.max_waiters.unwrap_or(MAX_WAITERS);
+                Counters::bump(&shared.stats.rejected_waiters);
+                tracing::debug!(limit, "acquire rejected: max_waiters are waiting");
+                return Err(Error::TooManyWaiters(limit));
+            }
             Next::Ready(lease) => {
                 note_wait(shared, parked_at);
                 return Ok(attach(lease));
@@ -177,13 +186,19 @@ async fn wait_turn<T: Send + 'static>(
     parked_at: &mut Option<Instant>,
     front: bool,
 ) -> Next<T> {
-    match Waiter::join(shared, front) {
+    // Acquirers creating while in line are counted in `waiters` too; the limit leaves them out.
+    let waiter_limit = shared.config.max_waiters.map_or(MAX_WAITERS, |n| {
+        let creators = shared.stats.creators_in_line.load(Ordering::Relaxed);
+        n.saturating_add(creators).min(MAX_WAITERS)
+    });
+    match Waiter::join(shared, front, waiter_limit) {
         Joined::Item(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
         Joined::Unit(unit) => Next::Create(unit),
         Joined::Saturated => {
             tokio::task::yield_now().await;
             Next::Wait
         }
+        Joined::Full => Next::Full,
         Joined::Closed => Next::Closed,
         Joined::Waiting(waiter) => {
             parked_at.get_or_insert_with(Instant::now);

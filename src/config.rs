@@ -7,6 +7,8 @@ use crate::hooks::Hooks;
 /// Validated options, as the pool uses them.
 pub(crate) struct Config<T> {
     pub(crate) max: usize,
+    /// `None`: no limit.
+    pub(crate) max_waiters: Option<usize>,
     pub(crate) min: usize,
     pub(crate) warmup_concurrency: usize,
     pub(crate) acquire_timeout: Option<Duration>,

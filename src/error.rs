@@ -34,6 +34,10 @@ pub enum Error {
     /// No resource became available within `acquire_timeout`.
     #[error("timed out after {0:?} waiting for a pooled resource")]
     Timeout(Duration),
+    /// Nothing was available and `max_waiters` acquirers were already waiting: the acquire failed
+    /// at once instead of queueing. Carries the limit.
+    #[error("{0} acquirers are already waiting for a pooled resource")]
+    TooManyWaiters(usize),
     /// The pool is closed, or was closed while this task waited.
     #[error("the pool is closed")]
     Closed,

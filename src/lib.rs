@@ -65,6 +65,7 @@ mod maintenance;
 mod manager;
 mod options;
 mod pool;
+pub mod profiles;
 mod release;
 mod runtime;
 mod shared;

@@ -45,6 +45,7 @@ pub struct PoolOptions<T> {
     pub(crate) maintenance_interval: Option<Duration>,
     pub(crate) acquire_slow_threshold: Option<Duration>,
     pub(crate) release_timeout: Option<Duration>,
+    pub(crate) max_waiters: Option<usize>,
     pub(crate) hooks: Hooks<T>,
 }
 
@@ -72,6 +73,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
             .field("maintenance_interval", &self.maintenance_interval)
             .field("acquire_slow_threshold", &self.acquire_slow_threshold)
             .field("release_timeout", &self.release_timeout)
+            .field("max_waiters", &self.max_waiters)
             .field("after_create", &self.hooks.after_create.is_some())
             .field("before_acquire", &self.hooks.before_acquire.is_some())
             .field("after_release", &self.hooks.after_release.is_some())
@@ -119,6 +121,7 @@ impl<T> PoolOptions<T> {
             maintenance_interval: None,
             acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
             release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
+            max_waiters: None,
             hooks: Hooks::default(),
         }
     }
@@ -238,6 +241,18 @@ impl<T> PoolOptions<T> {
             + 'static,
     {
         self.hooks.after_create = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// The most acquirers that may wait in line at once. An acquire that finds nothing idle and no
+    /// room to create, and would be waiter `n + 1`, fails at once with
+    /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) instead of queueing (fail fast, so
+    /// a proxy sheds load instead of building an unbounded queue of requests that will time out
+    /// anyway); [`PoolStats::rejected_waiters`](crate::PoolStats::rejected_waiters) counts them.
+    /// `0` never waits. Acquirers that are creating a resource are not counted. Default: `None`
+    /// (no limit beyond the 4,194,303 the state word can count).
+    pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_waiters = n.into();
         self
     }
 
@@ -371,6 +386,7 @@ impl<T> PoolOptions<T> {
             self.idle_timeout.is_some() || self.max_lifetime.is_some() || self.min_connections > 0;
         Ok(Config {
             max,
+            max_waiters: self.max_waiters,
             needs_maintenance,
             min: self.min_connections,
             warmup_concurrency: self.warmup_concurrency,

@@ -186,6 +186,8 @@ pub(crate) struct Counters {
     /// Idle resources whose check or `before_acquire` hook finished after its acquire was
     /// cancelled, passed, and went back to the idle set.
     pub(crate) recovered_after_cancel: AtomicU64,
+    /// Acquires that failed at once because `max_waiters` were already waiting.
+    pub(crate) rejected_waiters: AtomicU64,
     /// Gauge: creates in flight (foreground and background).
     pub(crate) creating: AtomicUsize,
     /// Gauge: acquirers that are creating while counted in the state word's `waiters` (so a
@@ -268,6 +270,8 @@ pub struct PoolStats {
     /// acquire was cancelled (a timeout, a dropped request), finished in the background, passed,
     /// and went back to the idle set instead of being destroyed.
     pub recovered_after_cancel: u64,
+    /// Acquires that failed at once with `Error::TooManyWaiters` (the `max_waiters` limit).
+    pub rejected_waiters: u64,
 }
 
 /// Resources destroyed, by [`DestroyReason`].
@@ -342,6 +346,7 @@ impl Counters {
             detached: get(&self.detached),
             maintenance_passes: get(&self.maintenance_passes),
             recovered_after_cancel: get(&self.recovered_after_cancel),
+            rejected_waiters: get(&self.rejected_waiters),
         }
     }
 }

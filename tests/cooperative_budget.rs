@@ -28,5 +28,8 @@ async fn a_hot_acquire_loop_lets_other_tasks_run() {
         drop(pool.acquire().await.unwrap());
     }
     // tokio's budget is 128 operations per poll of a task.
-    assert!(iterations <= 1_000, "the other task ran only after {iterations} acquires");
+    assert!(
+        iterations <= 1_000,
+        "the other task ran only after {iterations} acquires"
+    );
 }

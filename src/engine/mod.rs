@@ -48,7 +48,7 @@ mod waiter;
 
 pub(crate) use self::core::{Claim, Engine};
 pub(crate) use self::guard::CapacityGuard;
-pub(crate) use self::state::{State, MAX_SIZE};
+pub(crate) use self::state::{State, MAX_SIZE, MAX_WAITERS};
 pub(crate) use self::waiter::{CreatorJoined, Joined, Reservation, Waiter};
 
 use self::loom::Arc;
