@@ -108,6 +108,7 @@ pub(crate) async fn acquire<T: Send + 'static>(
         Ok(result) => result,
         Err(_) => {
             Counters::bump(&shared.stats.timeouts);
+            shared.telemetry.timed_out();
             let s = shared.state();
             tracing::warn!(
                 timeout = ?limit,
@@ -151,6 +152,7 @@ async fn slow<T: Send + 'static>(
             Next::Full => {
                 let limit = shared.config.max_waiters.unwrap_or(MAX_WAITERS);
                 Counters::bump(&shared.stats.rejected_waiters);
+                shared.telemetry.rejected();
                 tracing::debug!(limit, "acquire rejected: max_waiters are waiting");
                 return Err(Error::TooManyWaiters(limit));
             }
@@ -419,6 +421,7 @@ fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<Instant>) 
     let waited = parked_at.elapsed();
     shared.stats.waited.bump();
     shared.stats.wait_nanos.add(waited.as_nanos() as u64);
+    shared.telemetry.waited(waited);
     if let Some(threshold) = shared.config.acquire_slow_threshold {
         if waited > threshold {
             tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");

@@ -18,6 +18,7 @@ use crate::release;
 use crate::runtime;
 use crate::shared::{Shared, Unit};
 use crate::stats::{Counters, DestroyReason, GaugeGuard};
+use crate::telemetry::Telemetry;
 use crate::tracked::Tracked;
 
 /// A create in flight: `'static`, so it can move to a background task.
@@ -31,11 +32,17 @@ pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
     Box::pin(
         async move {
             let _creating = GaugeGuard::enter(&shared.stats.creating);
+            let started = Telemetry::ENABLED.then(std::time::Instant::now);
+            let took = || started.map_or(Duration::ZERO, |t| t.elapsed());
             let limit = shared.config.create_timeout;
             let outcome = guarded(shared.armable(limit), || shared.manager.create()).await;
             match outcome.flatten("Manager::create", CreateTimedOut) {
-                Ok(resource) => Ok(track(&shared, resource)),
+                Ok(resource) => {
+                    shared.telemetry.created(took());
+                    Ok(track(&shared, resource))
+                }
                 Err(failure) => {
+                    shared.telemetry.create_failed(took());
                     Counters::bump(&shared.stats.create_failed);
                     tracing::warn!(error = %failure, "creating a pooled resource failed");
                     Err(Error::Create(failure))

@@ -71,6 +71,7 @@ mod runtime;
 mod shared;
 mod stats;
 mod teardown;
+mod telemetry;
 mod tracked;
 
 pub use connection::PoolConnection;

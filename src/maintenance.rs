@@ -17,6 +17,7 @@ use crate::release;
 use crate::runtime;
 use crate::shared::Shared;
 use crate::stats::{Counters, DestroyReason};
+use crate::telemetry::Telemetry;
 
 /// Starts the task on the current tokio runtime if the options need one and it is not running
 /// (never started, or its runtime shut down). Called when the pool is built and on every
@@ -87,6 +88,11 @@ async fn run<T: Send + 'static>(running: Running<T>) {
         Counters::bump(&shared.stats.maintenance_passes);
         reap(&shared);
         top_up(&shared);
+        if Telemetry::ENABLED {
+            shared
+                .telemetry
+                .gauges(&shared.stats.snapshot(shared.state(), shared.config.max));
+        }
         let interval = shared.config.maintenance_interval;
         let closed = shared.closed_event.listen();
         if shared.state().is_closed() {

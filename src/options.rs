@@ -46,6 +46,7 @@ pub struct PoolOptions<T> {
     pub(crate) acquire_slow_threshold: Option<Duration>,
     pub(crate) release_timeout: Option<Duration>,
     pub(crate) max_waiters: Option<usize>,
+    pub(crate) name: &'static str,
     pub(crate) hooks: Hooks<T>,
 }
 
@@ -74,6 +75,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
             .field("acquire_slow_threshold", &self.acquire_slow_threshold)
             .field("release_timeout", &self.release_timeout)
             .field("max_waiters", &self.max_waiters)
+            .field("name", &self.name)
             .field("after_create", &self.hooks.after_create.is_some())
             .field("before_acquire", &self.hooks.before_acquire.is_some())
             .field("after_release", &self.hooks.after_release.is_some())
@@ -122,6 +124,7 @@ impl<T> PoolOptions<T> {
             acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
             release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
             max_waiters: None,
+            name: "default",
             hooks: Hooks::default(),
         }
     }
@@ -256,6 +259,13 @@ impl<T> PoolOptions<T> {
         self
     }
 
+    /// A name for the pool: the `pool` label of its metrics (with the `metrics` feature; see
+    /// [`Pool::record_metrics`](crate::Pool::record_metrics)). Default: `"default"`.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
     /// Runs on an idle resource before it is handed out (not in [`Pool::try_acquire`]).
     /// `Ok(false)`, an error or a panic closes the resource, and the acquire moves on to another.
     /// [`Metadata::idle_for`] tells how long it sat idle. Default: none.
@@ -387,6 +397,7 @@ impl<T> PoolOptions<T> {
         Ok(Config {
             max,
             max_waiters: self.max_waiters,
+            name: self.name,
             needs_maintenance,
             min: self.min_connections,
             warmup_concurrency: self.warmup_concurrency,

@@ -154,6 +154,15 @@ impl<T: Send + 'static> Pool<T> {
             .snapshot(self.shared.state(), self.shared.config.max)
     }
 
+    /// Sets the pool's metrics gauges (`shadowcat_pool_size`, `_idle`, `_in_use`, `_waiting`,
+    /// `_creating`) from a fresh snapshot; with the `metrics` cargo feature only (otherwise it
+    /// does nothing). Counters and histograms are recorded as events happen, and every
+    /// maintenance pass sets the gauges too; call this from a scrape handler for gauges that are
+    /// exact at scrape time. The names and labels are listed in the crate's README.
+    pub fn record_metrics(&self) {
+        self.shared.telemetry.gauges(&self.stats());
+    }
+
     /// Units of capacity in use (live resources plus creates in flight).
     pub fn size(&self) -> usize {
         self.shared.state().size()

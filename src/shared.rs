@@ -11,6 +11,7 @@ use crate::manager::DynManager;
 use crate::runtime;
 use crate::stats::{Counters, DestroyReason};
 use crate::teardown;
+use crate::telemetry::Telemetry;
 use crate::tracked::Tracked;
 
 /// One unit of a pool's capacity.
@@ -43,6 +44,8 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(crate) manager: Box<dyn DynManager<T>>,
     pub(crate) config: Config<T>,
     pub(crate) stats: Counters,
+    /// The same events, reported through the `metrics` facade (a no-op without the feature).
+    pub(crate) telemetry: Telemetry,
 }
 
 impl<T: Send + 'static> Shared<T> {
@@ -59,6 +62,7 @@ impl<T: Send + 'static> Shared<T> {
             next_id: AtomicU64::new(0),
             clock: Clock::new(),
             manager,
+            telemetry: Telemetry::new(config.name),
             config,
             stats: Counters::default(),
         }

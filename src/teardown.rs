@@ -67,6 +67,7 @@ pub(crate) fn start<T: Send + 'static>(
     reason: DestroyReason,
 ) -> BoxFuture<'static, ()> {
     shared.stats.destroyed(reason);
+    shared.telemetry.destroyed(reason);
     let span = tracing::debug_span!(
         "shadowcat_pool::destroy",
         id = tracked.id,

@@ -16,7 +16,7 @@ fn stdio_subprocess_values_are_pinned() {
          acquire_timeout: Some(30s), create_timeout: Some(10s), idle_timeout: Some(300s), \
          max_lifetime: Some(3600s), max_lifetime_jitter: None, test_before_acquire: true, \
          maintenance_interval: None, acquire_slow_threshold: Some(1s), release_timeout: Some(5s), \
-         max_waiters: None, after_create: false, before_acquire: false, after_release: false }"
+         max_waiters: None, name: \"default\", after_create: false, before_acquire: false, after_release: false }"
     );
 }
 
@@ -28,7 +28,7 @@ fn http1_upstream_values_are_pinned() {
          acquire_timeout: Some(2s), create_timeout: Some(2s), idle_timeout: Some(30s), \
          max_lifetime: Some(600s), max_lifetime_jitter: None, test_before_acquire: false, \
          maintenance_interval: None, acquire_slow_threshold: Some(1s), release_timeout: Some(5s), \
-         max_waiters: Some(1024), after_create: false, before_acquire: false, after_release: false }"
+         max_waiters: Some(1024), name: \"default\", after_create: false, before_acquire: false, after_release: false }"
     );
 }
 
@@ -40,7 +40,7 @@ fn database_values_are_pinned() {
          acquire_timeout: Some(30s), create_timeout: Some(10s), idle_timeout: Some(600s), \
          max_lifetime: Some(1800s), max_lifetime_jitter: None, test_before_acquire: true, \
          maintenance_interval: None, acquire_slow_threshold: Some(1s), release_timeout: Some(5s), \
-         max_waiters: None, after_create: false, before_acquire: false, after_release: false }"
+         max_waiters: None, name: \"default\", after_create: false, before_acquire: false, after_release: false }"
     );
 }
 

@@ -121,6 +121,8 @@ pub(crate) enum Turn {
     Registered,
     /// The waiter count is full; the caller retries later.
     Saturated,
+    /// The caller's limit on waiters is reached; it gives up.
+    Full,
     /// The pool is closed.
     Closed,
 }
@@ -263,10 +265,16 @@ impl StateWord {
     }
 
     /// The waiter's loop (races 2 and 3 in DESIGN.md): claim `avail`, else grow below `max`, else
-    /// register (`waiters + 1`) with a CAS on the exact word inspected. `before_register` runs
-    /// before each registration attempt (it counts the registration for race 3).
+    /// register (`waiters + 1`) with a CAS on the exact word inspected, unless `waiter_limit`
+    /// waiters are counted already. `before_register` runs before each registration attempt (it
+    /// counts the registration for race 3).
     #[inline]
-    pub(crate) fn claim_or_register(&self, max: usize, before_register: impl Fn()) -> Turn {
+    pub(crate) fn claim_or_register(
+        &self,
+        max: usize,
+        waiter_limit: usize,
+        before_register: impl Fn(),
+    ) -> Turn {
         let mut s = self.hint();
         loop {
             if s.is_closed() {
@@ -282,6 +290,8 @@ impl StateWord {
                 }
             } else if s.waiters() >= MAX_WAITERS {
                 return Turn::Saturated;
+            } else if s.waiters() >= waiter_limit {
+                return Turn::Full;
             } else {
                 before_register();
                 // Race 2: a release that sees us counted notifies a line that already holds our
@@ -433,8 +443,9 @@ mod tests {
         );
         assert_eq!(w.publish(), Publish::Published);
         assert_eq!(w.load().avail(), 1);
-        assert_eq!(w.claim_or_register(2, || {}), Turn::Item);
-        assert_eq!(w.claim_or_register(2, || {}), Turn::Registered);
+        assert_eq!(w.claim_or_register(2, MAX_WAITERS, || {}), Turn::Item);
+        assert_eq!(w.claim_or_register(2, 0, || {}), Turn::Full);
+        assert_eq!(w.claim_or_register(2, MAX_WAITERS, || {}), Turn::Registered);
         assert_eq!(
             w.claim(Order::Fair, 2),
             Claimed::Nothing,

@@ -37,6 +37,8 @@ pub(crate) enum Joined<'a, H: Host> {
     Waiting(Waiter<'a, H>),
     /// The waiter count is full: yield and try again.
     Saturated,
+    /// `waiter_limit` waiters are counted already.
+    Full,
     /// The pool is closed.
     Closed,
 }
@@ -79,13 +81,16 @@ impl<'a, H: Host> Waiter<'a, H> {
     }
 
     /// Takes a place in line (at the front with `front`: a served waiter whose resource turned
-    /// out dead keeps its turn), then claims, grows or registers.
-    pub(crate) fn join(host: &'a Arc<H>, front: bool) -> Joined<'a, H> {
+    /// out dead keeps its turn), then claims, grows or registers, unless `waiter_limit` waiters
+    /// are counted already.
+    pub(crate) fn join(host: &'a Arc<H>, front: bool, waiter_limit: usize) -> Joined<'a, H> {
         let mut waiter = Waiter::new(host, front);
         let engine = host.engine();
         let turn = engine
             .state_word()
-            .claim_or_register(engine.max(), || engine.handoff().count_registration());
+            .claim_or_register(engine.max(), waiter_limit, || {
+                engine.handoff().count_registration()
+            });
         match turn {
             Turn::Registered => {
                 waiter.registered = true;
@@ -104,6 +109,7 @@ impl<'a, H: Host> Waiter<'a, H> {
                 Joined::Unit(CapacityGuard::adopt(host.clone()))
             }
             Turn::Saturated => Joined::Saturated,
+            Turn::Full => Joined::Full,
             Turn::Closed => Joined::Closed,
         }
     }

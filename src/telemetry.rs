@@ -1,0 +1,148 @@
+//! [`Telemetry`]: the pool's events reported through the `metrics` crate facade, with the
+//! `metrics` cargo feature (without it every method is an empty inline function).
+//!
+//! Handles are registered once, when the pool is built, with the label `pool` set to
+//! [`PoolOptions::name`](crate::PoolOptions::name): install the recorder (a Prometheus exporter,
+//! for example) before building the pool. Names, kinds and labels:
+//!
+//! | metric | kind | labels | what |
+//! |---|---|---|---|
+//! | `shadowcat_pool_size` | gauge | `pool` | units of capacity in use (live resources and creates in flight) |
+//! | `shadowcat_pool_idle` | gauge | `pool` | idle resources available now |
+//! | `shadowcat_pool_in_use` | gauge | `pool` | resources checked out |
+//! | `shadowcat_pool_waiting` | gauge | `pool` | acquirers parked in line |
+//! | `shadowcat_pool_creating` | gauge | `pool` | creates in flight |
+//! | `shadowcat_pool_creates_total` | counter | `pool` | resources created |
+//! | `shadowcat_pool_create_failures_total` | counter | `pool` | creates that failed, panicked or timed out |
+//! | `shadowcat_pool_destroys_total` | counter | `pool`, `reason` | resources destroyed, by [`DestroyReason::as_str`](crate::DestroyReason::as_str) |
+//! | `shadowcat_pool_acquire_timeouts_total` | counter | `pool` | acquires that hit `acquire_timeout` |
+//! | `shadowcat_pool_rejected_waiters_total` | counter | `pool` | acquires refused by `max_waiters` |
+//! | `shadowcat_pool_wait_seconds` | histogram | `pool` | time parked acquires waited, from parking to being served |
+//! | `shadowcat_pool_create_seconds` | histogram | `pool` | time `Manager::create` took (kept apart from waiting) |
+//!
+//! Counters and histograms are updated as events happen, off the acquire/release hot path (an
+//! acquire served at once records nothing). Gauges are set from a stats snapshot by every
+//! maintenance pass and by [`Pool::record_metrics`](crate::Pool::record_metrics), which a scrape
+//! handler can call.
+
+use std::time::Duration;
+
+use crate::stats::{DestroyReason, PoolStats};
+
+#[cfg(feature = "metrics")]
+mod imp {
+    use super::*;
+    use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+
+    /// Registered handles, labelled with the pool's name.
+    pub(crate) struct Telemetry {
+        creates: Counter,
+        create_failures: Counter,
+        destroys: [Counter; DestroyReason::ALL.len()],
+        timeouts: Counter,
+        rejected: Counter,
+        wait: Histogram,
+        create_time: Histogram,
+        size: Gauge,
+        idle: Gauge,
+        in_use: Gauge,
+        waiting: Gauge,
+        creating: Gauge,
+    }
+
+    impl Telemetry {
+        pub(crate) fn new(pool: &str) -> Self {
+            let name = pool.to_string();
+            let label = move || [("pool", name.clone())];
+            Telemetry {
+                creates: counter!("shadowcat_pool_creates_total", &label()),
+                create_failures: counter!("shadowcat_pool_create_failures_total", &label()),
+                destroys: DestroyReason::ALL.map(|reason| {
+                    let labels = [
+                        ("pool", pool.to_string()),
+                        ("reason", reason.as_str().to_string()),
+                    ];
+                    counter!("shadowcat_pool_destroys_total", &labels)
+                }),
+                timeouts: counter!("shadowcat_pool_acquire_timeouts_total", &label()),
+                rejected: counter!("shadowcat_pool_rejected_waiters_total", &label()),
+                wait: histogram!("shadowcat_pool_wait_seconds", &label()),
+                create_time: histogram!("shadowcat_pool_create_seconds", &label()),
+                size: gauge!("shadowcat_pool_size", &label()),
+                idle: gauge!("shadowcat_pool_idle", &label()),
+                in_use: gauge!("shadowcat_pool_in_use", &label()),
+                waiting: gauge!("shadowcat_pool_waiting", &label()),
+                creating: gauge!("shadowcat_pool_creating", &label()),
+            }
+        }
+
+        pub(crate) fn created(&self, took: Duration) {
+            self.creates.increment(1);
+            self.create_time.record(took.as_secs_f64());
+        }
+
+        pub(crate) fn create_failed(&self, took: Duration) {
+            self.create_failures.increment(1);
+            self.create_time.record(took.as_secs_f64());
+        }
+
+        pub(crate) fn destroyed(&self, reason: DestroyReason) {
+            self.destroys[reason as usize].increment(1);
+        }
+
+        pub(crate) fn timed_out(&self) {
+            self.timeouts.increment(1);
+        }
+
+        pub(crate) fn rejected(&self) {
+            self.rejected.increment(1);
+        }
+
+        pub(crate) fn waited(&self, waited: Duration) {
+            self.wait.record(waited.as_secs_f64());
+        }
+
+        pub(crate) fn gauges(&self, stats: &PoolStats) {
+            self.size.set(stats.size as f64);
+            self.idle.set(stats.idle as f64);
+            self.in_use.set(stats.in_use as f64);
+            self.waiting.set(stats.waiting as f64);
+            self.creating.set(stats.creating as f64);
+        }
+
+        /// Whether anything is recorded (create durations cost a clock read per create, gauges a
+        /// stats snapshot per maintenance pass).
+        pub(crate) const ENABLED: bool = true;
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+mod imp {
+    use super::*;
+
+    /// Without the `metrics` feature: nothing is recorded.
+    pub(crate) struct Telemetry;
+
+    impl Telemetry {
+        pub(crate) fn new(_pool: &str) -> Self {
+            Telemetry
+        }
+        #[inline]
+        pub(crate) fn created(&self, _took: Duration) {}
+        #[inline]
+        pub(crate) fn create_failed(&self, _took: Duration) {}
+        #[inline]
+        pub(crate) fn destroyed(&self, _reason: DestroyReason) {}
+        #[inline]
+        pub(crate) fn timed_out(&self) {}
+        #[inline]
+        pub(crate) fn rejected(&self) {}
+        #[inline]
+        pub(crate) fn waited(&self, _waited: Duration) {}
+        #[inline]
+        pub(crate) fn gauges(&self, _stats: &PoolStats) {}
+        pub(crate) const ENABLED: bool = false;
+    }
+}
+
+pub(crate) use imp::Telemetry;
