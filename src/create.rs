@@ -8,12 +8,11 @@ use tracing::Instrument;
 
 use crate::callback::{guarded, Outcome};
 use crate::clock::Stamp;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_BACKGROUND_CREATE_LIMIT};
 use crate::engine::loom::Arc;
 use crate::error::{CreateTimedOut, Error, HookKind};
 use crate::lease::Lease;
 use crate::manager::BoxFuture;
-use crate::options::DEFAULT_BACKGROUND_CREATE_LIMIT;
 use crate::release;
 use crate::runtime;
 use crate::shared::{Shared, Unit};

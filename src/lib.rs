@@ -74,14 +74,14 @@ mod teardown;
 mod telemetry;
 mod tracked;
 
+pub use config::DEFAULT_BACKGROUND_CREATE_LIMIT;
 pub use connection::PoolConnection;
 pub use error::{BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked};
 pub use hooks::{AfterCreate, Judge, Metadata};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{
-    PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT,
-    DEFAULT_BACKGROUND_CREATE_LIMIT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAINTENANCE_INTERVAL,
-    DEFAULT_MAX_LIFETIME, DEFAULT_RELEASE_TIMEOUT,
+    PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MAX_LIFETIME, DEFAULT_RELEASE_TIMEOUT,
 };
 pub use pool::{Pool, RetainResult};
 pub use stats::{DestroyReason, DestroyedStats, PoolStats};

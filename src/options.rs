@@ -97,11 +97,6 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Default for [`PoolOptions::acquire_slow_threshold`].
 pub const DEFAULT_ACQUIRE_SLOW_THRESHOLD: Duration = Duration::from_secs(1);
-/// The limit on a create that finishes in the background (a warm-up for `min_connections`, or a
-/// create whose acquirer was handed a released resource first) when neither
-/// [`PoolOptions::create_timeout`] nor [`PoolOptions::acquire_timeout`] is set: background work
-/// is always bounded, so it can never pin a unit of capacity for good.
-pub const DEFAULT_BACKGROUND_CREATE_LIMIT: Duration = Duration::from_secs(30);
 /// Default for [`PoolOptions::release_timeout`].
 pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest default maintenance interval; see [`PoolOptions::maintenance_interval`].
