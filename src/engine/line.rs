@@ -6,14 +6,16 @@
 //! oversubscribed benchmarks showed that mutex, contended between the two workers, as the largest
 //! single cost. This list takes its lock twice per wait:
 //!
-//! * `listen` pushes a node at the back (lock 1). The node's `AtomicWaker` is registered
-//!   without the lock.
+//! * `listen` links a slot at the back (lock 1). Slots live in a slab and are reused, each with
+//!   its node (a flag and an `AtomicWaker`, registered without the lock), so waiting allocates
+//!   nothing in steady state, and leaving from anywhere in the line is O(1): a doubly linked
+//!   list threaded through the slab, with a generation number per slot.
 //! * `notify_additional(n)` pops the `n` oldest nodes (lock 2), then, after unlocking, marks each
 //!   notified (`Release`) and wakes it. A popped node *is* a notified one, so the waking task
 //!   never takes the lock: it sees `notified` (`Acquire`) and completes.
-//! * `discard` (cancellation) takes the lock to unlink the node if it is still queued; a node
-//!   that is no longer queued was popped by a notifier, so `discard` reports the notification,
-//!   which the caller passes on (the engine's race 5).
+//! * `discard` (cancellation) takes the lock to unlink the slot if it is still linked in the same
+//!   generation; otherwise a notifier unlinked it, so `discard` reports the notification, which
+//!   the caller passes on (race R5).
 //!
 //! Semantics match what the engine relies on from event-listener 5: `listen` registers at once;
 //! `notify_additional` notifies listeners that are not notified yet, oldest first, and says how
@@ -26,21 +28,22 @@
 
 #[cfg(not(feature = "event-listener-waiters"))]
 mod native {
-    use std::collections::VecDeque;
     use std::future::Future;
     use std::pin::Pin;
+    use std::sync::Arc;
     use std::task::{Context, Poll};
 
     use crate::engine::loom::{AtomicBool, AtomicWaker, Mutex, Ordering};
 
-    /// One parked task.
+    /// One parked task's flag and waker. Shared between the slot that holds it and the [`Place`]
+    /// that waits on it; reused by later places once the slot is the only holder.
     struct Node {
-        /// Set (after the node was popped) by the notifier.
+        /// Set (after the slot was unlinked) by the notifier.
         notified: AtomicBool,
         waker: AtomicWaker,
     }
 
-    /// Marks a popped node notified, then wakes its task (outside the list's lock).
+    /// Marks an unlinked node notified, then wakes its task (outside the line's lock).
     fn flag_and_wake(node: &Node) {
         // Release: what the notifier did before (the pushed item, the counted slot) is visible
         // to the task that sees the flag.
@@ -48,20 +51,142 @@ mod native {
         node.waker.wake();
     }
 
+    /// No slot: the end of the list, or "not linked".
+    const NIL: u32 = u32::MAX;
+
+    /// One entry of the slab.
+    struct Slot {
+        node: Arc<Node>,
+        /// Bumped every time the slot is handed to a new place, so a place whose slot was freed
+        /// (it was notified) and reused by another cannot mistake it for its own.
+        generation: u32,
+        /// Whether the slot is in the list (not yet notified, not discarded).
+        linked: bool,
+        prev: u32,
+        next: u32,
+    }
+
+    /// The list of unnotified places, oldest first: a doubly linked list threaded through a slab,
+    /// so joining, leaving from anywhere and notifying are O(1), and a slot (with its node) is
+    /// reused by later waiters, so waiting allocates nothing once the slab has grown to the
+    /// largest number of waiters seen at once.
+    #[derive(Default)]
+    struct List {
+        slots: Vec<Slot>,
+        /// Slots not in use.
+        free: Vec<u32>,
+        head: u32,
+        tail: u32,
+    }
+
+    impl List {
+        /// A slot for a new place: a free one (with its node, if no finished place still holds
+        /// that node), or a new one.
+        fn take_slot(&mut self) -> u32 {
+            match self.free.pop() {
+                Some(i) => {
+                    let slot = &mut self.slots[i as usize];
+                    slot.generation = slot.generation.wrapping_add(1);
+                    if Arc::strong_count(&slot.node) == 1 {
+                        // Only this slot holds it, and only under the lock can it be cloned, so
+                        // nobody can read or set the flag meanwhile. Relaxed: published to the
+                        // new place by the lock.
+                        slot.node.notified.store(false, Ordering::Relaxed);
+                    } else {
+                        // A notified place has not yet seen its flag: leave its node alone.
+                        slot.node = Arc::new(Node::new());
+                    }
+                    i
+                }
+                None => {
+                    self.slots.push(Slot {
+                        node: Arc::new(Node::new()),
+                        generation: 0,
+                        linked: false,
+                        prev: NIL,
+                        next: NIL,
+                    });
+                    (self.slots.len() - 1) as u32
+                }
+            }
+        }
+
+        fn link_back(&mut self, i: u32) {
+            let tail = self.tail;
+            let slot = &mut self.slots[i as usize];
+            (slot.linked, slot.prev, slot.next) = (true, tail, NIL);
+            match tail {
+                NIL => self.head = i,
+                t => self.slots[t as usize].next = i,
+            }
+            self.tail = i;
+        }
+
+        fn link_front(&mut self, i: u32) {
+            let head = self.head;
+            let slot = &mut self.slots[i as usize];
+            (slot.linked, slot.prev, slot.next) = (true, NIL, head);
+            match head {
+                NIL => self.tail = i,
+                h => self.slots[h as usize].prev = i,
+            }
+            self.head = i;
+        }
+
+        /// Takes slot `i` out of the list and frees it.
+        fn unlink(&mut self, i: u32) {
+            let slot = &mut self.slots[i as usize];
+            let (prev, next) = (slot.prev, slot.next);
+            (slot.linked, slot.prev, slot.next) = (false, NIL, NIL);
+            match prev {
+                NIL => self.head = next,
+                p => self.slots[p as usize].next = next,
+            }
+            match next {
+                NIL => self.tail = prev,
+                n => self.slots[n as usize].prev = prev,
+            }
+            self.free.push(i);
+        }
+
+        /// Unlinks the oldest place and returns its node, to be flagged and woken after unlocking.
+        fn pop_front(&mut self) -> Option<Arc<Node>> {
+            let i = self.head;
+            if i == NIL {
+                return None;
+            }
+            let node = self.slots[i as usize].node.clone();
+            self.unlink(i);
+            Some(node)
+        }
+    }
+
+    impl Node {
+        fn new() -> Self {
+            Node {
+                notified: AtomicBool::new(false),
+                waker: AtomicWaker::new(),
+            }
+        }
+    }
+
     /// The line of parked tasks.
     pub(crate) struct Line {
-        /// Unnotified listeners, oldest first.
-        queue: Mutex<VecDeque<std::sync::Arc<Node>>>,
+        list: Mutex<List>,
     }
 
     impl Line {
         pub(crate) fn new() -> Self {
             Line {
-                queue: Mutex::new(VecDeque::new()),
+                list: Mutex::new(List {
+                    head: NIL,
+                    tail: NIL,
+                    ..List::default()
+                }),
             }
         }
 
-        /// Joins the back of the line; the listener can be notified from now on.
+        /// Joins the back of the line; the place can be notified from now on.
         pub(crate) fn listen(&self) -> Place<'_> {
             self.join(false)
         }
@@ -73,28 +198,31 @@ mod native {
         }
 
         fn join(&self, front: bool) -> Place<'_> {
-            let node = std::sync::Arc::new(Node {
-                notified: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
-            });
-            let mut queue = self.queue.lock();
+            let mut list = self.list.lock();
+            let i = list.take_slot();
             if front {
-                queue.push_front(node.clone());
+                list.link_front(i);
             } else {
-                queue.push_back(node.clone());
+                list.link_back(i);
             }
-            drop(queue);
+            let slot = &list.slots[i as usize];
+            let joined = Joined {
+                slot: i,
+                generation: slot.generation,
+                node: slot.node.clone(),
+            };
+            drop(list);
             Place {
-                list: self,
-                node: Some(node),
+                line: self,
+                joined: Some(joined),
             }
         }
 
-        /// Notifies up to `n` listeners that are not notified yet, oldest first; returns how many.
+        /// Notifies up to `n` places that are not notified yet, oldest first; returns how many.
         pub(crate) fn notify_additional(&self, n: usize) -> usize {
             if n == 1 {
                 // The hand-off path (a release with waiters): one node, no allocation.
-                let node = self.queue.lock().pop_front();
+                let node = self.list.lock().pop_front();
                 return match node {
                     Some(node) => {
                         flag_and_wake(&node);
@@ -103,10 +231,10 @@ mod native {
                     None => 0,
                 };
             }
+            // close() only: collect, then wake outside the lock.
             let woken: Vec<_> = {
-                let mut queue = self.queue.lock();
-                let take = n.min(queue.len());
-                queue.drain(..take).collect()
+                let mut list = self.list.lock();
+                std::iter::from_fn(|| list.pop_front()).take(n).collect()
             };
             for node in &woken {
                 flag_and_wake(node);
@@ -114,34 +242,46 @@ mod native {
             woken.len()
         }
 
-        /// Notifies every listener.
+        /// Notifies every place.
         pub(crate) fn notify_all(&self) -> usize {
             self.notify_additional(usize::MAX)
         }
+
+        /// Leaves the line if `joined` is still linked; `true` if a notifier unlinked it first.
+        fn leave(&self, joined: &Joined) -> bool {
+            let mut list = self.list.lock();
+            let slot = &list.slots[joined.slot as usize];
+            if slot.linked && slot.generation == joined.generation {
+                list.unlink(joined.slot);
+                false
+            } else {
+                // Unlinked by a notifier (the slot may already serve another place): notified.
+                true
+            }
+        }
+    }
+
+    /// Which slot a place holds, in which generation, and its node.
+    struct Joined {
+        slot: u32,
+        generation: u32,
+        node: Arc<Node>,
     }
 
     /// A place in the [`Line`]: a future that completes once notified.
     pub(crate) struct Place<'a> {
-        list: &'a Line,
+        line: &'a Line,
         /// `None` once completed or discarded.
-        node: Option<std::sync::Arc<Node>>,
+        joined: Option<Joined>,
     }
 
     impl Place<'_> {
         /// Leaves the line, and says whether a notification was held (and not yet consumed by
-        /// completing). The caller passes a held notification on.
+        /// completing). The caller passes a held notification on. O(1).
         pub(crate) fn discard(mut self) -> bool {
-            let Some(node) = self.node.take() else {
-                return false;
-            };
-            let mut queue = self.list.queue.lock();
-            match queue.iter().position(|n| std::sync::Arc::ptr_eq(n, &node)) {
-                Some(at) => {
-                    queue.remove(at);
-                    false
-                }
-                // Not queued: a notifier popped it, so it is (or is about to be marked) notified.
-                None => true,
+            match self.joined.take() {
+                Some(joined) => self.line.leave(&joined),
+                None => false,
             }
         }
     }
@@ -150,20 +290,21 @@ mod native {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            let node = self
-                .node
+            let node = &self
+                .joined
                 .as_ref()
-                .expect("listener polled after completion");
+                .expect("place polled after completion")
+                .node;
             // Acquire: pairs with the notifier's Release store.
             if node.notified.load(Ordering::Acquire) {
-                self.node = None;
+                self.joined = None;
                 return Poll::Ready(());
             }
             node.waker.register(cx.waker());
             // Re-check after registering: a notifier that stored the flag before our registration
             // may have found no waker to wake.
             if node.notified.load(Ordering::Acquire) {
-                self.node = None;
+                self.joined = None;
                 return Poll::Ready(());
             }
             Poll::Pending
@@ -172,12 +313,9 @@ mod native {
 
     impl Drop for Place<'_> {
         fn drop(&mut self) {
-            // Leave the line if still queued; a held notification is dropped (see module docs).
-            if let Some(node) = self.node.take() {
-                let mut queue = self.list.queue.lock();
-                if let Some(at) = queue.iter().position(|n| std::sync::Arc::ptr_eq(n, &node)) {
-                    queue.remove(at);
-                }
+            // Leave the line if still linked; a held notification is dropped (see module docs).
+            if let Some(joined) = self.joined.take() {
+                self.line.leave(&joined);
             }
         }
     }
@@ -260,5 +398,35 @@ mod tests {
         assert!(b.discard(), "b held a notification");
         assert!(!c.discard(), "c was never notified");
         assert_eq!(list.notify_additional(5), 0, "nobody left");
+    }
+
+    #[test]
+    fn leaving_from_the_middle_keeps_the_order_and_a_reused_slot_is_not_mistaken() {
+        let list = Line::new();
+        let a = list.listen();
+        let b = list.listen();
+        let mut c = list.listen();
+        assert!(!b.discard(), "b leaves from the middle, unnotified");
+        assert_eq!(list.notify_additional(1), 1); // a, the oldest
+                                                  // a's slot is free again; d takes it (a newer generation of the same slot).
+        let mut d = list.listen();
+        assert!(
+            a.discard(),
+            "a was notified, although its slot now serves d"
+        );
+        let mut front = list.listen_front();
+        assert_eq!(list.notify_additional(1), 1);
+        assert!(
+            (&mut front).now_or_never().is_some(),
+            "listen_front is served first"
+        );
+        assert_eq!(list.notify_additional(1), 1);
+        assert!(
+            (&mut c).now_or_never().is_some(),
+            "then c, in arrival order"
+        );
+        assert!((&mut d).now_or_never().is_none());
+        assert_eq!(list.notify_additional(1), 1);
+        assert!((&mut d).now_or_never().is_some());
     }
 }
