@@ -21,8 +21,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::hist::Histogram;
-use common::scenarios::{run_timed, PoolKind, RunResult, Scenario, Timing};
+use common::scenarios::{latency_histogram, run_timed, PoolKind, RunResult, Scenario, Timing};
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -175,7 +175,7 @@ struct Summary {
     /// Cores used by other processes, per repeat.
     load: Vec<f64>,
     /// Pooled latency histogram (S5 waits, S6 time to served).
-    hist: Option<Histogram>,
+    hist: Option<Histogram<u64>>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -214,13 +214,15 @@ fn summarize(sc: Scenario, kind: PoolKind, runs: &[RunResult]) -> Summary {
     let ops: Vec<f64> = metrics.iter().map(|m| m.0).collect();
     let fair: Vec<f64> = metrics.iter().filter_map(|m| m.2).collect();
     let starved = metrics.iter().any(|m| m.3 == Some(0));
-    let mut hist: Option<Histogram> = None;
+    let mut hist: Option<Histogram<u64>> = None;
     for r in runs {
         if let Some(h) = &r.hist {
-            hist.get_or_insert_with(Histogram::new).merge(h);
+            hist.get_or_insert_with(latency_histogram)
+                .add(h)
+                .expect("histograms share their bounds");
         }
     }
-    let q = |p: f64| hist.as_ref().map(|h| h.quantile(p));
+    let q = |p: f64| hist.as_ref().map(|h| h.value_at_quantile(p));
     let row = Row {
         scenario: sc.id(),
         pool: kind.id(),
@@ -808,7 +810,7 @@ mod plot {
             .unwrap_or(1) as f64;
         let min_ns = lat
             .iter()
-            .filter_map(|s| s.hist.as_ref().map(|h| h.quantile(0.0).max(1)))
+            .filter_map(|s| s.hist.as_ref().map(|h| h.min().max(1)))
             .min()
             .unwrap_or(1) as f64;
         // x = nines: 0 → p0, 1 → p90, 2 → p99, 3 → p99.9, 4 → p99.99.
@@ -843,7 +845,7 @@ mod plot {
                 .map(|i| {
                     let x = i as f64 * 0.05;
                     let q = 1.0 - 10f64.powf(-x);
-                    (x, h.quantile(q).max(1) as f64)
+                    (x, h.value_at_quantile(q).max(1) as f64)
                 })
                 .collect();
             let c = color(s.kind);
