@@ -11,7 +11,8 @@ use hdrhistogram::Histogram;
 
 use super::load::LoadSample;
 use super::pools::{
-    Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults, SpawnDropBaseline,
+    BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults,
+    SpawnDropBaseline,
 };
 
 /// Highest latency a histogram tracks (1 hour, in ns); longer values are clamped to it.
@@ -119,13 +120,19 @@ pub enum PoolKind {
     Deadpool,
     /// bb8.
     Bb8,
-    /// The bare `ArrayQueue` pop + push lower bound (S1 only).
+    /// The bare `ArrayQueue` pop + push lower bound (S1 and S2 only).
     BareQueue,
     /// This crate with its default options (opt-in).
     ShadowcatDefaults,
 }
 
 impl PoolKind {
+    /// Whether `compare` runs the bare-queue lower bound in `scenario` (S1 and S2: no waiting, so
+    /// a queue without accounting can stand in for a pool).
+    pub fn bare_queue_runs_in(scenario: Scenario) -> bool {
+        matches!(scenario, Scenario::S1Hot | Scenario::S2Uncontended)
+    }
+
     /// The pools of a default comparison, in their forward order.
     pub const DEFAULT: [PoolKind; 5] = [
         PoolKind::Shadowcat,
@@ -245,7 +252,8 @@ pub fn run_timed(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunResul
         PoolKind::SpawnDropBaseline => run_timed_on::<SpawnDropBaseline>(scenario, timing),
         PoolKind::Deadpool => run_timed_on::<Deadpool>(scenario, timing),
         PoolKind::Bb8 => run_timed_on::<Bb8>(scenario, timing),
-        PoolKind::BareQueue => run_bare_queue(timing),
+        PoolKind::BareQueue if scenario == Scenario::S1Hot => run_bare_queue(timing),
+        PoolKind::BareQueue => run_timed_on::<BareQueue>(scenario, timing),
     }
 }
 
