@@ -9,7 +9,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::pools::{Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, SpawnDropBaseline};
+use common::pools::{
+    BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, SpawnDropBaseline,
+};
 use common::scenarios::{cold_once, hot_iters, prewarmed, runtime_for, tasks_iters, Scenario};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use crossbeam_queue::ArrayQueue;
@@ -77,6 +79,10 @@ fn scenarios(c: &mut Criterion) {
                     let _ = q.push(r);
                 })
             });
+        }
+        if sc == Scenario::S2Uncontended {
+            // The lower bound with two workers: two tasks popping and pushing one ArrayQueue.
+            bench_pool::<BareQueue>(&mut g, "bare-arrayqueue", sc);
         }
         g.finish();
     }

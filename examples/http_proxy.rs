@@ -5,17 +5,9 @@
 //! cargo run --release --example http_proxy -- --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000
 //! ```
 //!
-//! Flags (all optional):
-//!
-//! | flag | default | meaning |
-//! |---|---|---|
-//! | `--listen ADDR` | `127.0.0.1:8080` | where the proxy listens (loopback unless told otherwise) |
-//! | `--upstream ADDR` | `127.0.0.1:9000` | the one upstream every request goes to |
-//! | `--max-connections N` | 32 | pooled upstream connections at most |
-//! | `--acquire-timeout-ms MS` | 2000 | wait this long for a connection, then answer `503` |
-//! | `--connect-timeout-ms MS` | 1000 | connecting longer than this answers `502` |
-//! | `--max-body-bytes N` | 1048576 | larger request bodies get `413` |
-//! | `--demo` | | start a local echo upstream and the proxy on ephemeral ports, send a few requests, print what happened, exit |
+//! Every flag is optional; `--help` lists them with their defaults (taken from `ProxyConfig::new`).
+//! `--demo` starts a local echo upstream and the proxy on ephemeral ports, sends a few requests,
+//! prints what happened and exits.
 //!
 //! The proxy logic is in `examples/support/proxy.rs` (shared with the tests and `proxy_bench`).
 
@@ -31,6 +23,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use clap::builder::TypedValueParser as _;
+use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -40,81 +34,63 @@ use tokio::net::{TcpListener, TcpStream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const USAGE: &str = "usage: http_proxy [--listen ADDR] [--upstream ADDR] [--max-connections N] \
-[--acquire-timeout-ms MS] [--connect-timeout-ms MS] [--max-body-bytes N] [--demo]";
+/// The flag defaults, from the proxy's own config.
+fn defaults() -> ProxyConfig {
+    ProxyConfig::new(SocketAddr::from(([127, 0, 0, 1], 9000)))
+}
 
+/// An HTTP/1.1 reverse proxy whose upstream connections live in shadowcat-pool.
+#[derive(Parser, Debug)]
+#[command(name = "http_proxy")]
 struct Args {
+    /// Where the proxy listens (loopback unless told otherwise).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    config: ProxyConfig,
+    /// The one upstream every request goes to.
+    #[arg(long, value_name = "ADDR", default_value_t = defaults().upstream)]
+    upstream: SocketAddr,
+    /// Pooled upstream connections at most.
+    #[arg(long, value_name = "N", default_value_t = defaults().max_connections,
+          value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    max_connections: usize,
+    /// Wait this long (ms) for a connection, then answer 503.
+    #[arg(long, value_name = "MS", default_value_t = defaults().acquire_timeout.as_millis() as u64)]
+    acquire_timeout_ms: u64,
+    /// Connecting longer than this (ms) answers 502.
+    #[arg(long, value_name = "MS", default_value_t = defaults().connect_timeout.as_millis() as u64)]
+    connect_timeout_ms: u64,
+    /// Larger request bodies get 413.
+    #[arg(long, value_name = "N", default_value_t = defaults().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Start a local echo upstream and the proxy on ephemeral ports, send a few requests, print
+    /// what happened, exit.
+    #[arg(long)]
     demo: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut listen: SocketAddr = "127.0.0.1:8080".parse().expect("literal");
-    let mut config = ProxyConfig::new("127.0.0.1:9000".parse().expect("literal"));
-    let mut demo = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--demo" {
-            demo = true;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_string());
-        }
-        const WITH_VALUE: [&str; 6] = [
-            "--listen",
-            "--upstream",
-            "--max-connections",
-            "--acquire-timeout-ms",
-            "--connect-timeout-ms",
-            "--max-body-bytes",
-        ];
-        if !WITH_VALUE.contains(&flag.as_str()) {
-            return Err(format!("unknown flag {flag}\n{USAGE}"));
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let bad = |e: &dyn std::fmt::Display| format!("bad value for {flag}: {e}\n{USAGE}");
-        match flag.as_str() {
-            "--listen" => listen = value.parse().map_err(|e| bad(&e))?,
-            "--upstream" => config.upstream = value.parse().map_err(|e| bad(&e))?,
-            "--max-connections" => config.max_connections = value.parse().map_err(|e| bad(&e))?,
-            "--acquire-timeout-ms" => {
-                config.acquire_timeout = Duration::from_millis(value.parse().map_err(|e| bad(&e))?)
-            }
-            "--connect-timeout-ms" => {
-                config.connect_timeout = Duration::from_millis(value.parse().map_err(|e| bad(&e))?)
-            }
-            "--max-body-bytes" => config.max_body_bytes = value.parse().map_err(|e| bad(&e))?,
-            other => return Err(format!("unknown flag {other}\n{USAGE}")),
-        }
+impl Args {
+    fn config(&self) -> ProxyConfig {
+        let mut config = ProxyConfig::new(self.upstream);
+        config.max_connections = self.max_connections;
+        config.acquire_timeout = Duration::from_millis(self.acquire_timeout_ms);
+        config.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        config.max_body_bytes = self.max_body_bytes;
+        config
     }
-    Ok(Args {
-        listen,
-        config,
-        demo,
-    })
 }
 
 fn main() {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let args = Args::parse();
+    let config = args.config();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let result = runtime.block_on(async move {
         if args.demo {
-            demo(args.config).await
+            demo(config).await
         } else {
-            run(args.listen, args.config).await
+            run(args.listen, config).await
         }
     });
     if let Err(e) = result {

@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde_json::json;
 use shadowcat_pool::{Pool, PoolOptions};
 use stdio_upstream::{StdioChild, StdioManager};
@@ -25,8 +26,17 @@ use stdio_upstream::{StdioChild, StdioManager};
 /// Errors in the demo.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A pool of stdio subprocesses speaking newline-delimited JSON-RPC 2.0 (a demo).
+#[derive(Parser, Debug)]
+#[command(name = "stdio_pool")]
+struct Args {
+    /// Run as the child server on stdin/stdout instead of the demo.
+    #[arg(long)]
+    serve: bool,
+}
+
 fn main() -> Result<(), BoxError> {
-    if std::env::args().skip(1).any(|a| a == "--serve") {
+    if Args::parse().serve {
         return Ok(stdio_upstream::serve()?);
     }
     tokio::runtime::Builder::new_multi_thread()

@@ -93,3 +93,8 @@ pub const MAX_CONNECTIONS_LIMIT: usize = engine::MAX_SIZE;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// MIGRATION.md's code blocks for this crate, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../MIGRATION.md")]
+pub struct MigrationDoctests;

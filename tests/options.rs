@@ -101,3 +101,21 @@ fn handles_are_send_sync_and_static() {
     let _ = acquire_future_is_send;
     send_static::<PoolOptions<Conn>>();
 }
+
+#[test]
+fn debug_lists_the_options_and_which_hooks_are_set() {
+    let options = shadowcat_pool::PoolOptions::<u8>::new()
+        .max_connections(3)
+        .acquire_slow_threshold(None)
+        .before_acquire(|_r, _m| Box::pin(async { Ok(true) }));
+    let shown = format!("{options:?}");
+    for expected in [
+        "max_connections: Some(3)",
+        "acquire_slow_threshold: None",
+        "after_create: false",
+        "before_acquire: true",
+        "after_release: false",
+    ] {
+        assert!(shown.contains(expected), "{expected} not in {shown}");
+    }
+}

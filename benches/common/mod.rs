@@ -5,7 +5,6 @@
 //! includes it, so not every item is used by every one of them.
 #![allow(dead_code)]
 
-pub mod hist;
 pub mod load;
 pub mod pools;
 pub mod scenarios;

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::ArrayQueue;
 use shadowcat_pool::{Manager, Pool, PoolConnection, PoolOptions};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
@@ -420,5 +421,76 @@ impl BenchPool for Bb8 {
 
     fn created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
+    }
+}
+
+// ===== bare-arrayqueue (multi-task) =====
+
+/// The bare `ArrayQueue` lower bound as a [`BenchPool`], for the multi-task scenarios (S2): a
+/// checkout pops, the drop pushes back. No waiting, no accounting: with `max` items and fewer
+/// tasks than items the queue is never empty. (S1's bare row is an inline pop + push, see
+/// `run_bare_queue`.)
+pub struct BareQueue {
+    queue: ArrayQueue<Res>,
+    max: u64,
+}
+
+/// A resource popped from a [`BareQueue`]; pushed back on drop.
+pub struct BareConn<'a> {
+    res: Option<Res>,
+    queue: &'a ArrayQueue<Res>,
+}
+
+impl BenchPool for BareQueue {
+    type Conn<'a> = BareConn<'a>;
+
+    fn build(max: usize, _slow: bool) -> Self {
+        let queue = ArrayQueue::new(max);
+        for _ in 0..max {
+            let _ = queue.push(Res::default());
+        }
+        BareQueue {
+            queue,
+            max: max as u64,
+        }
+    }
+
+    #[inline]
+    async fn acquire(&self) -> Self::Conn<'_> {
+        loop {
+            if let Some(res) = self.queue.pop() {
+                return BareConn {
+                    res: Some(res),
+                    queue: &self.queue,
+                };
+            }
+            // Only reachable with more tasks than items; S2 has 2 tasks and 16 items.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn created(&self) -> u64 {
+        self.max
+    }
+}
+
+impl Deref for BareConn<'_> {
+    type Target = Res;
+    fn deref(&self) -> &Res {
+        self.res.as_ref().expect("held until drop")
+    }
+}
+
+impl DerefMut for BareConn<'_> {
+    fn deref_mut(&mut self) -> &mut Res {
+        self.res.as_mut().expect("held until drop")
+    }
+}
+
+impl Drop for BareConn<'_> {
+    fn drop(&mut self) {
+        if let Some(res) = self.res.take() {
+            let _ = self.queue.push(res);
+        }
     }
 }

@@ -7,12 +7,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
+use hdrhistogram::Histogram;
 
-use super::hist::Histogram;
 use super::load::LoadSample;
 use super::pools::{
-    Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults, SpawnDropBaseline,
+    BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults,
+    SpawnDropBaseline,
 };
+
+/// Highest latency a histogram tracks (1 hour, in ns); longer values are clamped to it.
+const HIST_HIGHEST_NS: u64 = 3_600_000_000_000;
+
+/// An empty latency histogram in nanoseconds: 1 ns to 1 hour at 3 significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIST_HIGHEST_NS, 3).expect("constant bounds are valid")
+}
 
 /// A benchmark scenario (ids as in the benchmark issue).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,13 +120,19 @@ pub enum PoolKind {
     Deadpool,
     /// bb8.
     Bb8,
-    /// The bare `ArrayQueue` pop + push lower bound (S1 only).
+    /// The bare `ArrayQueue` pop + push lower bound (S1 and S2 only).
     BareQueue,
     /// This crate with its default options (opt-in).
     ShadowcatDefaults,
 }
 
 impl PoolKind {
+    /// Whether `compare` runs the bare-queue lower bound in `scenario` (S1 and S2: no waiting, so
+    /// a queue without accounting can stand in for a pool).
+    pub fn bare_queue_runs_in(scenario: Scenario) -> bool {
+        matches!(scenario, Scenario::S1Hot | Scenario::S2Uncontended)
+    }
+
     /// The pools of a default comparison, in their forward order.
     pub const DEFAULT: [PoolKind; 5] = [
         PoolKind::Shadowcat,
@@ -187,7 +202,7 @@ pub struct RunResult {
     /// Cycles completed by each task in the window.
     pub per_task: Vec<u64>,
     /// Acquire waits (S5), or each task's time from start to served (S6).
-    pub hist: Option<Histogram>,
+    pub hist: Option<Histogram<u64>>,
     /// S6: each cold run's time until all 64 tasks were served, in ns.
     pub cold_runs: Vec<u64>,
     /// Resources created (S6: the most in any one cold run).
@@ -237,7 +252,8 @@ pub fn run_timed(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunResul
         PoolKind::SpawnDropBaseline => run_timed_on::<SpawnDropBaseline>(scenario, timing),
         PoolKind::Deadpool => run_timed_on::<Deadpool>(scenario, timing),
         PoolKind::Bb8 => run_timed_on::<Bb8>(scenario, timing),
-        PoolKind::BareQueue => run_bare_queue(timing),
+        PoolKind::BareQueue if scenario == Scenario::S1Hot => run_bare_queue(timing),
+        PoolKind::BareQueue => run_timed_on::<BareQueue>(scenario, timing),
     }
 }
 
@@ -321,7 +337,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
             let phase = phase.clone();
             rt.spawn(async move {
                 let mut ops = 0u64;
-                let mut hist = shape.timed.then(Histogram::new);
+                let mut hist = shape.timed.then(latency_histogram);
                 loop {
                     let ph = phase.load(Ordering::Relaxed);
                     if ph == STOP {
@@ -331,7 +347,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
                         (Some(h), true) => {
                             let t = Instant::now();
                             let mut conn = pool.acquire().await;
-                            h.record(t.elapsed().as_nanos() as u64);
+                            h.saturating_record(t.elapsed().as_nanos() as u64);
                             black_box(&mut *conn).n += 1;
                             if shape.yield_held {
                                 tokio::task::yield_now().await;
@@ -356,7 +372,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
     phase.store(STOP, Ordering::Relaxed);
     let elapsed = start.elapsed();
     let load = load.finish();
-    let (per_task, hists): (Vec<u64>, Vec<Option<Histogram>>) = rt.block_on(async {
+    let (per_task, hists): (Vec<u64>, Vec<Option<Histogram<u64>>>) = rt.block_on(async {
         let mut out = Vec::with_capacity(handles.len());
         for h in handles {
             out.push(h.await.expect("task panicked"));
@@ -364,7 +380,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
         out.into_iter().unzip()
     });
     let hist = hists.into_iter().flatten().reduce(|mut a, b| {
-        a.merge(&b);
+        a.add(&b).expect("histograms share their bounds");
         a
     });
     RunResult {
@@ -410,7 +426,7 @@ fn run_cold<P: BenchPool>(rt: &tokio::runtime::Runtime, shape: Shape, timing: Ti
             cold_once::<P>(shape).await;
         }
         let load = LoadSample::start();
-        let mut hist = Histogram::new();
+        let mut hist = latency_histogram();
         let mut cold_runs = Vec::new();
         let mut created = 0;
         let mut busy = Duration::ZERO;
@@ -419,7 +435,7 @@ fn run_cold<P: BenchPool>(rt: &tokio::runtime::Runtime, shape: Shape, timing: Ti
             let (served, made) = cold_once::<P>(shape).await;
             let all = served.iter().copied().max().unwrap_or(0);
             for s in served {
-                hist.record(s);
+                hist.saturating_record(s);
             }
             cold_runs.push(all);
             busy += Duration::from_nanos(all);

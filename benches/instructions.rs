@@ -1,0 +1,140 @@
+//! The workload of the instruction-count guard (`benches/perf-guard.sh`): runs one scenario for a
+//! warm-up and then `N` cycles, on a current-thread runtime, with the comparison's pool options
+//! (`max` 16, no timeouts, no ages; `benches/common/pools.rs`).
+//!
+//! ```text
+//! cargo bench --bench instructions -- acquire 10000     # one scenario, 10,000 measured cycles
+//! valgrind --tool=callgrind target/release/deps/instructions-* acquire 10000
+//! ```
+//!
+//! The guard runs it under callgrind at two values of `N` and divides the difference of the
+//! instruction totals by the difference of `N`, so the setup (process start, runtime, pool,
+//! warm-up) cancels out and what remains is the cost of one cycle. With no scenario (as in
+//! `cargo bench -- --test`) it runs each scenario briefly and checks that it works.
+//!
+//! Scenarios:
+//! * `acquire`: an uncontended `acquire().await` of an idle resource, then drop (release);
+//! * `try_acquire`: `try_acquire()` of an idle resource, then drop;
+//! * `wait`: the wait path on a pool of one: an acquire parks behind the held resource, the holder
+//!   drops it, the release hands it to the parked acquire, which completes.
+
+mod common;
+
+use std::future::{poll_fn, Future};
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::Poll;
+
+use clap::{Parser, ValueEnum};
+use common::pools::Shadowcat;
+
+/// One measured cycle of the instruction-count guard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Uncontended `acquire().await` + drop.
+    Acquire,
+    /// `try_acquire()` + drop.
+    TryAcquire,
+    /// Park behind a held resource, be handed it by its release.
+    Wait,
+}
+
+/// Runs SCENARIO for a warm-up and then CYCLES measured cycles (for callgrind).
+#[derive(Parser, Debug)]
+#[command(name = "instructions")]
+struct Cli {
+    /// The scenario; none: a short smoke run of each.
+    #[arg(value_enum)]
+    scenario: Option<Scenario>,
+    /// Measured cycles after the warm-up.
+    #[arg(default_value_t = 10_000)]
+    cycles: u64,
+    /// Warm-up cycles (not measured; the same in both runs of the guard).
+    #[arg(long, default_value_t = 1_000)]
+    warmup: u64,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// Passed by `cargo bench -- --test`; ignored (a run without a scenario is the smoke test).
+    #[arg(long, hide = true)]
+    test: bool,
+}
+
+/// Polls `fut` once with the task's context.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// Runs `cycles` cycles of `scenario`; returns how many resources the pool created.
+fn run(scenario: Scenario, cycles: u64) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let max = if scenario == Scenario::Wait { 1 } else { 16 };
+        let sc = Shadowcat::with_options(max, false, false);
+        let pool = &sc.pool;
+        // Create the resources outside the measured cycles.
+        let warm: Vec<_> = {
+            let mut v = Vec::new();
+            for _ in 0..max {
+                v.push(pool.acquire().await.expect("create"));
+            }
+            v
+        };
+        drop(warm);
+        match scenario {
+            Scenario::Acquire => {
+                for _ in 0..cycles {
+                    let mut conn = pool.acquire().await.expect("idle resource");
+                    black_box(&mut *conn).n += 1;
+                    drop(conn);
+                }
+            }
+            Scenario::TryAcquire => {
+                for _ in 0..cycles {
+                    let mut conn = pool.try_acquire().expect("idle resource");
+                    black_box(&mut *conn).n += 1;
+                    drop(conn);
+                }
+            }
+            Scenario::Wait => {
+                let mut held = pool.acquire().await.expect("the one resource");
+                for _ in 0..cycles {
+                    let mut next = pin!(pool.acquire());
+                    assert!(
+                        poll_once(&mut next).await.is_pending(),
+                        "the acquire did not park"
+                    );
+                    drop(held);
+                    held = match poll_once(&mut next).await {
+                        Poll::Ready(conn) => conn.expect("handed the released resource"),
+                        Poll::Pending => panic!("the release did not hand the resource over"),
+                    };
+                    black_box(&mut *held).n += 1;
+                }
+                drop(held);
+            }
+        }
+        let stats = pool.stats();
+        assert_eq!(stats.in_use, 0);
+        assert_eq!(stats.size, max);
+        stats.created
+    })
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.scenario {
+        Some(sc) => {
+            run(sc, cli.warmup + cli.cycles);
+        }
+        None => {
+            for sc in Scenario::value_variants() {
+                let created = run(*sc, 100);
+                println!("instructions {sc:?}: 100 cycles ok ({created} created)");
+            }
+        }
+    }
+}
