@@ -385,6 +385,45 @@ fn call_in_flight_on_a_killed_upstream_is_retried_only_if_idempotent() {
 }
 
 #[test]
+fn session_whose_server_died_is_not_reused() {
+    run(async {
+        let mut h = start(config(1), |m| m).await;
+        let pool = h.proxy.pool().expect("pooled").clone();
+        let dead = {
+            let mut session = pool.acquire().await.expect("acquire");
+            let pid = session.pid();
+            signal(pid, "KILL");
+            session.wait_for_exit().await.expect("wait");
+            // The write hits a closed pipe (or the read finds the pipe closed).
+            let err = session
+                .request("ping", None)
+                .await
+                .expect_err("a dead server cannot answer");
+            assert!(
+                matches!(
+                    err,
+                    mcp_upstream::SessionError::Io(_) | mcp_upstream::SessionError::Closed
+                ),
+                "{err:?}"
+            );
+            assert!(!session.is_usable());
+            pid
+        };
+        assert_eq!(h.torn_down(dead).await, Teardown::Exited);
+        assert_gone(dead);
+        let stats = pool.stats();
+        assert_eq!(stats.destroyed.broken, 1, "{stats:?}");
+        // The next acquire gets a new, working server.
+        let mut session = pool.acquire().await.expect("acquire");
+        assert_ne!(session.pid(), dead);
+        let pong = session.request("ping", None).await.expect("ping");
+        assert_eq!(pong, Ok(json!({})));
+        drop(session);
+        h.close_and_assert_clean().await;
+    });
+}
+
+#[test]
 fn close_leaves_no_node_process_behind() {
     run(async {
         let mut h = start(config(4), |m| m).await;
