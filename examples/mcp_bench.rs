@@ -33,7 +33,6 @@ mod mcp_proxy;
 mod mcp_upstream;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
