@@ -136,13 +136,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
         args.warmup_secs
     );
     println!();
-    println!("| upstream strategy | clients | calls | calls/s | p50 | p95 | p99 | mean | servers spawned | pool time per call (share of mean) | waiting in line per call |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| upstream strategy | clients | calls | calls/s | p50 | p95 | p99 | mean | servers spawned | pool time per call (share of mean) | waiting in line per call | load |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &concurrency in &args.concurrency {
         for &strategy in &args.strategies {
             if strategy == Strategy::Dedicated && concurrency > args.dedicated_max {
                 println!(
-                    "| {} | {concurrency} | skipped (--dedicated-max {}) | | | | | | | | |",
+                    "| {} | {concurrency} | skipped (--dedicated-max {}) | | | | | | | | | |",
                     strategy.label(args.pool_max),
                     args.dedicated_max
                 );
@@ -199,7 +199,15 @@ async fn run_cell(
         clients.push(init.await??);
     }
 
-    // Warm-up: the pool fills, every dedicated server answers once.
+    // The pool starts its servers before the clock runs, as the dedicated strategy does at
+    // `initialize`: as many sessions as can be busy at once are created and given back.
+    if let Some(pool) = proxy.pool() {
+        let mut held = Vec::new();
+        for _ in 0..args.pool_max.min(concurrency) {
+            held.push(pool.acquire().await?);
+        }
+    }
+    // Warm-up: every server answers a few calls.
     let warmup = match strategy {
         Strategy::PerRequest => Duration::ZERO,
         _ => Duration::from_secs_f64(args.warmup_secs),
@@ -316,7 +324,7 @@ fn print_row(label: String, concurrency: usize, cell: &Cell) {
     };
     let waited = cell.waited.map_or("-".into(), fmt);
     println!(
-        "| {label} | {concurrency} | {} | {:.0} | {} | {} | {} | {} | {} | {pool} | {waited} |",
+        "| {label} | {concurrency} | {} | {:.0} | {} | {} | {} | {} | {} | {pool} | {waited} | {} |",
         cell.calls,
         cell.calls as f64 / cell.elapsed.as_secs_f64(),
         fmt(pct(50.0)),
@@ -324,7 +332,16 @@ fn print_row(label: String, concurrency: usize, cell: &Cell) {
         fmt(pct(99.0)),
         fmt(mean),
         cell.spawned,
+        load_average(),
     );
+}
+
+/// The 1-minute load average: runnable tasks on the machine (2 cores), ours included.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn fmt(d: Duration) -> String {

@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Turns a hang into a failure; far above what a passing test needs.
-const HANG_GUARD: Duration = Duration::from_secs(60);
+const HANG_GUARD: Duration = Duration::from_secs(90);
 
 /// One test at a time: each checks that it leaves no child process behind.
 static SERIAL: Mutex<()> = Mutex::new(());
