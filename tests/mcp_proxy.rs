@@ -630,6 +630,22 @@ fn front_speaks_streamable_http_and_answers_initialize_from_the_upstream() {
             StatusCode::ACCEPTED
         );
         assert_eq!(
+            raw(
+                h.addr,
+                Method::POST,
+                &[
+                    json_ct,
+                    session_header,
+                    ("mcp-protocol-version", "1999-01-01")
+                ],
+                tools_list
+            )
+            .await
+            .0,
+            StatusCode::BAD_REQUEST,
+            "a protocol version not agreed at initialize"
+        );
+        assert_eq!(
             raw(h.addr, Method::GET, &[session_header], "").await.0,
             StatusCode::METHOD_NOT_ALLOWED
         );

@@ -7,7 +7,8 @@
 //! **Front.** `POST /mcp` takes one JSON-RPC message. A request gets a JSON response
 //! (`application/json`; no request here needs a stream), a notification or response gets `202`.
 //! `initialize` opens a client session (`Mcp-Session-Id` header); later requests must carry it
-//! (`400` without, `404` for an unknown or closed one). `DELETE /mcp` closes a session, `GET /mcp`
+//! (`400` without, `404` for an unknown or closed one), and an `MCP-Protocol-Version` header other
+//! than the version agreed at `initialize` is `400`. `DELETE /mcp` closes a session, `GET /mcp`
 //! (a server-to-client stream) is `405`. A browser `Origin` that is not loopback gets `403`
 //! (DNS rebinding). Batches (arrays) are refused, as in protocol version 2025-06-18.
 //!
@@ -319,6 +320,11 @@ impl McpProxy {
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers_version = req
+            .headers()
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         match *req.method() {
             Method::POST => {}
             Method::DELETE => return self.delete_session(session_id).await,
@@ -391,6 +397,20 @@ impl McpProxy {
         let params = message.remove("params");
         if method == "initialize" {
             return self.initialize(id).await;
+        }
+        // After `initialize`, clients name the negotiated version; refuse one we did not offer.
+        let version = headers_version.as_deref();
+        if let (Some(version), Some(info)) = (version, self.info.get()) {
+            if version != info.protocol_version {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id,
+                    RpcError::new(
+                        RpcError::INVALID_REQUEST,
+                        format!("unsupported MCP-Protocol-Version {version}"),
+                    ),
+                );
+            }
         }
         let Some(session_id) = session_id else {
             return rpc_error(
