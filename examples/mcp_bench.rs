@@ -68,6 +68,10 @@ struct Args {
     /// Dedicated: skip cells with more clients than this (one server each).
     #[arg(long, default_value_t = 100)]
     dedicated_max: usize,
+    /// Pooled: send MCP `ping` to each idle session before handing it out (one more upstream
+    /// round trip per call).
+    #[arg(long)]
+    test_before_acquire: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,8 +90,9 @@ impl Strategy {
         }
     }
 
-    fn label(self, pool_max: usize) -> String {
+    fn label(self, pool_max: usize, ping: bool) -> String {
         match self {
+            Strategy::Pooled if ping => format!("pooled (max {pool_max}), ping before acquire"),
             Strategy::Pooled => format!("pooled (max {pool_max})"),
             Strategy::Dedicated => "dedicated (one per client)".into(),
             Strategy::PerRequest => "spawn per request".into(),
@@ -143,13 +148,17 @@ async fn run(args: Args) -> Result<(), BoxError> {
             if strategy == Strategy::Dedicated && concurrency > args.dedicated_max {
                 println!(
                     "| {} | {concurrency} | skipped (--dedicated-max {}) | | | | | | | | | |",
-                    strategy.label(args.pool_max),
+                    strategy.label(args.pool_max, args.test_before_acquire),
                     args.dedicated_max
                 );
                 continue;
             }
             let cell = run_cell(&install, &args, strategy, concurrency).await?;
-            print_row(strategy.label(args.pool_max), concurrency, &cell);
+            print_row(
+                strategy.label(args.pool_max, args.test_before_acquire),
+                concurrency,
+                &cell,
+            );
         }
     }
     Ok(())
@@ -175,6 +184,7 @@ async fn run_cell(
         acquire_timeout: Duration::from_secs(120),
         create_timeout: Duration::from_secs(120),
         request_timeout: Duration::from_secs(120),
+        test_before_acquire: args.test_before_acquire,
         ..ProxyConfig::default()
     };
     let proxy = McpProxy::new(install.manager(), config, strategy.kind())?;
