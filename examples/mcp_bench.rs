@@ -18,9 +18,11 @@
 //! * `per-request`: a server spawned and initialized for every call and torn down after it, what
 //!   Shadowcat did before it pooled.
 //!
-//! For the pooled strategy the proxy also reports the time spent inside the pool: `acquire`
-//! (less the time spent parked in the waiter line, which the pool records) plus the release in
-//! `Drop`, as a share of the mean end-to-end latency.
+//! For the pooled strategy the proxy also reports the time spent inside the pool: `acquire` less
+//! the pool's recorded wait time, plus the release in `Drop`, as a share of the mean end-to-end
+//! latency. With one client nothing parks and this is the whole cost of pooling; for an acquire
+//! that parked, the recorded wait runs until the acquire returns (wake-up and hand-out checks
+//! included), so with many clients it is a lower bound.
 //!
 //! Proxy, load generator and servers share the machine; the numbers include the node servers'
 //! own CPU time, which dominates.
