@@ -58,11 +58,14 @@ impl<T: Send + 'static> Pool<T> {
     /// otherwise waits its turn behind earlier waiters.
     ///
     /// Served at once, it reads no clock and starts no timer. Otherwise it is bounded by
-    /// `acquire_timeout`, which needs a tokio runtime (outside one, the wait is unbounded and a
-    /// warning is logged). Cancel-safe: dropping the future at any point returns whatever it
-    /// held.
-    pub async fn acquire(&self) -> Result<PoolConnection<T>, Error> {
-        acquire::acquire(&self.shared).await
+    /// `acquire_timeout`, which needs a tokio runtime with timers (without one, the wait is
+    /// unbounded and a warning is logged once). Spends one unit of tokio's cooperative budget.
+    /// Cancel-safe: dropping the future at any point returns whatever it held.
+    // A plain fn returning the inner future (not an `async fn` wrapping it): one state machine
+    // fewer to move the result through on every acquire.
+    #[inline]
+    pub fn acquire(&self) -> impl Future<Output = Result<PoolConnection<T>, Error>> + Send + '_ {
+        acquire::acquire(&self.shared)
     }
 
     /// Takes an idle resource without waiting. Never creates, never overtakes a waiting task
