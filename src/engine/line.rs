@@ -10,8 +10,8 @@
 //!   its node (a flag and an `AtomicWaker`, registered without the lock), so waiting allocates
 //!   nothing in steady state, and leaving from anywhere in the line is O(1): a doubly linked
 //!   list threaded through the slab, with a generation number per slot.
-//! * `notify_additional(n)` pops the `n` oldest nodes (lock 2), then, after unlocking, marks each
-//!   notified (`Release`) and wakes it. A popped node *is* a notified one, so the waking task
+//! * `notify_additional(n)` unlinks the `n` oldest places and marks each notified (`Release`)
+//!   under the lock (lock 2), then wakes them after unlocking. A popped node *is* a notified one, so the waking task
 //!   never takes the lock: it sees `notified` (`Acquire`) and completes.
 //! * `discard` (cancellation) takes the lock to unlink the slot if it is still linked in the same
 //!   generation; otherwise a notifier unlinked it, so `discard` reports the notification, which
@@ -43,11 +43,11 @@ mod native {
         waker: AtomicWaker,
     }
 
-    /// Marks an unlinked node notified, then wakes its task (outside the line's lock).
-    fn flag_and_wake(node: &Node) {
-        // Release: what the notifier did before (the pushed item, the counted slot) is visible
-        // to the task that sees the flag.
-        node.notified.store(true, Ordering::Release);
+    /// Wakes the task of a node that was unlinked and flagged under the lock (`List::pop_front`);
+    /// called after unlocking. The node may already serve a later place (its slot was reused):
+    /// then this wake is spurious, which a future tolerates (it re-checks its flag and
+    /// re-registers).
+    fn wake(node: &Node) {
         node.waker.wake();
     }
 
@@ -89,8 +89,12 @@ mod native {
                     slot.generation = slot.generation.wrapping_add(1);
                     if Arc::strong_count(&slot.node) == 1 {
                         // Only this slot holds it, and only under the lock can it be cloned, so
-                        // nobody can read or set the flag meanwhile. Relaxed: published to the
-                        // new place by the lock.
+                        // nobody reads the flag any more; it was set under this lock, so the
+                        // reset is ordered after it. The fence pairs with the `Release` decrement
+                        // of the last other holder's `Arc` drop (as `Arc::drop` itself does), so
+                        // that holder's reads of the flag come before the reset.
+                        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+                        // Relaxed: published to the new place by the lock.
                         slot.node.notified.store(false, Ordering::Relaxed);
                     } else {
                         // A notified place has not yet seen its flag: leave its node alone.
@@ -149,7 +153,9 @@ mod native {
             self.free.push(i);
         }
 
-        /// Unlinks the oldest place and returns its node, to be flagged and woken after unlocking.
+        /// Unlinks the oldest place and flags it notified, under the lock, and returns its node to
+        /// be woken after unlocking. Flagging under the lock orders the flag before any later
+        /// reuse of the node (which resets it under the same lock).
         fn pop_front(&mut self) -> Option<Arc<Node>> {
             let i = self.head;
             if i == NIL {
@@ -157,6 +163,9 @@ mod native {
             }
             let node = self.slots[i as usize].node.clone();
             self.unlink(i);
+            // Release: what the notifier did before (the pushed item, the counted slot) is visible
+            // to the task that sees the flag.
+            node.notified.store(true, Ordering::Release);
             Some(node)
         }
     }
@@ -225,7 +234,7 @@ mod native {
                 let node = self.list.lock().pop_front();
                 return match node {
                     Some(node) => {
-                        flag_and_wake(&node);
+                        wake(&node);
                         1
                     }
                     None => 0,
@@ -237,7 +246,7 @@ mod native {
                 std::iter::from_fn(|| list.pop_front()).take(n).collect()
             };
             for node in &woken {
-                flag_and_wake(node);
+                wake(node);
             }
             woken.len()
         }
