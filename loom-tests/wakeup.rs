@@ -125,3 +125,30 @@ fn race4_notified_before_counted() {
         assert_all_capacity_usable(&pool, &tracker);
     });
 }
+
+/// Reservations are interchangeable: max 2, two parked waiters, then a `detach` (a unit of
+/// capacity, a slot reservation for the first waiter) and a release (an item for the second),
+/// back to back on one thread. The second waiter may take the slot first; the first then finds
+/// no slot and pops the item, whose push only the second waiter's slot-taking CAS orders before
+/// that pop (`take_slot` reads the count with `Acquire`). Both waiters must get a resource.
+#[test]
+fn slot_and_item_for_two_waiters() {
+    model("slot_and_item_for_two_waiters", || {
+        let (pool, tracker) = pool(2);
+        let a = acquire(&pool).unwrap();
+        let b = acquire(&pool).unwrap();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let fut = parked_acquire(&pool);
+                thread::spawn(move || finish(fut).unwrap())
+            })
+            .collect();
+        a.detach();
+        drop(b);
+        let held: Vec<Held> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(pool.stats().in_use, 2);
+        drop(held);
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
+}

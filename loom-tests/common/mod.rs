@@ -88,6 +88,9 @@ where
 pub struct ResState {
     pub in_use: AtomicBool,
     pub destroyed: AtomicBool,
+    /// Set by a check or `before_acquire` hook that ran after the model's [`Probe`] saw close
+    /// start: such a resource must never be handed out.
+    pub prepared_after_close: AtomicBool,
 }
 
 /// A pooled resource.
@@ -133,9 +136,11 @@ pub enum Create {
 }
 
 /// A manager that follows a script: attempt `i` behaves like `script[i]`, later ones succeed.
+/// With a probe, `Manager::check` (run when `test_before_acquire` is on) looks at it.
 pub struct Scripted {
     pub tracker: Arc<Tracker>,
     script: Vec<Create>,
+    probe: Option<Arc<Probe>>,
 }
 
 impl Manager for Scripted {
@@ -170,6 +175,12 @@ impl Manager for Scripted {
             st: Arc::default(),
             tracker: self.tracker.clone(),
         })
+    }
+
+    async fn check(&self, r: &mut Res) -> Result<(), std::io::Error> {
+        let probe = self.probe.as_ref().expect("check called without a probe");
+        probe.look(r).await;
+        Ok(())
     }
 
     async fn destroy(&self, r: Res) {
@@ -235,6 +246,39 @@ impl Gate {
     }
 }
 
+/// What a check or hook running on an idle resource can know about a concurrent `close()`.
+///
+/// The closer calls [`Probe::close_started`] once its first poll of `close()` has set the closed
+/// bit. A check or hook calls [`Probe::look`]: it yields once (a scheduling point inside the
+/// check, as a real check awaits I/O), then reads the flag and, if close had started, marks the
+/// resource [`ResState::prepared_after_close`]. The flag is a loom atomic (`Release` store,
+/// `Acquire` load), so a check that reads `true` happens after the closed bit was set, and the
+/// pool's re-check after the check must see it.
+#[derive(Default)]
+pub struct Probe {
+    closing: loom::sync::atomic::AtomicBool,
+}
+
+impl Probe {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Probe::default())
+    }
+
+    /// Called by the closer after `close()` set the closed bit.
+    pub fn close_started(&self) {
+        self.closing
+            .store(true, loom::sync::atomic::Ordering::Release);
+    }
+
+    /// The body of the scripted check or hook.
+    pub async fn look(&self, r: &mut Res) {
+        YieldOnce(false).await;
+        if self.closing.load(loom::sync::atomic::Ordering::Acquire) {
+            r.st.prepared_after_close.store(true, SeqCst);
+        }
+    }
+}
+
 // ===== building pools =====
 
 /// Options with every clock-driven feature off and no acquire timeout: loom models run without
@@ -255,6 +299,18 @@ pub fn pool_with(opts: PoolOptions<Res>, script: Vec<Create>) -> (Pool<Res>, Arc
     let manager = Scripted {
         tracker: tracker.clone(),
         script,
+        probe: None,
+    };
+    (opts.build(manager).expect("valid options"), tracker)
+}
+
+/// A pool whose `Manager::check` looks at `probe` (turn `test_before_acquire` on in `opts`).
+pub fn pool_with_check(opts: PoolOptions<Res>, probe: Arc<Probe>) -> (Pool<Res>, Arc<Tracker>) {
+    let tracker = Arc::new(Tracker::default());
+    let manager = Scripted {
+        tracker: tracker.clone(),
+        script: Vec::new(),
+        probe: Some(probe),
     };
     (opts.build(manager).expect("valid options"), tracker)
 }
@@ -293,6 +349,16 @@ impl Held {
 
     pub fn id(&self) -> usize {
         self.0.as_ref().expect("held").id
+    }
+
+    /// Whether a check or hook prepared this resource after close had started.
+    pub fn prepared_after_close(&self) -> bool {
+        self.0
+            .as_ref()
+            .expect("held")
+            .st
+            .prepared_after_close
+            .load(SeqCst)
     }
 
     /// `PoolConnection::detach`; the detached resource is dropped.
