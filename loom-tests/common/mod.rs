@@ -58,6 +58,22 @@ pub fn model<F>(name: &'static str, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
+    run_model(name, None, f);
+}
+
+/// [`model`] with the preemption bound capped at `cap`, for a model whose full exploration at
+/// the global bound costs too much (DESIGN.md, section 11, says which and why).
+pub fn model_capped<F>(name: &'static str, cap: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    run_model(name, Some(cap), f);
+}
+
+fn run_model<F>(name: &'static str, cap: Option<usize>, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
     install_hook();
     assert!(
         std::env::var_os("LOOM_MAX_DURATION").is_none(),
@@ -66,14 +82,20 @@ where
     let iters = Arc::new(AtomicUsize::new(0));
     CURRENT.with(|c| *c.borrow_mut() = Some((name, iters.clone())));
     let counter = iters.clone();
+    let mut builder = loom::model::Builder::new();
+    if let Some(cap) = cap {
+        builder.preemption_bound = Some(builder.preemption_bound.map_or(cap, |b| b.min(cap)));
+    }
+    let bound = builder
+        .preemption_bound
+        .map_or_else(|| "unbounded".to_string(), |b| b.to_string());
     let start = Instant::now();
-    loom::model::Builder::new().check(move || {
+    builder.check(move || {
         counter.fetch_add(1, SeqCst);
         f();
     });
     let elapsed = start.elapsed();
     CURRENT.with(|c| *c.borrow_mut() = None);
-    let bound = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "unbounded".into());
     println!(
         "LOOM-PASS model={name} iterations={} time_ms={} preemptions={bound}",
         iters.load(SeqCst),
