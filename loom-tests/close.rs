@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use loom::future::block_on;
 use loom::thread;
-use shadowcat_pool::Error;
+use shadowcat_pool::{Error, Pool};
 
 /// Model 4. An acquire racing `close()` (while the only resource is checked out) always ends
 /// with `Closed`, whether it was parked, registering or just arriving.
@@ -85,5 +85,68 @@ fn close_racing_slot_handoff() {
         waiter.join().unwrap();
         detacher.join().unwrap();
         assert_closed_and_empty(&pool, &tracker);
+    });
+}
+
+/// The body of the two "close racing a prepare" models: one idle resource; an acquirer claims
+/// it and prepares it (the check or hook looks at `probe`) while the main thread closes the pool
+/// and, once the closed bit is set, tells the probe. The acquire ends with `Closed`, or with a
+/// connection whose check or hook finished before close started (one prepared after close
+/// started must be destroyed, never handed out); `close()` returns once that connection is
+/// dropped; the closed pool is empty and the books balance.
+fn close_racing_prepare(
+    pool: Pool<Res>,
+    tracker: std::sync::Arc<Tracker>,
+    probe: std::sync::Arc<Probe>,
+) {
+    // Created fresh (no check or hook), then released: one idle resource.
+    drop(acquire(&pool).unwrap());
+    let p = pool.clone();
+    let acquirer = thread::spawn(move || match acquire(&p) {
+        Ok(held) => assert!(
+            !held.prepared_after_close(),
+            "a resource checked after close() started was handed out"
+        ),
+        Err(e) => assert!(matches!(e, Error::Closed), "{e:?}"),
+    });
+    let mut closing = Box::pin(pool.close());
+    // The first poll sets the closed bit (and returns Pending while the acquirer holds a unit).
+    let done = poll_once(&mut closing).is_some();
+    probe.close_started();
+    if !done {
+        block_on(closing);
+    }
+    acquirer.join().unwrap();
+    assert_closed_and_empty(&pool, &tracker);
+}
+
+/// Issue 11, item 1: `close()` racing an acquire that is running `test_before_acquire`
+/// (`Manager::check`) on an idle resource. A check that finished after close started must not
+/// hand its resource out of the closed pool.
+#[test]
+fn close_racing_check() {
+    model("close_racing_check", || {
+        let probe = Probe::new();
+        let opts = options(1).test_before_acquire(true);
+        let (pool, tracker) = pool_with_check(opts, probe.clone());
+        close_racing_prepare(pool, tracker, probe);
+    });
+}
+
+/// The same with a `before_acquire` hook instead of a check.
+#[test]
+fn close_racing_before_acquire_hook() {
+    model("close_racing_before_acquire_hook", || {
+        let probe = Probe::new();
+        let hook_probe = probe.clone();
+        let opts = options(1).before_acquire(move |res, _meta| {
+            let probe = hook_probe.clone();
+            Box::pin(async move {
+                probe.look(res).await;
+                Ok(true)
+            })
+        });
+        let (pool, tracker) = pool_with(opts, Vec::new());
+        close_racing_prepare(pool, tracker, probe);
     });
 }

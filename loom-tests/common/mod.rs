@@ -58,6 +58,22 @@ pub fn model<F>(name: &'static str, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
+    run_model(name, None, f);
+}
+
+/// [`model`] with the preemption bound capped at `cap`, for a model whose full exploration at
+/// the global bound costs too much (DESIGN.md, section 11, says which and why).
+pub fn model_capped<F>(name: &'static str, cap: usize, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    run_model(name, Some(cap), f);
+}
+
+fn run_model<F>(name: &'static str, cap: Option<usize>, f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
     install_hook();
     assert!(
         std::env::var_os("LOOM_MAX_DURATION").is_none(),
@@ -66,14 +82,20 @@ where
     let iters = Arc::new(AtomicUsize::new(0));
     CURRENT.with(|c| *c.borrow_mut() = Some((name, iters.clone())));
     let counter = iters.clone();
+    let mut builder = loom::model::Builder::new();
+    if let Some(cap) = cap {
+        builder.preemption_bound = Some(builder.preemption_bound.map_or(cap, |b| b.min(cap)));
+    }
+    let bound = builder
+        .preemption_bound
+        .map_or_else(|| "unbounded".to_string(), |b| b.to_string());
     let start = Instant::now();
-    loom::model::Builder::new().check(move || {
+    builder.check(move || {
         counter.fetch_add(1, SeqCst);
         f();
     });
     let elapsed = start.elapsed();
     CURRENT.with(|c| *c.borrow_mut() = None);
-    let bound = std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "unbounded".into());
     println!(
         "LOOM-PASS model={name} iterations={} time_ms={} preemptions={bound}",
         iters.load(SeqCst),
@@ -88,6 +110,9 @@ where
 pub struct ResState {
     pub in_use: AtomicBool,
     pub destroyed: AtomicBool,
+    /// Set by a check or `before_acquire` hook that ran after the model's [`Probe`] saw close
+    /// start: such a resource must never be handed out.
+    pub prepared_after_close: AtomicBool,
 }
 
 /// A pooled resource.
@@ -133,9 +158,11 @@ pub enum Create {
 }
 
 /// A manager that follows a script: attempt `i` behaves like `script[i]`, later ones succeed.
+/// With a probe, `Manager::check` (run when `test_before_acquire` is on) looks at it.
 pub struct Scripted {
     pub tracker: Arc<Tracker>,
     script: Vec<Create>,
+    probe: Option<Arc<Probe>>,
 }
 
 impl Manager for Scripted {
@@ -170,6 +197,12 @@ impl Manager for Scripted {
             st: Arc::default(),
             tracker: self.tracker.clone(),
         })
+    }
+
+    async fn check(&self, r: &mut Res) -> Result<(), std::io::Error> {
+        let probe = self.probe.as_ref().expect("check called without a probe");
+        probe.look(r).await;
+        Ok(())
     }
 
     async fn destroy(&self, r: Res) {
@@ -235,6 +268,39 @@ impl Gate {
     }
 }
 
+/// What a check or hook running on an idle resource can know about a concurrent `close()`.
+///
+/// The closer calls [`Probe::close_started`] once its first poll of `close()` has set the closed
+/// bit. A check or hook calls [`Probe::look`]: it yields once (a scheduling point inside the
+/// check, as a real check awaits I/O), then reads the flag and, if close had started, marks the
+/// resource [`ResState::prepared_after_close`]. The flag is a loom atomic (`Release` store,
+/// `Acquire` load), so a check that reads `true` happens after the closed bit was set, and the
+/// pool's re-check after the check must see it.
+#[derive(Default)]
+pub struct Probe {
+    closing: loom::sync::atomic::AtomicBool,
+}
+
+impl Probe {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Probe::default())
+    }
+
+    /// Called by the closer after `close()` set the closed bit.
+    pub fn close_started(&self) {
+        self.closing
+            .store(true, loom::sync::atomic::Ordering::Release);
+    }
+
+    /// The body of the scripted check or hook.
+    pub async fn look(&self, r: &mut Res) {
+        YieldOnce(false).await;
+        if self.closing.load(loom::sync::atomic::Ordering::Acquire) {
+            r.st.prepared_after_close.store(true, SeqCst);
+        }
+    }
+}
+
 // ===== building pools =====
 
 /// Options with every clock-driven feature off and no acquire timeout: loom models run without
@@ -255,6 +321,18 @@ pub fn pool_with(opts: PoolOptions<Res>, script: Vec<Create>) -> (Pool<Res>, Arc
     let manager = Scripted {
         tracker: tracker.clone(),
         script,
+        probe: None,
+    };
+    (opts.build(manager).expect("valid options"), tracker)
+}
+
+/// A pool whose `Manager::check` looks at `probe` (turn `test_before_acquire` on in `opts`).
+pub fn pool_with_check(opts: PoolOptions<Res>, probe: Arc<Probe>) -> (Pool<Res>, Arc<Tracker>) {
+    let tracker = Arc::new(Tracker::default());
+    let manager = Scripted {
+        tracker: tracker.clone(),
+        script: Vec::new(),
+        probe: Some(probe),
     };
     (opts.build(manager).expect("valid options"), tracker)
 }
@@ -293,6 +371,16 @@ impl Held {
 
     pub fn id(&self) -> usize {
         self.0.as_ref().expect("held").id
+    }
+
+    /// Whether a check or hook prepared this resource after close had started.
+    pub fn prepared_after_close(&self) -> bool {
+        self.0
+            .as_ref()
+            .expect("held")
+            .st
+            .prepared_after_close
+            .load(SeqCst)
     }
 
     /// `PoolConnection::detach`; the detached resource is dropped.

@@ -6,15 +6,12 @@
 //! * `Arc` and `Weak` stay std's: the engine uses `self: &Arc<Self>` receivers, which stable Rust
 //!   accepts only for std's `Arc` (loom's `Arc` would need `arbitrary_self_types`), and loom 0.7
 //!   has no `Weak`. A reference count is not part of any protocol the models check.
-//! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue`, which loom cannot see into, and
-//!   performs a loom `fetch_add(AcqRel)` on a "token" just before every operation. That gives loom
-//!   a scheduling point before each queue operation, a dependency between queue operations in
-//!   different threads (so its partial-order reduction explores both orders of a push/pop race),
-//!   and the happens-before edge from a push to the pop that takes the item, which the real queue
-//!   provides with its own atomics. Without it loom misses real bugs and reports false leaks
-//!   (DESIGN.md §13, "What is modelled, and how"). The token over-synchronises (a failed pop
-//!   also releases), so loom does not validate orderings at the queue boundary; those are argued
-//!   in DESIGN.md §10.
+//! * [`Queue`] is crossbeam's `ArrayQueue` algorithm (Vyukov's bounded queue) rewritten on loom
+//!   atomics, with crossbeam's orderings. Loom sees the queue's own stamps, `head` and `tail`, so
+//!   a pop that the pool's atomics do not order after a push can find the queue empty, exactly as
+//!   with the real queue, and a weakened ordering elsewhere in the engine is no longer hidden by
+//!   the queue (DESIGN.md, "What is modelled, and how"). The queue adds no synchronisation of its
+//!   own beyond crossbeam's.
 //! * [`Event`] is a stand-in for `event_listener::Event` built on a `loom::sync::Mutex`, with the
 //!   semantics of event-listener 5.4 that the engine relies on:
 //!   - `listen` inserts the listener at the back of the list at once;
@@ -72,31 +69,149 @@ use loom::sync::Mutex as LoomMutex;
 /// The listener list, shared by the event and its listeners.
 type Shared<T> = loom::sync::Arc<T>;
 
-/// The idle set: the real `ArrayQueue`, with a loom token operation before each access.
+/// One slot of the [`Queue`].
+struct Slot<T> {
+    /// crossbeam's stamp: `tail + 1` once the slot holds the value pushed at position `tail`,
+    /// `head + one_lap` once the value at position `head` was popped (free for the next lap).
+    stamp: AtomicUsize,
+    /// The value. The std mutex only gives interior mutability without `unsafe`: the stamp
+    /// protocol makes every access exclusive, so it is never contended, and loom does not see it
+    /// (it adds no happens-before edge and no scheduling point). The loom cell beside the value
+    /// is touched on every access, so loom's race detector checks that the stamps really order
+    /// the accesses.
+    value: std::sync::Mutex<(loom::cell::UnsafeCell<()>, Option<T>)>,
+}
+
+/// The idle set: a bounded MPMC queue on loom atomics, with the algorithm and orderings of
+/// crossbeam's `ArrayQueue` (Vyukov's bounded queue: a stamp per slot, `head` and `tail`
+/// carrying a lap above the index). Loom sees every access, so a pop that is not ordered after
+/// a push by the pool's own atomics can miss the item, as it can with the real queue.
+///
+/// crossbeam's `SeqCst` CASes on `head`/`tail` and `SeqCst` fences are kept (loom models a
+/// `SeqCst` access as `AcqRel`); its spin backoff becomes `loom::thread::yield_now` where a
+/// thread waits for another one to finish its operation on a slot.
 pub(crate) struct Queue<T> {
-    queue: crossbeam_queue::ArrayQueue<T>,
-    token: AtomicUsize,
+    head: AtomicUsize,
+    tail: AtomicUsize,
+    slots: Box<[Slot<T>]>,
+    cap: usize,
+    /// `(cap + 1).next_power_of_two()`: the index occupies the bits below it, the lap the bits
+    /// above.
+    one_lap: usize,
 }
 
 impl<T> Queue<T> {
-    /// A queue holding at most `cap` items.
+    /// A queue holding at most `cap` items (`cap > 0`).
     pub(crate) fn new(cap: usize) -> Self {
+        assert!(cap > 0, "queue capacity must be positive");
+        let slots = (0..cap)
+            .map(|i| Slot {
+                stamp: AtomicUsize::new(i),
+                value: std::sync::Mutex::new((loom::cell::UnsafeCell::new(()), None)),
+            })
+            .collect();
         Queue {
-            queue: crossbeam_queue::ArrayQueue::new(cap),
-            token: AtomicUsize::new(0),
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            slots,
+            cap,
+            one_lap: (cap + 1).next_power_of_two(),
+        }
+    }
+
+    /// The position after `pos`: the next index, or index 0 of the next lap.
+    fn next(&self, pos: usize) -> usize {
+        let index = pos & (self.one_lap - 1);
+        let lap = pos & !(self.one_lap - 1);
+        if index + 1 < self.cap {
+            pos + 1
+        } else {
+            lap.wrapping_add(self.one_lap)
         }
     }
 
     /// Appends `value`, or hands it back if the queue is full.
     pub(crate) fn push(&self, value: T) -> Result<(), T> {
-        self.token.fetch_add(1, Ordering::AcqRel);
-        self.queue.push(value)
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[tail & (self.one_lap - 1)];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if tail == stamp {
+                // The slot is free for this lap: try to move the tail past it.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    self.next(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let mut cell = slot.value.lock().expect("queue slot");
+                        cell.0.with_mut(|_| ());
+                        debug_assert!(cell.1.is_none(), "pushing into a full slot");
+                        cell.1 = Some(value);
+                        drop(cell);
+                        slot.stamp.store(tail + 1, Ordering::Release);
+                        return Ok(());
+                    }
+                    Err(t) => tail = t,
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The slot still holds last lap's value: full, unless a pop is under way.
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return Err(value);
+                }
+                loom::thread::yield_now();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another push took this position and has not stored its stamp yet.
+                loom::thread::yield_now();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
     }
 
     /// Removes the oldest item.
     pub(crate) fn pop(&self) -> Option<T> {
-        self.token.fetch_add(1, Ordering::AcqRel);
-        self.queue.pop()
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let slot = &self.slots[head & (self.one_lap - 1)];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if head + 1 == stamp {
+                // The slot holds a value for this lap: try to move the head past it.
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.next(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let mut cell = slot.value.lock().expect("queue slot");
+                        cell.0.with_mut(|_| ());
+                        let value = cell.1.take().expect("a stamped slot holds a value");
+                        drop(cell);
+                        slot.stamp
+                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                        return Some(value);
+                    }
+                    Err(h) => head = h,
+                }
+            } else if stamp == head {
+                // The slot is empty for this lap: empty, unless a push is under way.
+                fence(Ordering::SeqCst);
+                let tail = self.tail.load(Ordering::Relaxed);
+                if tail == head {
+                    return None;
+                }
+                loom::thread::yield_now();
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // Another pop took this position and has not stored its stamp yet.
+                loom::thread::yield_now();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -226,6 +341,7 @@ pub(crate) struct EventListener {
 impl EventListener {
     /// Removes the listener without passing its notification on, and says whether it had one.
     /// A listener that has already completed reports `false`.
+    #[cfg_attr(not(feature = "event-listener-waiters"), allow(dead_code))]
     pub(crate) fn discard(mut self) -> bool {
         let Some(id) = self.id.take() else {
             return false;
