@@ -10,10 +10,10 @@
 //!   check depends on a reference count);
 //! * `Mutex` (parking_lot in normal builds) and `AtomicWaker` (futures') for the waiter line
 //!   (`engine/line.rs`) come from loom, so the line itself is model-checked;
-//! * [`Queue`] keeps the real `crossbeam_queue::ArrayQueue` but performs a loom atomic "token"
-//!   read-modify-write before each operation, which gives loom a scheduling point, a dependency
-//!   between queue operations in different threads and the happens-before edge that the real
-//!   queue provides (DESIGN.md §13, "What is modelled, and how");
+//! * [`Queue`] is crossbeam's `ArrayQueue` in normal builds and, under loom, the same algorithm
+//!   (Vyukov's bounded queue) rewritten on loom atomics with crossbeam's orderings, so loom sees
+//!   the queue's own synchronisation and nothing more (DESIGN.md §13, "What is modelled, and
+//!   how");
 //! * [`Event`] is a loom-backed stand-in with event-listener 5's semantics: `listen` registers at
 //!   once, `notify_additional` ignores listeners that are already notified, a dropped notified
 //!   listener passes its notification on, `discard` does not, and wakers run outside the lock.
