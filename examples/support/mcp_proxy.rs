@@ -30,8 +30,10 @@
 //! gets a JSON-RPC error with HTTP `502`. No session within `acquire_timeout` is `503`; an
 //! upstream that does not answer within `request_timeout` is `504` (not retried).
 
+#[path = "http_serve.rs"]
+mod http_serve;
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,7 +45,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{json, Value};
 use shadowcat_pool::{Error as PoolError, Manager, Pool, PoolOptions};
@@ -274,34 +276,9 @@ impl McpProxy {
 
     /// Serves HTTP/1.1 on `listener` until the returned task is aborted.
     pub fn serve(self: Arc<Self>, listener: TcpListener) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Usually out of file descriptors: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let proxy = self.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let proxy = proxy.clone();
-                        async move { Ok::<_, Infallible>(proxy.handle(req).await) }
-                    });
-                    let served = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "client connection ended with an error");
-                    }
-                });
-            }
+        http_serve::serve(listener, move |req| {
+            let proxy = self.clone();
+            async move { proxy.handle(req).await }
         })
     }
 

@@ -25,6 +25,9 @@
 //!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
 //!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
 
+#[path = "http_serve.rs"]
+mod http_serve;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -41,7 +44,7 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use shadowcat_pool::{Error as PoolError, Manager, Pool, PoolConnection, PoolOptions};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -316,34 +319,9 @@ impl Proxy {
 
     /// Serves HTTP/1.1 on `listener` until the returned task is aborted.
     pub fn serve(self: Arc<Self>, listener: TcpListener) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        // Usually out of file descriptors: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let proxy = self.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let proxy = proxy.clone();
-                        async move { Ok::<_, Infallible>(proxy.handle(req).await) }
-                    });
-                    let served = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "client connection ended with an error");
-                    }
-                });
-            }
+        http_serve::serve(listener, move |req| {
+            let proxy = self.clone();
+            async move { proxy.handle(req).await }
         })
     }
 
