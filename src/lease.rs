@@ -80,10 +80,23 @@ impl<T: Send + 'static> Lease<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Lease<T> {
-    fn drop(&mut self) {
+impl<T: Send + 'static> Lease<T> {
+    /// The drop of a lease that still holds its resource: destroy it.
+    #[cold]
+    fn destroy_cancelled(&mut self) {
         if let Some((tracked, unit)) = self.parts.take() {
             teardown::destroy(tracked, unit, DestroyReason::Cancelled);
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Lease<T> {
+    // Inline and only a check: on the hot path every lease is dropped empty (its contents moved
+    // on), and moving the contents out just to find `None` measured ~90 instructions per cycle.
+    #[inline]
+    fn drop(&mut self) {
+        if self.parts.is_some() {
+            self.destroy_cancelled();
         }
     }
 }
