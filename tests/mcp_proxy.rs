@@ -9,6 +9,10 @@
 //! server's stdin, a server torn down), never on sleeps. A server is made to hang with `SIGSTOP`
 //! and killed with `SIGKILL`, from outside, as a crash would.
 
+#[path = "support/procs.rs"]
+mod procs;
+use procs::{assert_gone, children_of_this_process};
+
 #[allow(dead_code)]
 #[path = "../examples/support/mcp_proxy.rs"]
 mod mcp_proxy;
@@ -187,31 +191,6 @@ impl Harness {
             counts.spawned.load(Ordering::SeqCst)
         );
     }
-}
-
-/// The children (zombies included) of this process, from `/proc/<pid>/stat`.
-fn children_of_this_process() -> Vec<u32> {
-    let me = std::process::id();
-    let dir = std::fs::read_dir("/proc").expect("/proc is mounted");
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| parent_of(*pid) == Some(me))
-        .collect()
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after `(comm)` (which may contain spaces): state, then ppid.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(1)?.parse().ok()
-}
-
-/// `pid` no longer exists as a child of ours: neither running nor a zombie.
-fn assert_gone(pid: u32) {
-    assert_ne!(
-        parent_of(pid),
-        Some(std::process::id()),
-        "server {pid} is still in /proc (running or zombie)"
-    );
 }
 
 fn signal(pid: u32, signal: &str) {

@@ -22,12 +22,17 @@ fn main() {
 }
 
 #[cfg(not(shadowcat_loom))]
+#[path = "support/procs.rs"]
+mod procs;
+
+#[cfg(not(shadowcat_loom))]
 #[allow(dead_code)]
 #[path = "../examples/support/stdio_upstream.rs"]
 mod stdio_upstream;
 
 #[cfg(not(shadowcat_loom))]
 mod imp {
+    use super::procs::{assert_gone, children_of_this_process};
     use super::stdio_upstream;
     use std::collections::{BTreeMap, BTreeSet};
     use std::sync::atomic::Ordering;
@@ -167,31 +172,6 @@ mod imp {
             counts,
             teardowns,
         }
-    }
-
-    /// The children (zombies included) of this process, from `/proc/<pid>/stat`.
-    fn children_of_this_process() -> Vec<u32> {
-        let me = std::process::id();
-        let dir = std::fs::read_dir("/proc").expect("/proc is mounted");
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| parent_of(*pid) == Some(me))
-            .collect()
-    }
-
-    fn parent_of(pid: u32) -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // The fields after `(comm)` (which may contain spaces): state, then ppid.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        rest.split(' ').nth(1)?.parse().ok()
-    }
-
-    /// `pid` no longer exists as a child of ours: neither running nor a zombie.
-    fn assert_gone(pid: u32) {
-        assert_ne!(
-            parent_of(pid),
-            Some(std::process::id()),
-            "child {pid} is still in /proc (running or zombie)"
-        );
     }
 
     async fn close_and_assert_clean(setup: &Setup) {
