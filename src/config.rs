@@ -12,7 +12,10 @@ pub const DEFAULT_BACKGROUND_CREATE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Validated options, as the pool uses them.
 pub(crate) struct Config<T> {
+    /// The initial bound on `size`; the bound in force is the engine's (`Pool::set_max_connections`).
     pub(crate) max: usize,
+    /// The largest bound `set_max_connections` accepts; the idle queue is allocated this big.
+    pub(crate) ceiling: usize,
     /// `None`: no limit.
     pub(crate) max_waiters: Option<usize>,
     /// The `pool` label of the pool's metrics.

@@ -107,3 +107,21 @@ impl BuildError {
         }
     }
 }
+
+/// [`Pool::set_max_connections`](crate::Pool::set_max_connections) refused the new bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResizeError {
+    /// The bound must be in `1 ..= ceiling`, where `ceiling` is
+    /// [`PoolOptions::max_connections_ceiling`](crate::PoolOptions::max_connections_ceiling).
+    #[error("max_connections must be in 1..={ceiling} (max_connections_ceiling), got {max}")]
+    OutOfRange {
+        /// The bound asked for.
+        max: usize,
+        /// The largest bound the pool accepts.
+        ceiling: usize,
+    },
+    /// The pool is closed.
+    #[error("the pool is closed")]
+    Closed,
+}

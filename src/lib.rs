@@ -76,7 +76,9 @@ mod tracked;
 
 pub use config::DEFAULT_BACKGROUND_CREATE_LIMIT;
 pub use connection::PoolConnection;
-pub use error::{BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked};
+pub use error::{
+    BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked, ResizeError,
+};
 pub use hooks::{AfterCreate, Judge, Metadata};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{

@@ -91,7 +91,7 @@ async fn run<T: Send + 'static>(running: Running<T>) {
         if Telemetry::ENABLED {
             shared
                 .telemetry
-                .gauges(&shared.stats.snapshot(shared.state(), shared.config.max));
+                .gauges(&shared.stats.snapshot(shared.state(), shared.max()));
         }
         let interval = shared.config.maintenance_interval;
         let closed = shared.closed_event.listen();

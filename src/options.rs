@@ -34,6 +34,7 @@ use crate::pool::Pool;
 /// ```
 pub struct PoolOptions<T> {
     pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_ceiling: Option<usize>,
     pub(crate) min_connections: usize,
     pub(crate) warmup_concurrency: usize,
     pub(crate) acquire_timeout: Option<Duration>,
@@ -63,6 +64,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolOptions")
             .field("max_connections", &self.max_connections)
+            .field("max_connections_ceiling", &self.max_connections_ceiling)
             .field("min_connections", &self.min_connections)
             .field("warmup_concurrency", &self.warmup_concurrency)
             .field("acquire_timeout", &self.acquire_timeout)
@@ -107,6 +109,7 @@ impl<T> PoolOptions<T> {
     pub fn new() -> Self {
         PoolOptions {
             max_connections: None,
+            max_connections_ceiling: None,
             min_connections: 0,
             warmup_concurrency: 2,
             acquire_timeout: Some(DEFAULT_ACQUIRE_TIMEOUT),
@@ -128,6 +131,17 @@ impl<T> PoolOptions<T> {
     /// must be in `1..=1_048_575`. No default.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = Some(max);
+        self
+    }
+
+    /// The largest value [`Pool::set_max_connections`](crate::Pool::set_max_connections) may
+    /// raise `max_connections` to at run time. The idle set is a fixed-capacity lock-free queue
+    /// allocated at build time with one slot per unit of this ceiling (a slot is a few machine
+    /// words plus the resource's size), so a ceiling far above what you will use costs memory
+    /// up front. Must be in `max_connections..=1_048_575`. Default: `max_connections` (no
+    /// growth beyond the initial bound; lowering and raising back up are always allowed).
+    pub fn max_connections_ceiling(mut self, ceiling: usize) -> Self {
+        self.max_connections_ceiling = Some(ceiling);
         self
     }
 
@@ -336,6 +350,15 @@ impl<T> PoolOptions<T> {
                 format!("must be at most {MAX_SIZE}, got {max}"),
             ));
         }
+        let ceiling = self.max_connections_ceiling.unwrap_or(max);
+        if ceiling < max || ceiling > MAX_SIZE {
+            return Err(BuildError::new(
+                "max_connections_ceiling",
+                format!(
+                    "must be in max_connections..={MAX_SIZE} ({max}..={MAX_SIZE}), got {ceiling}"
+                ),
+            ));
+        }
         if self.min_connections > max {
             return Err(BuildError::new(
                 "min_connections",
@@ -391,6 +414,7 @@ impl<T> PoolOptions<T> {
             self.idle_timeout.is_some() || self.max_lifetime.is_some() || self.min_connections > 0;
         Ok(Config {
             max,
+            ceiling,
             max_waiters: self.max_waiters,
             name: self.name,
             needs_maintenance,

@@ -7,8 +7,8 @@ use crate::callback::guarded_sync;
 use crate::config::Config;
 use crate::connection::PoolConnection;
 use crate::engine::loom::{wait_until, Arc, Ordering};
-use crate::engine::Host;
-use crate::error::Error;
+use crate::engine::{Engine, Host};
+use crate::error::{Error, ResizeError};
 use crate::hooks::Metadata;
 use crate::maintenance;
 use crate::manager::DynManager;
@@ -154,7 +154,7 @@ impl<T: Send + 'static> Pool<T> {
     pub fn stats(&self) -> PoolStats {
         self.shared
             .stats
-            .snapshot(self.shared.state(), self.shared.config.max)
+            .snapshot(self.shared.state(), self.shared.max())
     }
 
     /// Sets the pool's metrics gauges (`shadowcat_pool_size`, `_idle`, `_in_use`, `_waiting`,
@@ -176,9 +176,60 @@ impl<T: Send + 'static> Pool<T> {
         self.shared.state().avail()
     }
 
-    /// `max_connections`.
+    /// The bound on [`size`](Self::size) now in force: `max_connections` as built, or as last
+    /// set by [`set_max_connections`](Self::set_max_connections).
     pub fn max_connections(&self) -> usize {
-        self.shared.config.max
+        self.shared.max()
+    }
+
+    /// Changes `max_connections` at run time, to any value in `1 ..=`
+    /// [`max_connections_ceiling`](crate::PoolOptions::max_connections_ceiling).
+    ///
+    /// * **Raising** it takes effect at once: parked acquirers, oldest first, are handed the new
+    ///   room and create resources with it.
+    /// * **Lowering** it destroys idle resources until the pool's [`size`](Self::size) is within
+    ///   the new bound, and never touches a resource in use: each one that comes back while the
+    ///   pool is above the bound is destroyed instead of going idle, until the bound holds.
+    ///   Parked acquirers keep their place in line and are served once the size is below the new
+    ///   bound (their `acquire_timeout` still applies). Destroyed resources are counted in
+    ///   [`DestroyedStats::resized`](crate::DestroyedStats::resized).
+    /// * `min_connections` above the new bound is capped at it.
+    ///
+    /// The call is synchronous and lock-free: it does not wait for teardowns, and returns the
+    /// old bound.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shadowcat_pool::PoolOptions;
+    ///
+    /// let pool = PoolOptions::new()
+    ///     .max_connections(4)
+    ///     .max_connections_ceiling(64)
+    ///     .build_with(|| async { Ok::<_, std::io::Error>(()) })?;
+    /// assert_eq!(pool.set_max_connections(32)?, 4);
+    /// assert_eq!(pool.max_connections(), 32);
+    /// assert!(pool.set_max_connections(65).is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_max_connections(&self, max: usize) -> Result<usize, ResizeError> {
+        let ceiling = self.shared.engine().ceiling();
+        if max == 0 || max > ceiling {
+            return Err(ResizeError::OutOfRange { max, ceiling });
+        }
+        if self.shared.state().is_closed() {
+            return Err(ResizeError::Closed);
+        }
+        let old = Engine::resize(&self.shared, max);
+        tracing::info!(old, new = max, "max_connections changed");
+        if max < self.shared.config.min {
+            tracing::debug!(
+                min_connections = self.shared.config.min,
+                "min_connections is capped at the new max_connections"
+            );
+        }
+        Ok(old)
     }
 
     /// Loom builds only: runs one maintenance reap pass on the calling thread, since no

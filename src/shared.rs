@@ -51,7 +51,7 @@ pub(crate) struct Shared<T: Send + 'static> {
 impl<T: Send + 'static> Shared<T> {
     pub(crate) fn new(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
         Shared {
-            engine: Engine::new(config.max),
+            engine: Engine::new(config.max, config.ceiling),
             closed_event: Event::new(),
             maintenance_wake: Event::new(),
             handles: AtomicUsize::new(1),
@@ -72,6 +72,12 @@ impl<T: Send + 'static> Shared<T> {
     #[inline]
     pub(crate) fn state(&self) -> State {
         self.engine.state()
+    }
+
+    /// The bound on `size` now in force.
+    #[inline]
+    pub(crate) fn max(&self) -> usize {
+        self.engine.max()
     }
 
     /// A fresh id for a new resource.
@@ -138,5 +144,9 @@ impl<T: Send + 'static> Host for Shared<T> {
 
     fn destroy_drained(self: &Arc<Self>, item: Tracked<T>, unit: Unit<T>) {
         teardown::destroy(item, unit, DestroyReason::Closed);
+    }
+
+    fn retire(self: &Arc<Self>, item: Tracked<T>) {
+        teardown::destroy_retired(self, item);
     }
 }

@@ -41,10 +41,13 @@ pub enum DestroyReason {
     ClosedByUser,
     /// The acquire that held it was cancelled or panicked mid-check or mid-hook.
     Cancelled,
+    /// `Pool::set_max_connections` lowered the bound below the pool's size: retired idle, or
+    /// when it came back from its user.
+    Resized,
 }
 
 impl DestroyReason {
-    pub(crate) const ALL: [DestroyReason; 8] = [
+    pub(crate) const ALL: [DestroyReason; 9] = [
         DestroyReason::Broken,
         DestroyReason::CheckFailed,
         DestroyReason::IdleTimeout,
@@ -53,6 +56,7 @@ impl DestroyReason {
         DestroyReason::Closed,
         DestroyReason::ClosedByUser,
         DestroyReason::Cancelled,
+        DestroyReason::Resized,
     ];
 
     /// A short name, used in tracing events.
@@ -66,6 +70,7 @@ impl DestroyReason {
             DestroyReason::Closed => "pool_closed",
             DestroyReason::ClosedByUser => "closed_by_user",
             DestroyReason::Cancelled => "cancelled",
+            DestroyReason::Resized => "resized",
         }
     }
 
@@ -243,7 +248,7 @@ pub struct PoolStats {
     /// Creates in flight, for acquirers and in the background (warm-up to `min_connections`, or a
     /// create whose acquirer was handed a released resource first).
     pub creating: usize,
-    /// `max_connections`.
+    /// `max_connections`: the bound now in force (see `Pool::set_max_connections`).
     pub max: usize,
     /// Whether the pool is closed.
     pub closed: bool,
@@ -294,6 +299,8 @@ pub struct DestroyedStats {
     pub closed_by_user: u64,
     /// Dropped when an acquire was cancelled mid-check or mid-hook.
     pub cancelled: u64,
+    /// Retired because `Pool::set_max_connections` lowered the bound below the pool's size.
+    pub resized: u64,
 }
 
 impl DestroyedStats {
@@ -307,6 +314,7 @@ impl DestroyedStats {
             + self.closed
             + self.closed_by_user
             + self.cancelled
+            + self.resized
     }
 }
 
@@ -342,6 +350,7 @@ impl Counters {
                 closed: d(DestroyReason::Closed),
                 closed_by_user: d(DestroyReason::ClosedByUser),
                 cancelled: d(DestroyReason::Cancelled),
+                resized: d(DestroyReason::Resized),
             },
             detached: get(&self.detached),
             maintenance_passes: get(&self.maintenance_passes),

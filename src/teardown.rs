@@ -31,21 +31,38 @@ pub(crate) fn destroy_keeping_unit<T: Send + 'static>(
     unit: Unit<T>,
     reason: DestroyReason,
 ) -> Option<Unit<T>> {
-    let shared = unit.host();
-    let mut teardown = start(shared, tracked, reason);
-    // Poll once: the default teardown (drop) finishes at once and needs no task.
+    let shared = unit.host().clone();
+    let teardown = start(&shared, tracked, reason);
+    run(&shared, teardown, Some(unit))
+}
+
+/// Destroys `tracked`, retired by a shrink (`Pool::set_max_connections`): its unit of capacity
+/// was already freed, so the teardown holds none and is not counted in `tearing_down`.
+pub(crate) fn destroy_retired<T: Send + 'static>(shared: &Arc<Shared<T>>, tracked: Tracked<T>) {
+    let teardown = start(shared, tracked, DestroyReason::Resized);
+    run(shared, teardown, None);
+}
+
+/// Polls `teardown` once: the default teardown (drop) finishes at once and needs no task, and
+/// the caller gets `unit` back. Otherwise the rest runs in a task, bounded by
+/// `release_timeout`, that owns `unit`.
+fn run<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    mut teardown: BoxFuture<'static, ()>,
+    unit: Option<Unit<T>>,
+) -> Option<Unit<T>> {
     let mut cx = Context::from_waker(Waker::noop());
     match guarded_sync(|| teardown.as_mut().poll(&mut cx)) {
-        Some(Poll::Ready(())) => return Some(unit),
+        Some(Poll::Ready(())) => return unit,
         None => {
             tracing::warn!("Manager::destroy panicked");
-            return Some(unit);
+            return unit;
         }
         Some(Poll::Pending) => {}
     }
     let limit = shared.armable(shared.config.release_timeout);
     // The task owns the unit: if it never runs (runtime shutdown), dropping it still returns it.
-    let unit = InFlight::new(unit);
+    let unit = unit.map(InFlight::new);
     let task = async move {
         if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
             tracing::warn!("Manager::destroy timed out; dropped the resource");

@@ -26,20 +26,20 @@ pub(crate) struct Engine<I> {
     state: StateWord,
     /// The waiter line and the reservations handed to it.
     handoff: Handoff,
-    /// Idle items, plus items reserved for notified waiters. Capacity `max`.
+    /// Idle items, plus items reserved for notified waiters. Its capacity is the ceiling on
+    /// `max`, since `queued items <= size <= ceiling` always.
     queue: Queue<I>,
-    /// The bound on `size`.
-    max: usize,
 }
 
 impl<I: Send + 'static> Engine<I> {
-    /// An empty engine with room for `max` units (`1 ..= MAX_SIZE`, checked by the builder).
-    pub(crate) fn new(max: usize) -> Self {
+    /// An empty engine bounded by `max` units, which [`resize`](Self::resize) may later move
+    /// anywhere in `1 ..= ceiling` (`max <= ceiling <= MAX_SIZE`, checked by the builder).
+    pub(crate) fn new(max: usize, ceiling: usize) -> Self {
+        debug_assert!(0 < max && max <= ceiling);
         Engine {
-            state: StateWord::new(),
+            state: StateWord::new(max),
             handoff: Handoff::new(),
-            queue: Queue::new(max),
-            max,
+            queue: Queue::new(ceiling),
         }
     }
 
@@ -52,7 +52,12 @@ impl<I: Send + 'static> Engine<I> {
     /// The bound on `size`.
     #[inline]
     pub(crate) fn max(&self) -> usize {
-        self.max
+        self.state.max()
+    }
+
+    /// The largest bound [`resize`](Self::resize) accepts.
+    pub(crate) fn ceiling(&self) -> usize {
+        self.queue.capacity()
     }
 
     #[inline]
@@ -72,8 +77,7 @@ impl<I: Send + 'static> Engine<I> {
     #[inline]
     pub(crate) fn claim<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
         let engine = host.engine();
-        let grow_below = if create { engine.max } else { 0 };
-        match engine.state.claim(Order::Fair, grow_below) {
+        match engine.state.claim(Order::Fair, create) {
             Claimed::Item => match Self::pop_claimed(host) {
                 Some((item, unit)) => Claim::Idle(item, unit),
                 None => Claim::Closed,
@@ -89,13 +93,14 @@ impl<I: Send + 'static> Engine<I> {
     pub(crate) fn claim_idle_internal<H: Host<Item = I>>(
         host: &Arc<H>,
     ) -> Option<(I, CapacityGuard<H>)> {
-        match host.engine().state.claim(Order::Internal, 0) {
+        match host.engine().state.claim(Order::Internal, false) {
             Claimed::Item => Self::pop_claimed(host),
             _ => None,
         }
     }
 
-    /// Grows by one unit while `size < below`, never taking an item (warm-up to a minimum).
+    /// Grows by one unit while `size < below` and `size < max`, never taking an item (warm-up to
+    /// a minimum).
     pub(crate) fn grow<H: Host<Item = I>>(host: &Arc<H>, below: usize) -> Option<CapacityGuard<H>> {
         host.engine()
             .state
@@ -137,8 +142,17 @@ impl<I: Send + 'static> Engine<I> {
         }
         match engine.state.publish() {
             Publish::Published => {}
+            // A shrink raced us: retire idle items until the bound holds.
+            Publish::OverMax => Self::trim(&host),
             // Leave the item in the queue, unpublished, as a reservation.
             Publish::ForWaiter => Self::hand_off(&host),
+            // Our push is covered by our unit: pop one item (ours or an older reserved one, whose
+            // waiter then pops ours) and retire it with that unit.
+            Publish::Retire => {
+                if let Some((item, unit)) = Self::pop_claimed(&host) {
+                    Self::retire(item, unit);
+                }
+            }
             // The closer may have drained before our push: drain it ourselves.
             Publish::Closed => Self::drain(&host),
         }
@@ -163,8 +177,79 @@ impl<I: Send + 'static> Engine<I> {
     /// drains if the pool closed meanwhile.
     pub(super) fn hand_off<H: Host<Item = I>>(host: &Arc<H>) {
         let engine = host.engine();
-        if engine.handoff.hand_off(&engine.state, engine.max) == Handed::Closed {
+        if engine.handoff.hand_off(&engine.state) == Handed::Closed {
             Self::drain(host);
+        }
+    }
+
+    // ===== resizing =====
+
+    /// Moves the bound on `size` to `max` (`1 ..= ceiling`, checked by the caller) and returns
+    /// the old bound. Raising it hands the new room to counted waiters at once (each gets a slot
+    /// and creates). Lowering it retires idle items until `size <= max` or nothing idle is left;
+    /// resources in use are retired as they come back (`free` and `publish` see the bound), and
+    /// waiters wait until `size` is below the new bound.
+    pub(crate) fn resize<H: Host<Item = I>>(host: &Arc<H>, max: usize) -> usize {
+        let engine = host.engine();
+        let (old, s) = engine.state.set_max(max);
+        if max < old {
+            Self::trim(host);
+        } else if max > old && !s.is_closed() {
+            // Waiters that registered before our RMW; later ones see the new bound (race 7).
+            // Counted waiters include notified ones: a reservation nobody takes is published.
+            for _ in 0..(max - old).min(s.waiters()) {
+                if !Self::grow_for_line(host) {
+                    break;
+                }
+            }
+        }
+        old
+    }
+
+    /// Claims one unit (or an item published beside waiters) and hands it to the oldest
+    /// unnotified waiter: a waiter that registered while a raised bound left room. `false` if
+    /// there was nothing to claim.
+    pub(super) fn grow_for_line<H: Host<Item = I>>(host: &Arc<H>) -> bool {
+        let engine = host.engine();
+        match engine.handoff.serve_one(&engine.state) {
+            None => false,
+            Some(Handed::Done) => true,
+            Some(Handed::Closed) => {
+                Self::drain(host);
+                false
+            }
+        }
+    }
+
+    /// Retires published idle items while `size` is above `max`.
+    fn trim<H: Host<Item = I>>(host: &Arc<H>) {
+        let engine = host.engine();
+        while engine.state.load().size() > engine.max() {
+            let Claimed::Item = engine.state.claim(Order::Internal, false) else {
+                return;
+            };
+            let Some((item, unit)) = Self::pop_claimed(host) else {
+                return; // closed: a drainer took it
+            };
+            if !Self::retire(item, unit) {
+                return;
+            }
+        }
+    }
+
+    /// Retires `item` if `size` is still above `max`: frees its unit with a CAS that checks the
+    /// bound (so two racing retirements never both act on one excess unit) and destroys the item
+    /// without capacity. Otherwise someone else retired meanwhile: the item goes back as a
+    /// release. Returns whether it retired. (That release may trim again; each such nesting
+    /// needs `size` to have fallen or `max` to have moved since the level above, so it ends.)
+    fn retire<H: Host<Item = I>>(item: I, unit: CapacityGuard<H>) -> bool {
+        if unit.host().engine().state.free_over_max() {
+            let host = unit.disarm();
+            H::retire(&host, item);
+            true
+        } else {
+            Self::release(unit, item);
+            false
         }
     }
 

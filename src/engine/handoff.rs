@@ -98,7 +98,7 @@ impl Handoff {
 
     /// Hands a just-deposited reservation (a queued item or a slot) to the oldest unnotified
     /// waiter, or publishes it if there is none.
-    pub(crate) fn hand_off(&self, state: &StateWord, max: usize) -> Handed {
+    pub(crate) fn hand_off(&self, state: &StateWord) -> Handed {
         loop {
             // Acquire: pairs with the AcqRel increment of a registering waiter; if we read it,
             // that waiter's place was inserted before, so the notify below can see it.
@@ -123,7 +123,7 @@ impl Handoff {
             // Race 3: a waiter registered between our notify and our publish and may be asleep
             // beside the published unit. Take one back, if it is still there, and notify again.
             // Each retry needs a new registration, so the loop ends.
-            if !self.retake(state, max) {
+            if !self.retake(state) {
                 return Handed::Done;
             }
         }
@@ -142,8 +142,8 @@ impl Handoff {
     /// Turns one published unit back into a reservation: claims an available item (which stays
     /// queued, reserved again), or grows by one and counts a slot. `false` if someone already
     /// took it (or the pool closed).
-    fn retake(&self, state: &StateWord, max: usize) -> bool {
-        match state.claim(Order::Internal, max) {
+    fn retake(&self, state: &StateWord) -> bool {
+        match state.claim(Order::Internal, true) {
             Claimed::Item => true,
             Claimed::Unit => {
                 self.deposit_slot();
@@ -151,6 +151,12 @@ impl Handoff {
             }
             Claimed::Nothing | Claimed::Closed => false,
         }
+    }
+
+    /// Claims one published unit as a reservation, as `retake` does, and hands it off. `None` if
+    /// there was nothing to claim (a resize's room was taken by someone else, or the pool closed).
+    pub(crate) fn serve_one(&self, state: &StateWord) -> Option<Handed> {
+        self.retake(state).then(|| self.hand_off(state))
     }
 
     /// Wakes every waiter (close).

@@ -3,8 +3,8 @@
 //! It knows nothing of resources, managers, hooks, clocks or tokio. It moves *units of capacity*
 //! and opaque queued *items* between four places: the packed state word (`state.rs`), the idle
 //! queue, the waiter line (`line.rs`) and the reservations handed to waiters (`handoff.rs`). The
-//! pool above it implements [`Host`], the one call the engine makes upwards: destroy an item it
-//! drained from a closed pool.
+//! pool above it implements [`Host`], the one kind of call the engine makes upwards: destroy an
+//! item it cannot keep (drained from a closed pool, or retired by a shrink).
 //!
 //! | file | type | what it does |
 //! |---|---|---|
@@ -13,7 +13,7 @@
 //! | `handoff.rs` | `Handoff` | the line plus item and slot reservations; `hand_off` (race 3) |
 //! | `waiter.rs` | `Waiter`, `Reservation` | join the line, register, park, leave (races 2, 4, 5) |
 //! | `guard.rs` | `CapacityGuard` | owns one unit; its drop returns it |
-//! | `core.rs` | `Engine`, `Claim` | claim, release, return a unit, close, drain |
+//! | `core.rs` | `Engine`, `Claim` | claim, release, return a unit, resize, close, drain |
 //! | `loom/` | facade | std or loom atomics, mutex, queue and event, one API |
 //!
 //! # How it works
@@ -61,7 +61,12 @@ pub(crate) trait Host: Send + Sync + Sized + 'static {
     /// The pool's engine.
     fn engine(&self) -> &Engine<Self::Item>;
 
-    /// Destroys an item the engine cannot keep (drained from a closed pool). `unit` holds the
-    /// item's unit of capacity and must be dropped once the teardown is finished.
+    /// Destroys an item drained from a closed pool. `unit` holds the item's unit of capacity
+    /// and must be dropped once the teardown is finished.
     fn destroy_drained(self: &Arc<Self>, item: Self::Item, unit: CapacityGuard<Self>);
+
+    /// Destroys an item retired because `size` was above a lowered `max`. Its unit was already
+    /// freed (retiring and freeing are one CAS, so two retirements never both act on one excess
+    /// unit): the teardown holds no capacity.
+    fn retire(self: &Arc<Self>, item: Self::Item);
 }

@@ -19,13 +19,23 @@
 //! * `waiters`: tasks registered as waiting and not yet served or cancelled.
 //! * `closed`: set once by close, never cleared.
 //!
+//! Beside the word sits `max`, the bound on `size`, which `set_max` changes at run time (the word
+//! has no room for it). Every read of `max` is `Relaxed`, and what makes a read fresh enough is its
+//! place relative to an RMW on the word (see [`StateWord::set_max`]): a resizer stores `max` and
+//! then performs an RMW on the word; a release or a registering waiter reads `max` after its own
+//! RMW. The two RMWs are totally ordered, so either the resizer's RMW sees the release's publish
+//! (or the waiter's registration) and acts on it, or the later RMW acquires the resizer's store
+//! and the read after it sees the new bound. A read *before* a CAS (the grow bound) may be stale:
+//! a grow racing a shrink can land one unit above the new bound, and that unit is retired when its
+//! resource comes back (DESIGN.md §15).
+//!
 //! Orderings: every successful transition is `AcqRel`, because each one both consumes and
 //! publishes: a claim must acquire the push that a publish released, a publish must release its
 //! push, a grow pairs with the free of the unit's previous owner, and close synchronises with every
 //! earlier depositor (DESIGN.md §10). A failed CAS is `Relaxed` and only refreshes the
 //! snapshot the loop decides from. CASes are weak: each sits in a retry loop.
 
-use super::loom::{wait_until, AtomicU64, Event, Ordering};
+use super::loom::{wait_until, AtomicU64, AtomicUsize, Event, Ordering};
 use crossbeam_utils::CachePadded;
 
 /// Largest `max_connections` the word can count.
@@ -119,6 +129,9 @@ pub(crate) enum Turn {
     Unit,
     /// Counted as a waiter.
     Registered,
+    /// Counted as a waiter, but `max` was raised past `size` meanwhile: the caller grows one
+    /// unit for the line, so the room a resize made cannot sit unused beside a parked waiter.
+    RegisteredWithRoom,
     /// The waiter count is full; the caller retries later.
     Saturated,
     /// The caller's limit on waiters is reached; it gives up.
@@ -146,8 +159,14 @@ pub(crate) enum CreatorTurn {
 pub(crate) enum Publish {
     /// `avail + 1`: anyone may claim it.
     Published,
+    /// Published, but `size` is above a `max` lowered meanwhile: the caller retires idle items
+    /// until the bound holds.
+    OverMax,
     /// Somebody waits: the item stays unpublished, and the caller hands it to the oldest waiter.
     ForWaiter,
+    /// Somebody waits, but `size` is above a lowered `max`: the item stays unpublished, and the
+    /// caller pops one item back and retires it (a waiter is served only within the bound).
+    Retire,
     /// The pool is closed: the caller drains.
     Closed,
 }
@@ -161,20 +180,41 @@ pub(crate) enum Free {
     ForWaiter,
 }
 
-/// The state word, and the event that wakes `close()` when a closed pool's last unit is freed.
+/// The state word, the bound on `size`, and the event that wakes `close()` when a closed pool's
+/// last unit is freed.
 pub(crate) struct StateWord {
     /// The packed word, on its own cache line: it is the hot contended word.
     word: CachePadded<AtomicU64>,
+    /// The bound on `size` (`1 ..= MAX_SIZE`). Read-mostly: written only by `set_max`, so it
+    /// shares no line with the word that every claim writes.
+    max: AtomicUsize,
     /// Notified when the `size` of a closed pool reaches zero.
     drained: Event,
 }
 
 impl StateWord {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         StateWord {
             word: CachePadded::new(AtomicU64::new(0)),
+            max: AtomicUsize::new(max),
             drained: Event::new(),
         }
+    }
+
+    /// The bound on `size`. Relaxed: see the module docs for when a read is fresh.
+    #[inline]
+    pub(crate) fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Sets the bound on `size` to `max` and returns the old bound with the state after the
+    /// store. The store is Relaxed and is followed by an AcqRel RMW on the word: its release half
+    /// publishes the store to every later RMW on the word, and its acquire half sees every earlier
+    /// publish and registration (the module docs give the argument).
+    pub(crate) fn set_max(&self, max: usize) -> (usize, State) {
+        let old = self.max.swap(max, Ordering::Relaxed);
+        let s = State(self.word.fetch_add(0, Ordering::AcqRel));
+        (old, s)
     }
 
     /// Resolves once the pool is closed and every unit of capacity has been freed.
@@ -225,16 +265,18 @@ impl StateWord {
         }
     }
 
-    /// Claims an available item, else one unit of capacity while `size < grow_below`.
-    /// `grow_below == 0` never grows.
+    /// Claims an available item, else (with `grow`) one unit of capacity while `size < max`.
     #[inline]
-    pub(crate) fn claim(&self, order: Order, grow_below: usize) -> Claimed {
+    pub(crate) fn claim(&self, order: Order, grow: bool) -> Claimed {
+        // A stale bound only lets a grow racing a shrink land above it (module docs).
+        let grow_below = if grow { self.max() } else { 0 };
         self.claim_loop(order, true, grow_below)
     }
 
-    /// Claims one unit of capacity while `size < below`, never an item (maintenance warm-up).
+    /// Claims one unit of capacity while `size < below` and `size < max`, never an item
+    /// (maintenance warm-up).
     pub(crate) fn grow(&self, below: usize) -> bool {
-        self.claim_loop(Order::Internal, false, below) == Claimed::Unit
+        self.claim_loop(Order::Internal, false, below.min(self.max())) == Claimed::Unit
     }
 
     #[inline]
@@ -271,7 +313,6 @@ impl StateWord {
     #[inline]
     pub(crate) fn claim_or_register(
         &self,
-        max: usize,
         waiter_limit: usize,
         before_register: impl Fn(),
     ) -> Turn {
@@ -284,7 +325,7 @@ impl StateWord {
                 if self.cas(s.0 - AVAIL, &mut s) {
                     return Turn::Item;
                 }
-            } else if s.size() < max {
+            } else if s.size() < self.max() {
                 if self.cas(s.0 + SIZE, &mut s) {
                     return Turn::Unit;
                 }
@@ -297,6 +338,11 @@ impl StateWord {
                 // Race 2: a release that sees us counted notifies a line that already holds our
                 // place; a release that lands first changes the word and this CAS fails.
                 if self.cas(s.0 + WAITER, &mut s) {
+                    // Race 7: a resize that raised `max` before our CAS is seen here (our RMW
+                    // acquired its store); one that comes after sees us counted.
+                    if s.size() < self.max() {
+                        return Turn::RegisteredWithRoom;
+                    }
                     return Turn::Registered;
                 }
             }
@@ -342,9 +388,17 @@ impl StateWord {
                 return Publish::Closed;
             }
             if s.waiters() > 0 {
+                if s.size() > self.max() {
+                    return Publish::Retire;
+                }
                 return Publish::ForWaiter;
             }
             if self.cas(s.0 + AVAIL, &mut s) {
+                // Race 7: a shrink whose RMW came before our CAS is seen here; one that comes
+                // after sees our item published and retires it.
+                if s.size() > self.max() {
+                    return Publish::OverMax;
+                }
                 return Publish::Published;
             }
         }
@@ -361,12 +415,13 @@ impl StateWord {
         }
     }
 
-    /// Gives back one unit of capacity, unless somebody waits for it.
+    /// Gives back one unit of capacity, unless somebody waits for it and `size` is within `max`
+    /// (a unit above a lowered bound is retired, not handed on).
     #[inline]
     pub(crate) fn free(&self) -> Free {
         let mut s = self.hint();
         loop {
-            if s.waiters() > 0 && !s.is_closed() {
+            if s.waiters() > 0 && !s.is_closed() && s.size() <= self.max() {
                 return Free::ForWaiter;
             }
             debug_assert!(s.size() > 0, "size underflow");
@@ -374,6 +429,21 @@ impl StateWord {
             if self.cas(s.0 - SIZE, &mut s) {
                 self.freed(s);
                 return Free::Freed;
+            }
+        }
+    }
+
+    /// Frees one unit of capacity if `size` is above `max` (a retirement after a shrink);
+    /// `false`, changing nothing, if it is within the bound.
+    pub(crate) fn free_over_max(&self) -> bool {
+        let mut s = self.hint();
+        loop {
+            if s.size() <= self.max() {
+                return false;
+            }
+            if self.cas(s.0 - SIZE, &mut s) {
+                self.freed(s);
+                return true;
             }
         }
     }
@@ -433,21 +503,21 @@ mod tests {
 
     #[test]
     fn transitions_move_the_right_fields() {
-        let w = StateWord::new();
-        assert_eq!(w.claim(Order::Fair, 2), Claimed::Unit);
-        assert_eq!(w.claim(Order::Fair, 2), Claimed::Unit);
+        let w = StateWord::new(2);
+        assert_eq!(w.claim(Order::Fair, true), Claimed::Unit);
+        assert_eq!(w.claim(Order::Fair, true), Claimed::Unit);
         assert_eq!(
-            w.claim(Order::Fair, 2),
+            w.claim(Order::Fair, true),
             Claimed::Nothing,
             "size is at the bound"
         );
         assert_eq!(w.publish(), Publish::Published);
         assert_eq!(w.load().avail(), 1);
-        assert_eq!(w.claim_or_register(2, MAX_WAITERS, || {}), Turn::Item);
-        assert_eq!(w.claim_or_register(2, 0, || {}), Turn::Full);
-        assert_eq!(w.claim_or_register(2, MAX_WAITERS, || {}), Turn::Registered);
+        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Item);
+        assert_eq!(w.claim_or_register(0, || {}), Turn::Full);
+        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
         assert_eq!(
-            w.claim(Order::Fair, 2),
+            w.claim(Order::Fair, true),
             Claimed::Nothing,
             "a waiter is counted"
         );
@@ -461,6 +531,35 @@ mod tests {
         assert!(first && before.avail() == 1);
         assert_eq!(w.load().avail(), 0);
         assert!(!w.close().0, "close is idempotent");
-        assert_eq!(w.claim(Order::Internal, 2), Claimed::Closed);
+        assert_eq!(w.claim(Order::Internal, true), Claimed::Closed);
+    }
+
+    #[test]
+    fn the_bound_moves() {
+        let w = StateWord::new(1);
+        assert_eq!(w.claim(Order::Fair, true), Claimed::Unit);
+        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
+        assert_eq!(w.set_max(3), (1, w.load()));
+        assert!(w.grow(5), "grow is bounded by the raised max");
+        assert_eq!(w.load().size(), 2);
+        assert_eq!(w.unregister().waiters(), 1);
+        assert_eq!(w.set_max(1).0, 3);
+        assert!(!w.grow(5), "grow is bounded by the lowered max");
+        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
+        assert_eq!(
+            w.free(),
+            Free::Freed,
+            "a unit above the bound is not handed on"
+        );
+        assert_eq!(
+            w.free(),
+            Free::ForWaiter,
+            "within the bound a waiter gets it"
+        );
+        assert_eq!(w.publish(), Publish::ForWaiter);
+        assert_eq!(w.unregister().waiters(), 1);
+        assert_eq!(w.publish(), Publish::Published);
+        assert_eq!(w.set_max(0).1.avail(), 1);
+        assert_eq!(w.publish(), Publish::OverMax);
     }
 }

@@ -88,12 +88,17 @@ impl<'a, H: Host> Waiter<'a, H> {
         let engine = host.engine();
         let turn = engine
             .state_word()
-            .claim_or_register(engine.max(), waiter_limit, || {
-                engine.handoff().count_registration()
-            });
+            .claim_or_register(waiter_limit, || engine.handoff().count_registration());
         match turn {
             Turn::Registered => {
                 waiter.registered = true;
+                Joined::Waiting(waiter)
+            }
+            Turn::RegisteredWithRoom => {
+                // Race 7: a resize raised the bound after we looked; make sure its room reaches
+                // the line (most likely us, if we are the oldest).
+                waiter.registered = true;
+                Engine::grow_for_line(host);
                 Joined::Waiting(waiter)
             }
             // Race 4: leaving without parking passes on a notification we may already hold.

@@ -119,6 +119,11 @@ impl<T> Queue<T> {
         }
     }
 
+    /// How many items it can hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
     /// The position after `pos`: the next index, or index 0 of the next lap.
     fn next(&self, pos: usize) -> usize {
         let index = pos & (self.one_lap - 1);

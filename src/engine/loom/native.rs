@@ -45,6 +45,11 @@ impl<T> Queue<T> {
     pub(crate) fn pop(&self) -> Option<T> {
         self.0.pop()
     }
+
+    /// How many items it can hold.
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
 }
 
 /// A list of parked tasks: event-listener's `Event`.
