@@ -35,7 +35,7 @@
 //!   totally ordered, so either the depositor sees `closed`, or the closer's drain sees the
 //!   deposit. Nothing is ever stranded in a closed pool.
 //!
-//! DESIGN.md draws the module graph (§1), numbers the races R1–R6 this handles (§7), argues
+//! DESIGN.md draws the module graph (§1), numbers the races R1–R7 this handles (§7), argues
 //! every ordering (§10) and lists the loom models in `loom-tests/` that check them (§13).
 
 mod core;

@@ -27,7 +27,7 @@
 //! (or the waiter's registration) and acts on it, or the later RMW acquires the resizer's store
 //! and the read after it sees the new bound. A read *before* a CAS (the grow bound) may be stale:
 //! a grow racing a shrink can land one unit above the new bound, and that unit is retired when its
-//! resource comes back (DESIGN.md §15).
+//! resource comes back (DESIGN.md §7, race R7).
 //!
 //! Orderings: every successful transition is `AcqRel`, because each one both consumes and
 //! publishes: a claim must acquire the push that a publish released, a publish must release its
