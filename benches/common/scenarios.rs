@@ -292,9 +292,9 @@ impl NoisyNeighbour {
     fn halt(&mut self) -> u64 {
         // Relaxed: only ends the loop; `join` below is the synchronisation.
         self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .map_or(0, |t| t.join().expect("the noisy-neighbour loop cannot panic"))
+        self.thread.take().map_or(0, |t| {
+            t.join().expect("the noisy-neighbour loop cannot panic")
+        })
     }
 }
 

@@ -176,6 +176,9 @@ impl Manager for UpstreamManager {
 
 // ===== the proxy =====
 
+/// The pooled strategy's pool name: the `pool` label of its metrics (`metrics` feature).
+pub const POOL_NAME: &str = "upstream";
+
 /// How the proxy reaches its upstream.
 pub enum Strategy {
     /// Connections pooled in `shadowcat-pool`.
@@ -274,6 +277,7 @@ impl Proxy {
     pub fn pooled(config: ProxyConfig) -> Result<Arc<Self>, shadowcat_pool::BuildError> {
         let next_seq = Arc::new(AtomicU64::new(0));
         let pool = PoolOptions::new()
+            .name(POOL_NAME)
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
             .create_timeout(config.connect_timeout)
