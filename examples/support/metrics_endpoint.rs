@@ -8,9 +8,8 @@
 //! `http_proxy_upstream_checkouts_total`: the proxy's own counter of upstream connections taken
 //! from the pool (`acquired_immediately + acquired_after_wait` of [`Pool::stats`]), which the
 //! crate counts but does not report through the facade.
-
-#[path = "http_serve.rs"]
-mod http_serve;
+//!
+//! Its includer also includes `proxy.rs` as `crate::proxy`, whose accept loop it serves with.
 
 use std::sync::Arc;
 
@@ -24,6 +23,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use shadowcat_pool::Pool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::proxy::http_serve;
 
 /// The Prometheus text exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

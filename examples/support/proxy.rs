@@ -25,8 +25,10 @@
 //!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
 //!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
 
+// Public so that `metrics_endpoint.rs` serves `/metrics` with the same accept loop (a second
+// `#[path]` include of the file would compile it twice).
 #[path = "http_serve.rs"]
-mod http_serve;
+pub mod http_serve;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
