@@ -12,7 +12,9 @@ use std::time::Duration;
 use common::pools::{
     BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, SpawnDropBaseline,
 };
-use common::scenarios::{cold_once, hot_iters, prewarmed, runtime_for, tasks_iters, Scenario};
+use common::scenarios::{
+    cold_once, hot_iters, prewarmed, runtime_for, tasks_iters, NoisyNeighbour, Scenario,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use crossbeam_queue::ArrayQueue;
 
@@ -48,6 +50,8 @@ fn bench_pool<P: BenchPool>(
         }
         _ => {
             let pool: Arc<P> = rt.block_on(prewarmed::<P>(shape.max));
+            // S7: a busy thread outside the runtime while this pool is measured, stopped after.
+            let _noise = shape.noisy.then(NoisyNeighbour::start);
             g.bench_function(name, |b| {
                 b.iter_custom(|iters| rt.block_on(tasks_iters(&pool, shape, iters)))
             });

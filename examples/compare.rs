@@ -5,6 +5,7 @@
 //! cargo run --release --example compare                 # every scenario, every pool (~2 min)
 //! cargo run --release --example compare -- --quick      # shorter runs (< 90 s on 2 cores)
 //! cargo run --release --example compare -- --scenarios S1,S3 --pools shadowcat-pool,deadpool
+//! cargo run --release --example compare -- --scenarios S3,S7  # the noisy neighbour beside S3
 //! cargo run --release --example compare -- --help
 //! ```
 //!
@@ -41,7 +42,8 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Comma-separated ids or prefixes (default: all):
-    /// S1-hot,S2-uncontended,S3-oversubscribed,S4-heavy,S5-fairness,S6-cold.
+    /// S1-hot,S2-uncontended,S3-oversubscribed,S4-heavy,S5-fairness,S6-cold,S7-noisy-neighbour
+    /// (S7: S3 while a thread outside the runtime burns a core).
     #[arg(short = 's', long, visible_alias = "scenario", value_name = "LIST", value_delimiter = ',', value_parser = parse_scenario)]
     scenarios: Vec<Scenario>,
     /// Comma-separated (default: these five):
@@ -406,8 +408,8 @@ fn targets(summaries: &[Summary]) -> String {
                 }
                 if let Some(r) = ratio(MutexBaseline) {
                     check(
-                        r >= 1.7,
-                        format!("S1 {r:.2}× the mutex baseline; target ≥ 1.7×"),
+                        r >= 3.0,
+                        format!("S1 {r:.2}× the mutex baseline; target ≥ 3×"),
                     );
                 }
                 for k in [Deadpool, Bb8] {
@@ -424,17 +426,20 @@ fn targets(summaries: &[Summary]) -> String {
                 }
                 if let Some(r) = ratio(MutexBaseline) {
                     check(
-                        r >= 1.0,
-                        format!("S2 {r:.2}× the mutex baseline; target ≥ 1×"),
+                        r >= 4.0,
+                        format!("S2 {r:.2}× the mutex baseline; target ≥ 4×"),
                     );
                 }
                 if let Some(bare) = get(sc, BareQueue) {
-                    notes.push(format!(
-                        "S2 {:.3} Mops/s = {:.2}× the bare ArrayQueue pop+push with two workers ({:.3} Mops/s)",
-                        us.ops_per_sec / 1e6,
-                        us.ops_per_sec / bare.ops_per_sec,
-                        bare.ops_per_sec / 1e6
-                    ));
+                    let r = us.ops_per_sec / bare.ops_per_sec;
+                    check(
+                        r >= 2.0,
+                        format!(
+                            "S2 {:.3} Mops/s = {r:.2}× the bare ArrayQueue pop+push with two workers ({:.3} Mops/s); target ≥ 2×",
+                            us.ops_per_sec / 1e6,
+                            bare.ops_per_sec / 1e6
+                        ),
+                    );
                 }
             }
             Scenario::S3Oversubscribed | Scenario::S4Heavy | Scenario::S5Fairness => {
@@ -446,17 +451,17 @@ fn targets(summaries: &[Summary]) -> String {
                 if let Some((k, best)) = best {
                     let r = us.ops_per_sec / best;
                     check(
-                        r >= 1.0,
+                        r >= 1.15,
                         format!(
-                            "{id} {r:.2}× the better of deadpool/bb8 ({}); target ≥ 1×",
+                            "{id} {r:.2}× the better of deadpool/bb8 ({}); target ≥ 1.15×",
                             k.id()
                         ),
                     );
                 }
                 if let Some(r) = ratio(MutexBaseline) {
                     check(
-                        r >= 0.8,
-                        format!("{id} {r:.2}× the mutex baseline; target ≥ 0.8×"),
+                        r >= 1.0,
+                        format!("{id} {r:.2}× the mutex baseline; target ≥ 1×"),
                     );
                 }
                 if let Some(r) = ratio(SpawnDropBaseline) {
@@ -484,9 +489,9 @@ fn targets(summaries: &[Summary]) -> String {
                     {
                         let r = ours as f64 / theirs as f64;
                         check(
-                            r <= 1.5,
+                            r <= 1.2,
                             format!(
-                                "S5 p99.9 wait {} = {r:.2}× the mutex baseline's ({}); target ≤ 1.5×",
+                                "S5 p99.9 wait {} = {r:.2}× the mutex baseline's ({}); target ≤ 1.2×",
                                 fmt_ns(ours as f64),
                                 fmt_ns(theirs as f64)
                             ),
@@ -500,6 +505,37 @@ fn targets(summaries: &[Summary]) -> String {
                     us.created <= max,
                     format!("S6 created {} resources; must be ≤ max {max}", us.created),
                 );
+            }
+            Scenario::S7Noisy => {
+                if let Some(r) = ratio(MutexBaseline) {
+                    check(
+                        r >= 0.9,
+                        format!("S7 {r:.2}× the mutex baseline with a core taken; target ≥ 0.9×"),
+                    );
+                }
+                // What the busy core cost each pool: its S7 throughput over its S3 throughput
+                // (both from this run; only when S3 ran too).
+                let kept = |k: PoolKind| {
+                    let s3 = get(Scenario::S3Oversubscribed, k)?.ops_per_sec;
+                    Some((k, get(sc, k)?.ops_per_sec / s3))
+                };
+                let kept: Vec<String> = [Shadowcat, MutexBaseline, Deadpool, Bb8]
+                    .into_iter()
+                    .filter_map(kept)
+                    .map(|(k, r)| format!("{} {r:.2}×", k.id()))
+                    .collect();
+                if !kept.is_empty() {
+                    notes.push(format!(
+                        "S7 throughput kept from S3 under the noisy neighbour: {}",
+                        kept.join(", ")
+                    ));
+                }
+                notes.push(match (us.fairness, us.min_task_ops) {
+                    (Some(f), Some(min)) => format!(
+                        "S7 fairness (max/min cycles per task) {f:.3}; least task {min} cycles"
+                    ),
+                    _ => "S7 some task completed no cycle".into(),
+                });
             }
         }
     }
@@ -650,8 +686,9 @@ fn main() {
     );
     let _ = writeln!(
         header,
-        "S2-S5 depend on vCPU placement and load: compare pools within one run, as ratios. S6: time until all 64 tasks are \
-         served (median of cold runs); its percentiles are each task's time to be served."
+        "S2-S5 and S7 depend on vCPU placement and load: compare pools within one run, as ratios. S6: time until all 64 tasks are \
+         served (median of cold runs); its percentiles are each task's time to be served. S7: S3 while a thread of this \
+         process outside the runtime burns a core (not counted as outside load)."
     );
 
     println!("{header}");
@@ -720,11 +757,11 @@ mod plot {
     type Res = Result<(), Box<dyn std::error::Error>>;
 
     pub fn draw(path: &std::path::Path, summaries: &[Summary]) -> Res {
-        let root = SVGBackend::new(path, (1280, 1040)).into_drawing_area();
+        let root = SVGBackend::new(path, (1440, 1040)).into_drawing_area();
         root.fill(&WHITE)?;
         let (top, bottom) = root.split_vertically(600);
         let top = top.titled(
-            "Throughput per scenario (median of repeats; S6: cold pool, 64 tasks)",
+            "Throughput per scenario (median of repeats; S6: cold pool, 64 tasks; S7: S3 with a core taken)",
             ("sans-serif", 22),
         )?;
         let mut scenarios: Vec<Scenario> = Vec::new();
@@ -746,7 +783,7 @@ mod plot {
             legend.draw(&Rectangle::new([(x, 8), (x + 14, 22)], color(*k).filled()))?;
             legend.draw(&Text::new(k.id(), (x + 20, 8), ("sans-serif", 14)))?;
         }
-        let cells = grid.split_evenly((2, 3));
+        let cells = grid.split_evenly((2, 4));
         for (cell, sc) in cells.iter().zip(&scenarios) {
             let bars: Vec<&Summary> = summaries.iter().filter(|s| s.scenario == *sc).collect();
             let (unit, scale, label): (&str, f64, fn(&Summary) -> String) = match sc {

@@ -3,17 +3,23 @@
 //! ```text
 //! cargo run --release --example http_proxy -- --demo
 //! cargo run --release --example http_proxy -- --listen 127.0.0.1:8080 --upstream 127.0.0.1:9000
+//! cargo run --release --example http_proxy --features metrics -- --metrics-listen 127.0.0.1:9100
 //! ```
 //!
 //! Every flag is optional; `--help` lists them with their defaults (taken from `ProxyConfig::new`).
 //! `--demo` starts a local echo upstream and the proxy on ephemeral ports, sends a few requests,
-//! prints what happened and exits.
+//! prints what happened and exits. `--metrics-listen ADDR` (loopback; needs the crate's `metrics`
+//! feature) serves the pool's metrics as Prometheus text at `GET http://ADDR/metrics`; with
+//! `--demo` the demo also scrapes it once and prints the pool's lines.
 //!
 //! The proxy logic is in `examples/support/proxy.rs` (shared with the tests and `proxy_bench`).
 
 #[allow(dead_code)]
 #[path = "support/echo_upstream.rs"]
 mod echo_upstream;
+#[cfg(feature = "metrics")]
+#[path = "support/metrics_endpoint.rs"]
+mod metrics_endpoint;
 #[allow(dead_code)]
 #[path = "support/proxy.rs"]
 mod proxy;
@@ -24,7 +30,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::builder::TypedValueParser as _;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -66,6 +72,21 @@ struct Args {
     /// what happened, exit.
     #[arg(long)]
     demo: bool,
+    /// Serve the pool's metrics as Prometheus text at GET http://ADDR/metrics (a loopback
+    /// address: the endpoint has no authentication). Needs the crate's `metrics` feature.
+    #[arg(long, value_name = "ADDR", value_parser = parse_loopback)]
+    metrics_listen: Option<SocketAddr>,
+}
+
+fn parse_loopback(v: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = v
+        .parse()
+        .map_err(|e| format!("not a socket address ({e}): {v}"))?;
+    if addr.ip().is_loopback() {
+        Ok(addr)
+    } else {
+        Err(format!("not a loopback address: {v}"))
+    }
 }
 
 impl Args {
@@ -82,15 +103,17 @@ impl Args {
 fn main() {
     let args = Args::parse();
     let config = args.config();
+    // Before the pool is built: the pool registers its metric handles with the recorder then.
+    let metrics = args.metrics_listen.map(Metrics::install);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
     let result = runtime.block_on(async move {
         if args.demo {
-            demo(config).await
+            demo(config, metrics).await
         } else {
-            run(args.listen, config).await
+            run(args.listen, config, metrics).await
         }
     });
     if let Err(e) = result {
@@ -99,7 +122,77 @@ fn main() {
     }
 }
 
-async fn run(listen: SocketAddr, config: ProxyConfig) -> Result<(), BoxError> {
+/// The `--metrics-listen` endpoint, ready to start once the pool exists.
+#[cfg(feature = "metrics")]
+struct Metrics {
+    listen: SocketAddr,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+#[cfg(feature = "metrics")]
+impl Metrics {
+    /// Installs the Prometheus recorder as the global `metrics` recorder.
+    fn install(listen: SocketAddr) -> Metrics {
+        match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Metrics { listen, handle },
+            Err(e) => Args::command()
+                .error(
+                    clap::error::ErrorKind::Io,
+                    format!("--metrics-listen: cannot install the Prometheus recorder: {e}"),
+                )
+                .exit(),
+        }
+    }
+
+    /// Serves `/metrics` for the proxy's pool; returns the bound address.
+    async fn start(self, proxy: &Proxy) -> Result<SocketAddr, BoxError> {
+        let pool = proxy
+            .pool()
+            .ok_or("--metrics-listen needs the pooled proxy")?;
+        let listener = TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
+        let scraped = metrics_endpoint::PoolMetrics::new(pool.clone(), proxy::POOL_NAME);
+        metrics_endpoint::serve(listener, self.handle.clone(), scraped);
+        // Upkeep drains histogram samples between scrapes, so they do not pile up when nobody
+        // scrapes for a while (the exporter leaves scheduling it to the caller).
+        let handle = self.handle;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+        Ok(addr)
+    }
+}
+
+/// Without the `metrics` feature there is nothing to serve: `--metrics-listen` is refused.
+#[cfg(not(feature = "metrics"))]
+enum Metrics {}
+
+#[cfg(not(feature = "metrics"))]
+impl Metrics {
+    fn install(_listen: SocketAddr) -> Metrics {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--metrics-listen: the `metrics` feature is off in this build; run with \
+                 `cargo run --example http_proxy --features metrics -- --metrics-listen ADDR`",
+            )
+            .exit()
+    }
+
+    async fn start(self, _proxy: &Proxy) -> Result<SocketAddr, BoxError> {
+        match self {}
+    }
+}
+
+async fn run(
+    listen: SocketAddr,
+    config: ProxyConfig,
+    metrics: Option<Metrics>,
+) -> Result<(), BoxError> {
     let listener = TcpListener::bind(listen).await?;
     println!(
         "proxying http://{} -> http://{} (max {} upstream connections)",
@@ -107,17 +200,25 @@ async fn run(listen: SocketAddr, config: ProxyConfig) -> Result<(), BoxError> {
         config.upstream,
         config.max_connections
     );
+    let proxy = Proxy::pooled(config)?;
+    if let Some(metrics) = metrics {
+        println!("metrics at http://{}/metrics", metrics.start(&proxy).await?);
+    }
     // Runs until the process is stopped.
-    Proxy::pooled(config)?.serve(listener).await?;
+    proxy.serve(listener).await?;
     Ok(())
 }
 
-async fn demo(mut config: ProxyConfig) -> Result<(), BoxError> {
+async fn demo(mut config: ProxyConfig, metrics: Option<Metrics>) -> Result<(), BoxError> {
     let (control, _entered) = echo_upstream::Control::new("upstream");
     let upstream = echo_upstream::start(TcpListener::bind("127.0.0.1:0").await?, control.clone());
     config.upstream = upstream.addr;
     config.max_body_bytes = 1024;
     let proxy = Proxy::pooled(config.clone())?;
+    let metrics_addr = match metrics {
+        Some(metrics) => Some(metrics.start(&proxy).await?),
+        None => None,
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = proxy.clone().serve(listener);
@@ -156,6 +257,24 @@ async fn demo(mut config: ProxyConfig) -> Result<(), BoxError> {
         control.accepts.load(Ordering::SeqCst),
         proxy.pool().map(|p| (p.stats().size, p.stats().created))
     );
+    if let Some(metrics_addr) = metrics_addr {
+        let mut stream = TcpStream::connect(metrics_addr).await?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nhost: demo\r\nconnection: close\r\n\r\n")
+            .await?;
+        let mut scrape = String::new();
+        stream.read_to_string(&mut scrape).await?;
+        println!(
+            "GET http://{metrics_addr}/metrics -> {}",
+            status_line(&scrape)
+        );
+        for line in scrape.lines().filter(|l| {
+            (l.starts_with("shadowcat_pool_") || l.starts_with("http_proxy_"))
+                && !l.contains("quantile")
+        }) {
+            println!("  {line}");
+        }
+    }
 
     // 413, 400 and 502.
     let big = raw(

@@ -9,6 +9,9 @@
 #[allow(dead_code)]
 #[path = "../examples/support/echo_upstream.rs"]
 mod echo_upstream;
+#[cfg(feature = "metrics")]
+#[path = "../examples/support/metrics_endpoint.rs"]
+mod metrics_endpoint;
 #[allow(dead_code)]
 #[path = "../examples/support/proxy.rs"]
 mod proxy;
@@ -467,4 +470,226 @@ async fn malformed_oversized_and_unreachable_get_400_413_502() {
     })
     .await
     .expect("test hung");
+}
+
+/// `--metrics-listen` end to end: real requests through the proxy, then a scrape of `/metrics`
+/// (run by `.ci/run` as part of `cargo test --features metrics --test http_proxy`).
+#[cfg(feature = "metrics")]
+mod metrics_scrape {
+    use std::collections::BTreeMap;
+
+    use super::metrics_endpoint::{self, PoolMetrics, CHECKOUTS, CONTENT_TYPE};
+    use super::*;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use shadowcat_pool::DestroyReason;
+
+    /// One sample of the text exposition: name, labels (sorted) and value.
+    type Series = (String, BTreeMap<String, String>, f64);
+
+    /// Parses the sample lines of a Prometheus text exposition (`name{k="v",...} value`).
+    fn parse(text: &str) -> Vec<Series> {
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|line| {
+                let (series, value) = line.rsplit_once(' ').expect("sample line: series value");
+                let value: f64 = value.parse().expect("numeric sample value");
+                let (name, labels) = match series.split_once('{') {
+                    Some((name, rest)) => {
+                        let body = rest.strip_suffix('}').expect("labels end with }");
+                        let labels = body
+                            .split(',')
+                            .filter(|kv| !kv.is_empty())
+                            .map(|kv| {
+                                let (k, v) = kv.split_once('=').expect("label k=v");
+                                (k.to_string(), v.trim_matches('"').to_string())
+                            })
+                            .collect();
+                        (name.to_string(), labels)
+                    }
+                    None => (series.to_string(), BTreeMap::new()),
+                };
+                (name, labels, value)
+            })
+            .collect()
+    }
+
+    /// The value of `name` with exactly `labels`; panics, showing the scrape, if absent.
+    fn sample(all: &[Series], text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let want: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        all.iter()
+            .find(|(n, l, _)| n == name && *l == want)
+            .unwrap_or_else(|| panic!("{name} {labels:?} not in the scrape:\n{text}"))
+            .2
+    }
+
+    /// `GET`s (or `method`s) `path` on the metrics endpoint: status, content type, body.
+    async fn scrape(addr: SocketAddr, method: Method, path: &str) -> (StatusCode, String, String) {
+        let mut sender = client(addr).await;
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "metrics.test")
+            .body(Full::new(Bytes::new()))
+            .expect("valid request");
+        sender.ready().await.expect("metrics connection ready");
+        let resp = sender.send_request(req).await.expect("metrics response");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .map(|v| v.to_str().expect("ascii content type").to_string())
+            .unwrap_or_default();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).expect("UTF-8 exposition"),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scrape_after_traffic_reports_the_pools_gauges_and_counters() {
+        tokio::time::timeout(HANG_GUARD, async {
+            const MAX: usize = 4;
+            const CLIENTS: usize = 16;
+            const PER_CLIENT: usize = 25;
+            const REQUESTS: usize = CLIENTS * PER_CLIENT;
+            let (up, _entered) = upstream("up").await;
+            // A recorder of the test's own (not the global one): the pool and the checkout
+            // counter register their handles with it when they are built.
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let (pooled, scraped) = metrics::with_local_recorder(&recorder, || {
+                let proxy = Proxy::pooled(config(up.addr, MAX, Duration::from_secs(30)))
+                    .expect("valid config");
+                let pool = proxy.pool().expect("pooled").clone();
+                (proxy, PoolMetrics::new(pool, proxy::POOL_NAME))
+            });
+            let proxy = start(pooled).await;
+            let listener = loopback().await;
+            let metrics_addr = listener.local_addr().expect("bound");
+            let endpoint = metrics_endpoint::serve(listener, recorder.handle(), scraped);
+
+            let mut tasks = Vec::new();
+            for c in 0..CLIENTS {
+                let addr = proxy.addr;
+                tasks.push(tokio::spawn(async move {
+                    let mut sender = client(addr).await;
+                    for i in 0..PER_CLIENT {
+                        let path = format!("/m{c}/{i}");
+                        let (status, body) = send(&mut sender, Method::GET, &path, b"").await;
+                        assert_eq!(status, StatusCode::OK);
+                        assert_eq!(body, expected_body("up", "GET", &path, b""));
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.expect("client task");
+            }
+            assert_eq!(up.control.requests.load(Ordering::SeqCst), REQUESTS as u64);
+            // Every connection is back in the pool (this takes each unit once more: MAX more
+            // checkouts), so the gauges below have one right value.
+            assert_capacity_returned(&proxy.proxy).await;
+
+            let (status, content_type, text) = scrape(metrics_addr, Method::GET, "/metrics").await;
+            assert_eq!(status, StatusCode::OK, "{text}");
+            assert_eq!(content_type, CONTENT_TYPE);
+            let stats = proxy.proxy.pool().expect("pooled").stats();
+            let all = parse(&text);
+            let pool = [("pool", proxy::POOL_NAME)];
+            let get = |name: &str| sample(&all, &text, name, &pool);
+
+            // Counters.
+            let accepts = up.control.accepts.load(Ordering::SeqCst);
+            let creates = get("shadowcat_pool_creates_total");
+            assert!(
+                (1.0..=MAX as f64).contains(&creates),
+                "{creates} creates for max {MAX}"
+            );
+            assert_eq!(creates, stats.created as f64);
+            assert_eq!(
+                creates, accepts as f64,
+                "one upstream connection per create"
+            );
+            let checkouts = get(CHECKOUTS);
+            assert!(
+                checkouts >= (REQUESTS + MAX) as f64,
+                "{checkouts} checkouts for {REQUESTS} requests and {MAX} capacity checks"
+            );
+            assert_eq!(
+                checkouts,
+                (stats.acquired_immediately + stats.acquired_after_wait) as f64
+            );
+            for name in [
+                "shadowcat_pool_create_failures_total",
+                "shadowcat_pool_acquire_timeouts_total",
+                "shadowcat_pool_rejected_waiters_total",
+            ] {
+                assert_eq!(get(name), 0.0, "{name}");
+            }
+            for reason in [
+                DestroyReason::Broken,
+                DestroyReason::CheckFailed,
+                DestroyReason::IdleTimeout,
+                DestroyReason::Lifetime,
+                DestroyReason::HookRejected,
+                DestroyReason::Closed,
+                DestroyReason::ClosedByUser,
+                DestroyReason::Cancelled,
+            ] {
+                let labels = [("pool", proxy::POOL_NAME), ("reason", reason.as_str())];
+                assert_eq!(
+                    sample(&all, &text, "shadowcat_pool_destroys_total", &labels),
+                    0.0,
+                    "{reason:?}"
+                );
+            }
+            // Histograms (a summary each): every create timed; one wait sample per parked
+            // acquire.
+            assert_eq!(get("shadowcat_pool_create_seconds_count"), creates);
+            assert_eq!(
+                get("shadowcat_pool_wait_seconds_count"),
+                stats.acquired_after_wait as f64
+            );
+
+            // Gauges, refreshed by the scrape: all capacity idle, nobody waiting.
+            assert_eq!(get("shadowcat_pool_size"), creates);
+            assert_eq!(get("shadowcat_pool_idle"), creates);
+            assert_eq!(get("shadowcat_pool_in_use"), 0.0);
+            assert_eq!(get("shadowcat_pool_waiting"), 0.0);
+            assert_eq!(get("shadowcat_pool_creating"), 0.0);
+
+            // A connection held across a scrape shows in the gauges at once.
+            let held = proxy
+                .proxy
+                .pool()
+                .expect("pooled")
+                .acquire()
+                .await
+                .expect("an idle connection");
+            let (_, _, text) = scrape(metrics_addr, Method::GET, "/metrics").await;
+            let all = parse(&text);
+            assert_eq!(sample(&all, &text, "shadowcat_pool_in_use", &pool), 1.0);
+            assert_eq!(
+                sample(&all, &text, "shadowcat_pool_idle", &pool),
+                creates - 1.0
+            );
+            drop(held);
+
+            // Only GET/HEAD /metrics.
+            assert_eq!(
+                scrape(metrics_addr, Method::GET, "/other").await.0,
+                StatusCode::NOT_FOUND
+            );
+            assert_eq!(
+                scrape(metrics_addr, Method::POST, "/metrics").await.0,
+                StatusCode::METHOD_NOT_ALLOWED
+            );
+            endpoint.abort();
+        })
+        .await
+        .expect("test hung");
+    }
 }

@@ -2,8 +2,9 @@
 //! criterion's `iter_custom`).
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
@@ -38,6 +39,10 @@ pub enum Scenario {
     S5Fairness,
     /// An empty pool of max 8 whose create takes about 50 µs, hit by 64 tasks once each.
     S6Cold,
+    /// The S3 setup while a plain OS thread outside the runtime burns a core
+    /// ([`NoisyNeighbour`]): with 2 vCPUs, three runnable threads share two cores, so a waiter
+    /// handed a resource may sit on a descheduled worker.
+    S7Noisy,
 }
 
 /// What a scenario runs.
@@ -53,17 +58,20 @@ pub struct Shape {
     pub timed: bool,
     /// Multi-thread runtime with 2 workers (else current-thread).
     pub multi_thread: bool,
+    /// Whether a [`NoisyNeighbour`] burns a core while the scenario runs.
+    pub noisy: bool,
 }
 
 impl Scenario {
     /// Every scenario, in report order.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::S1Hot,
         Scenario::S2Uncontended,
         Scenario::S3Oversubscribed,
         Scenario::S4Heavy,
         Scenario::S5Fairness,
         Scenario::S6Cold,
+        Scenario::S7Noisy,
     ];
 
     /// The id used in reports.
@@ -75,6 +83,7 @@ impl Scenario {
             Scenario::S4Heavy => "S4-heavy",
             Scenario::S5Fairness => "S5-fairness",
             Scenario::S6Cold => "S6-cold",
+            Scenario::S7Noisy => "S7-noisy-neighbour",
         }
     }
 
@@ -92,7 +101,7 @@ impl Scenario {
         let (tasks, max, yield_held, timed, multi_thread) = match self {
             Scenario::S1Hot => (1, 16, false, false, false),
             Scenario::S2Uncontended => (2, 16, false, false, true),
-            Scenario::S3Oversubscribed => (64, 8, true, false, true),
+            Scenario::S3Oversubscribed | Scenario::S7Noisy => (64, 8, true, false, true),
             Scenario::S4Heavy => (512, 4, true, false, true),
             Scenario::S5Fairness => (64, 8, true, true, true),
             Scenario::S6Cold => (64, 8, true, true, true),
@@ -103,6 +112,7 @@ impl Scenario {
             yield_held,
             timed,
             multi_thread,
+            noisy: self == Scenario::S7Noisy,
         }
     }
 }
@@ -243,8 +253,71 @@ pub fn runtime_for(scenario: Scenario) -> tokio::runtime::Runtime {
     }
 }
 
-/// Runs one timed run of `scenario` on `kind`.
+/// A busy loop on a plain `std::thread` (not a tokio worker or blocking thread) that competes
+/// with the runtime's workers for the cores while it lives. [`NoisyNeighbour::stop`], or
+/// dropping it (also during a panic), stops the loop and joins the thread, so it never outlives
+/// the run that started it.
+pub struct NoisyNeighbour {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<u64>>,
+}
+
+impl NoisyNeighbour {
+    /// Starts burning a core.
+    pub fn start() -> NoisyNeighbour {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("noisy-neighbour".into())
+            .spawn(move || {
+                let mut spins = 0u64;
+                // Relaxed: the flag carries no data; the join in `stop` orders everything else.
+                while !flag.load(Ordering::Relaxed) {
+                    spins = black_box(spins.wrapping_add(1));
+                }
+                spins
+            })
+            .expect("spawn the noisy-neighbour thread");
+        NoisyNeighbour {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the loop, joins the thread and returns how many iterations it spun.
+    pub fn stop(mut self) -> u64 {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> u64 {
+        // Relaxed: only ends the loop; `join` below is the synchronisation.
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| {
+            t.join().expect("the noisy-neighbour loop cannot panic")
+        })
+    }
+}
+
+impl Drop for NoisyNeighbour {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Runs one timed run of `scenario` on `kind`. For S7 a [`NoisyNeighbour`] runs for the whole
+/// pass (runtime start, pre-warm, warm-up, measurement and shutdown) and is stopped before this
+/// returns.
 pub fn run_timed(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunResult {
+    let noise = scenario.shape().noisy.then(NoisyNeighbour::start);
+    let result = run_timed_quiet(kind, scenario, timing);
+    if let Some(noise) = noise {
+        let spins = noise.stop();
+        assert!(spins > 0, "the noisy neighbour never ran");
+    }
+    result
+}
+
+fn run_timed_quiet(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunResult {
     match kind {
         PoolKind::Shadowcat => run_timed_on::<Shadowcat>(scenario, timing),
         PoolKind::ShadowcatDefaults => run_timed_on::<ShadowcatDefaults>(scenario, timing),

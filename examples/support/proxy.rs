@@ -25,8 +25,10 @@
 //!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
 //!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
 
+// Public so that `metrics_endpoint.rs` serves `/metrics` with the same accept loop (a second
+// `#[path]` include of the file would compile it twice).
 #[path = "http_serve.rs"]
-mod http_serve;
+pub mod http_serve;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -176,6 +178,9 @@ impl Manager for UpstreamManager {
 
 // ===== the proxy =====
 
+/// The pooled strategy's pool name: the `pool` label of its metrics (`metrics` feature).
+pub const POOL_NAME: &str = "upstream";
+
 /// How the proxy reaches its upstream.
 pub enum Strategy {
     /// Connections pooled in `shadowcat-pool`.
@@ -274,6 +279,7 @@ impl Proxy {
     pub fn pooled(config: ProxyConfig) -> Result<Arc<Self>, shadowcat_pool::BuildError> {
         let next_seq = Arc::new(AtomicU64::new(0));
         let pool = PoolOptions::new()
+            .name(POOL_NAME)
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
             .create_timeout(config.connect_timeout)
