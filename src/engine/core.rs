@@ -272,7 +272,7 @@ impl<I: Send + 'static> Engine<I> {
 
     /// Destroys everything queued and frees every slot reservation of a closed pool. Safe to run
     /// from any number of threads: each item and reservation is taken exactly once.
-    pub(super) fn drain<H: Host<Item = I>>(host: &Arc<H>) {
+    fn drain<H: Host<Item = I>>(host: &Arc<H>) {
         let engine = host.engine();
         while let Some(item) = engine.queue.pop() {
             H::destroy_drained(host, item, CapacityGuard::adopt(host.clone()));

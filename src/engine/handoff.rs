@@ -105,11 +105,12 @@ impl Handoff {
             let seen = self.registrations.load(Ordering::Acquire);
             // notify takes the line's lock, pops the oldest place, then flags and wakes it.
             if self.line.notify_additional(1) == 1 {
-                // The notified waiter owns the reservation now, including the duty to drain it
-                // if the pool closed: its un-registering RMW comes after our deposit, so either
-                // it reads `closed` and drains, or close's RMW comes later and the closer's
-                // drain sees the deposit (R8, `Waiter::take_reservation`). No RMW here.
-                return Handed::Done;
+                // The notified waiter owns the reservation now. If the pool closed, the closer
+                // may have drained before our deposit: the caller drains.
+                return match state.sync_with_close().is_closed() {
+                    true => Handed::Closed,
+                    false => Handed::Done,
+                };
             }
             // Nobody to notify: every counted waiter is already notified or leaving.
             if self.publish_excess(state).is_closed() {

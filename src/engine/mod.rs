@@ -30,13 +30,12 @@
 //! * **Release is synchronous**: push, then one CAS to publish when nobody waits. No lock, no
 //!   allocation, no spawn.
 //! * **Close** sets the closed bit and zeroes `avail` with one RMW. From then on every queued item
-//!   and every slot reservation belongs to whoever drains it. After anything is deposited, an RMW
-//!   on the state word decides who drains it (the publish CAS, or the un-registering RMW of the
-//!   waiter it was handed to), and whoever performs that RMW drains if it sees the bit: the two
-//!   RMWs are totally ordered, so either it sees `closed`, or the closer's drain sees the
+//!   and every slot reservation belongs to whoever drains it. Anybody who deposits something
+//!   performs an RMW on the state word afterwards and drains if it sees the bit: the two RMWs are
+//!   totally ordered, so either the depositor sees `closed`, or the closer's drain sees the
 //!   deposit. Nothing is ever stranded in a closed pool.
 //!
-//! DESIGN.md draws the module graph (§1), numbers the races R1–R8 this handles (§7), argues
+//! DESIGN.md draws the module graph (§1), numbers the races R1–R7 this handles (§7), argues
 //! every ordering (§10) and lists the loom models in `loom-tests/` that check them (§13).
 
 mod core;

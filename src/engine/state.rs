@@ -456,10 +456,9 @@ impl StateWord {
         before
     }
 
-    /// An RMW that changes nothing: orders the taking of a reservation against a concurrent
-    /// close. Either it reads `closed`, or close's RMW comes later in the word's modification
-    /// order and the closer's drain sees the deposit. (A registered waiter's `unregister` plays
-    /// the same part.)
+    /// An RMW that changes nothing: orders a deposit (a handed-off reservation) against a
+    /// concurrent close. Either it reads `closed`, or close's RMW comes later in the word's
+    /// modification order and the closer's drain sees the deposit.
     #[inline]
     pub(crate) fn sync_with_close(&self) -> State {
         State(self.word.fetch_add(0, Ordering::AcqRel))

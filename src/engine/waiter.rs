@@ -164,16 +164,12 @@ impl<'a, H: Host> Waiter<'a, H> {
         // A completed place is already unlinked; nothing to discard.
         self.place = None;
         let engine = self.host.engine();
-        // An RMW either way: it is what orders our reservation against a close (R8).
         let before = if std::mem::replace(&mut self.registered, false) {
             engine.state_word().unregister()
         } else {
-            engine.state_word().sync_with_close()
+            engine.state()
         };
         if before.is_closed() {
-            // Close's RMW came first, and its drain may have run before the deposit of what
-            // we were handed: drain it ourselves (draining is idempotent).
-            Engine::drain(self.host);
             return Reservation::Closed;
         }
         if engine.handoff().take_slot() {
