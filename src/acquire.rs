@@ -85,11 +85,12 @@ pub(crate) async fn acquire<T: Send + 'static>(
     maintenance::ensure_running(shared);
     let next = match Engine::claim(shared, true) {
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
-            match open_or_destroy(Lease::new(tracked, unit)) {
-                Ok(lease) => return Ok(attach(lease)),
+            let mut lease = Lease::new(tracked, unit);
+            match open_or_destroy(&mut lease) {
+                None => return Ok(attach(lease)),
                 // Nobody was waiting when we claimed: give the unit back first, then look
                 // again (the next idle resource, or room to create).
-                Err(failed) => {
+                Some(failed) => {
                     drop(failed);
                     Next::from(Engine::claim(shared, true))
                 }
@@ -129,7 +130,8 @@ pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<
         };
         // A resource that `Manager::is_open` rejects is destroyed; its unit goes back (to a
         // waiter, if any), and we look at the next idle one.
-        if let Ok(lease) = open_or_destroy(Lease::new(tracked, unit)) {
+        let mut lease = Lease::new(tracked, unit);
+        if open_or_destroy(&mut lease).is_none() {
             return Some(attach(lease));
         }
     }
@@ -281,10 +283,10 @@ fn needs_preparing<T: Send + 'static>(shared: &Shared<T>) -> bool {
 /// `recovered_after_cancel`), one that fails is destroyed, and one still running at the
 /// background limit (`acquire_timeout`) or when the pool closes is destroyed.
 async fn prepare_idle<T: Send + 'static>(shared: &Arc<Shared<T>>, lease: Lease<T>) -> Prepared<T> {
-    let lease = match open_or_destroy(lease) {
-        Ok(lease) => lease,
-        Err(failed) => return failed,
-    };
+    let mut lease = lease;
+    if let Some(failed) = open_or_destroy(&mut lease) {
+        return failed;
+    }
     let lease = if needs_preparing(shared) {
         let checking = Checking {
             shared: shared.clone(),
@@ -394,16 +396,17 @@ async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judgin
     release::to_idle(tracked, idle_since, unit);
 }
 
-/// `Manager::is_open`, the synchronous check every hand-out from the idle set makes.
+/// `Manager::is_open`, the synchronous check every hand-out from the idle set makes. `None`: open,
+/// the lease is untouched. Otherwise the resource was destroyed and the lease left empty.
 #[inline]
-fn open_or_destroy<T: Send + 'static>(mut lease: Lease<T>) -> Result<Lease<T>, Prepared<T>> {
+fn open_or_destroy<T: Send + 'static>(lease: &mut Lease<T>) -> Option<Prepared<T>> {
     let (shared, tracked) = lease.parts_mut();
     if guarded_sync(|| shared.manager.is_open(&mut tracked.resource)).unwrap_or(false) {
-        Ok(lease)
-    } else {
-        tracing::debug!(id = lease.tracked().id, "idle resource is not open");
-        Err(destroy_for_retry(lease, DestroyReason::CheckFailed))
+        return None;
     }
+    tracing::debug!(id = lease.tracked().id, "idle resource is not open");
+    let lease = lease.take()?;
+    Some(destroy_for_retry(lease, DestroyReason::CheckFailed))
 }
 
 /// Destroys a resource that failed preparation, keeping its unit when teardown is instant.
