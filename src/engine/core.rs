@@ -4,7 +4,7 @@
 use super::guard::CapacityGuard;
 use super::handoff::{Handed, Handoff};
 use super::loom::{Arc, Queue};
-use super::state::{Claimed, Free, Order, Publish, State, StateWord};
+use super::state::{Claimed, Free, Publish, State, StateWord};
 use super::Host;
 
 /// What a fast-path claim produced.
@@ -72,12 +72,13 @@ impl<I: Send + 'static> Engine<I> {
 
     // ===== claiming =====
 
-    /// The fast path: claim an idle item, or (with `create`) room to create one, fairly: nothing
-    /// while anyone is counted as waiting. Without `create` (for `try_acquire`) it never grows.
+    /// The fast path: claim an idle item, or (with `create`) room to create one. Fair without
+    /// looking at waiters, because nothing owed to a waiter is ever published or freed
+    /// (`StateWord::claim`). Without `create` (for `try_acquire`) it never grows.
     #[inline]
     pub(crate) fn claim<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
         let engine = host.engine();
-        match engine.state.claim(Order::Fair, create) {
+        match engine.state.claim(create) {
             Claimed::Item => match Self::pop_claimed(host) {
                 Some((item, unit)) => Claim::Idle(item, unit),
                 None => Claim::Closed,
@@ -88,12 +89,12 @@ impl<I: Send + 'static> Engine<I> {
         }
     }
 
-    /// Claims one available idle item regardless of waiters (maintenance, which puts it straight
-    /// back, so it never keeps a waiter from anything).
+    /// Claims one available idle item for maintenance, which puts it straight back or destroys
+    /// it (its unit then goes to a waiter, if any).
     pub(crate) fn claim_idle_internal<H: Host<Item = I>>(
         host: &Arc<H>,
     ) -> Option<(I, CapacityGuard<H>)> {
-        match host.engine().state.claim(Order::Internal, false) {
+        match host.engine().state.claim(false) {
             Claimed::Item => Self::pop_claimed(host),
             _ => None,
         }
@@ -225,7 +226,7 @@ impl<I: Send + 'static> Engine<I> {
     fn trim<H: Host<Item = I>>(host: &Arc<H>) {
         let engine = host.engine();
         while engine.state.load().size() > engine.max() {
-            let Claimed::Item = engine.state.claim(Order::Internal, false) else {
+            let Claimed::Item = engine.state.claim(false) else {
                 return;
             };
             let Some((item, unit)) = Self::pop_claimed(host) else {

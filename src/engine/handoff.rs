@@ -17,7 +17,7 @@ use crossbeam_utils::CachePadded;
 
 use super::line::Line;
 use super::loom::{AtomicUsize, Ordering};
-use super::state::{Claimed, Order, State, StateWord};
+use super::state::{Claimed, State, StateWord};
 
 /// What [`Handoff::hand_off`] did with a deposited reservation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -143,7 +143,7 @@ impl Handoff {
     /// queued, reserved again), or grows by one and counts a slot. `false` if someone already
     /// took it (or the pool closed).
     fn retake(&self, state: &StateWord) -> bool {
-        match state.claim(Order::Internal, true) {
+        match state.claim(true) {
             Claimed::Item => true,
             Claimed::Unit => {
                 self.deposit_slot();

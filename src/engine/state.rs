@@ -97,16 +97,6 @@ impl std::fmt::Debug for State {
     }
 }
 
-/// Whether a claim defers to counted waiters.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Order {
-    /// An arrival: it takes nothing while anyone is counted as waiting (the fairness rule).
-    Fair,
-    /// The engine itself (turning a published unit back into a reservation) or maintenance (which
-    /// puts what it takes straight back): waiters do not stop it.
-    Internal,
-}
-
 /// What a claim took.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Claimed {
@@ -266,29 +256,32 @@ impl StateWord {
     }
 
     /// Claims an available item, else (with `grow`) one unit of capacity while `size < max`.
+    ///
+    /// It does not look at `waiters`, and needs not to for fairness: nothing owed to a waiter is
+    /// ever claimable. A release that sees a waiter reserves its item instead of publishing it,
+    /// and a unit returned while someone waits is handed over instead of freed, so while an
+    /// unnotified waiter is counted `avail == 0` and `size == max` (DESIGN.md §8 gives the
+    /// argument and its two transient exceptions). Counted creators, which are not owed
+    /// anything, therefore no longer send every arrival down the slow path.
     #[inline]
-    pub(crate) fn claim(&self, order: Order, grow: bool) -> Claimed {
+    pub(crate) fn claim(&self, grow: bool) -> Claimed {
         // A stale bound only lets a grow racing a shrink land above it (module docs).
         let grow_below = if grow { self.max() } else { 0 };
-        self.claim_loop(order, true, grow_below)
+        self.claim_loop(true, grow_below)
     }
 
     /// Claims one unit of capacity while `size < below` and `size < max`, never an item
     /// (maintenance warm-up).
     pub(crate) fn grow(&self, below: usize) -> bool {
-        self.claim_loop(Order::Internal, false, below.min(self.max())) == Claimed::Unit
+        self.claim_loop(false, below.min(self.max())) == Claimed::Unit
     }
 
     #[inline]
-    fn claim_loop(&self, order: Order, items: bool, grow_below: usize) -> Claimed {
+    fn claim_loop(&self, items: bool, grow_below: usize) -> Claimed {
         let mut s = self.hint();
         loop {
             if s.is_closed() {
                 return Claimed::Closed;
-            }
-            if order == Order::Fair && s.waiters() > 0 {
-                // Fairness: while anyone is counted as waiting, arrivals queue behind them.
-                return Claimed::Nothing;
             }
             if items && s.avail() > 0 {
                 // Claim one published item; the caller then pops it.
@@ -504,22 +497,18 @@ mod tests {
     #[test]
     fn transitions_move_the_right_fields() {
         let w = StateWord::new(2);
-        assert_eq!(w.claim(Order::Fair, true), Claimed::Unit);
-        assert_eq!(w.claim(Order::Fair, true), Claimed::Unit);
-        assert_eq!(
-            w.claim(Order::Fair, true),
-            Claimed::Nothing,
-            "size is at the bound"
-        );
+        assert_eq!(w.claim(true), Claimed::Unit);
+        assert_eq!(w.claim(true), Claimed::Unit);
+        assert_eq!(w.claim(true), Claimed::Nothing, "size is at the bound");
         assert_eq!(w.publish(), Publish::Published);
         assert_eq!(w.load().avail(), 1);
         assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Item);
         assert_eq!(w.claim_or_register(0, || {}), Turn::Full);
         assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
         assert_eq!(
-            w.claim(Order::Fair, true),
+            w.claim(true),
             Claimed::Nothing,
-            "a waiter is counted"
+            "size is at the bound, and nothing is published while a waiter is counted"
         );
         assert_eq!(w.publish(), Publish::ForWaiter);
         assert_eq!(w.free(), Free::ForWaiter);
@@ -531,13 +520,31 @@ mod tests {
         assert!(first && before.avail() == 1);
         assert_eq!(w.load().avail(), 0);
         assert!(!w.close().0, "close is idempotent");
-        assert_eq!(w.claim(Order::Internal, true), Claimed::Closed);
+        assert_eq!(w.claim(true), Claimed::Closed);
+    }
+
+    #[test]
+    fn a_counted_creator_does_not_stop_arrivals() {
+        let w = StateWord::new(3);
+        assert_eq!(w.claim(true), Claimed::Unit);
+        // The unit's holder creates in line: counted, but owed nothing.
+        assert_eq!(w.register_creator(), CreatorTurn::Registered);
+        assert_eq!(
+            w.claim(true),
+            Claimed::Unit,
+            "the room below max is anyone's"
+        );
+        assert_eq!(w.claim(true), Claimed::Unit);
+        assert_eq!(w.claim(true), Claimed::Nothing);
+        // A release now goes to the creator, not to the idle set.
+        assert_eq!(w.publish(), Publish::ForWaiter);
+        assert_eq!(w.claim(false), Claimed::Nothing);
     }
 
     #[test]
     fn the_bound_moves() {
         let w = StateWord::new(1);
-        assert_eq!(w.claim(Order::Fair, true), Claimed::Unit);
+        assert_eq!(w.claim(true), Claimed::Unit);
         assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
         assert_eq!(w.set_max(3), (1, w.load()));
         assert!(w.grow(5), "grow is bounded by the raised max");
