@@ -24,9 +24,10 @@
 //!   create), and only then pops. Every queued item is covered by exactly one claim or
 //!   reservation, so a pop after a successful claim always finds an item (unless the pool closed
 //!   and a drainer took it).
-//! * **Fairness.** A fresh acquire claims only while `waiters == 0`. A release that sees waiters
-//!   leaves its item in the queue unpublished and notifies the oldest waiter, which now owns it.
-//!   Freed capacity is handed over the same way. So a parked waiter is never overtaken.
+//! * **Fairness.** A release that sees waiters leaves its item in the queue unpublished and
+//!   notifies the oldest waiter, which now owns it. Freed capacity is handed over the same way.
+//!   Nothing owed to a waiter is ever published or freed, so a fresh acquire, which claims only
+//!   what is published or room below `max`, never overtakes a parked waiter.
 //! * **Release is synchronous**: push, then one CAS to publish when nobody waits. No lock, no
 //!   allocation, no spawn.
 //! * **Close** sets the closed bit and zeroes `avail` with one RMW. From then on every queued item
