@@ -60,6 +60,7 @@ mod create;
 mod engine;
 mod error;
 mod hooks;
+mod keyed;
 mod lease;
 mod maintenance;
 mod manager;
@@ -78,6 +79,10 @@ pub use config::DEFAULT_BACKGROUND_CREATE_LIMIT;
 pub use connection::PoolConnection;
 pub use error::{BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked};
 pub use hooks::{AfterCreate, Judge, Metadata};
+pub use keyed::{
+    keyed_fn, KeyStats, KeyedConnection, KeyedFnManager, KeyedManager, KeyedPool, KeyedPoolOptions,
+    KeyedPoolStats, Saturation,
+};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{
     PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

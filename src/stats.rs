@@ -41,10 +41,13 @@ pub enum DestroyReason {
     ClosedByUser,
     /// The acquire that held it was cancelled or panicked mid-check or mid-hook.
     Cancelled,
+    /// A [`KeyedPool`](crate::KeyedPool) closed it, idle, to make room for another key (or to
+    /// keep the idle total under `max_idle_total`).
+    Evicted,
 }
 
 impl DestroyReason {
-    pub(crate) const ALL: [DestroyReason; 8] = [
+    pub(crate) const ALL: [DestroyReason; 9] = [
         DestroyReason::Broken,
         DestroyReason::CheckFailed,
         DestroyReason::IdleTimeout,
@@ -53,6 +56,7 @@ impl DestroyReason {
         DestroyReason::Closed,
         DestroyReason::ClosedByUser,
         DestroyReason::Cancelled,
+        DestroyReason::Evicted,
     ];
 
     /// A short name, used in tracing events.
@@ -66,6 +70,7 @@ impl DestroyReason {
             DestroyReason::Closed => "pool_closed",
             DestroyReason::ClosedByUser => "closed_by_user",
             DestroyReason::Cancelled => "cancelled",
+            DestroyReason::Evicted => "evicted",
         }
     }
 
@@ -294,6 +299,8 @@ pub struct DestroyedStats {
     pub closed_by_user: u64,
     /// Dropped when an acquire was cancelled mid-check or mid-hook.
     pub cancelled: u64,
+    /// Evicted, idle, by a [`KeyedPool`](crate::KeyedPool) to make room for another key.
+    pub evicted: u64,
 }
 
 impl DestroyedStats {
@@ -307,6 +314,7 @@ impl DestroyedStats {
             + self.closed
             + self.closed_by_user
             + self.cancelled
+            + self.evicted
     }
 }
 
@@ -342,6 +350,7 @@ impl Counters {
                 closed: d(DestroyReason::Closed),
                 closed_by_user: d(DestroyReason::ClosedByUser),
                 cancelled: d(DestroyReason::Cancelled),
+                evicted: d(DestroyReason::Evicted),
             },
             detached: get(&self.detached),
             maintenance_passes: get(&self.maintenance_passes),
