@@ -34,11 +34,26 @@ async fn caps_hold_under_concurrent_load_with_eviction() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert!(tally.total_high() <= 10, "max_total exceeded: {}", tally.total_high());
-    assert!(tally.key_high() <= 3, "max_per_key exceeded: {}", tally.key_high());
+    assert!(
+        tally.total_high() <= 10,
+        "max_total exceeded: {}",
+        tally.total_high()
+    );
+    assert!(
+        tally.key_high() <= 3,
+        "max_per_key exceeded: {}",
+        tally.key_high()
+    );
     let stats = pool.stats();
-    assert!(stats.destroyed.evicted > 0, "8 keys x 3 > 10: something was evicted");
-    assert_eq!(stats.size, tally.total(), "global units == live resources at rest");
+    assert!(
+        stats.destroyed.evicted > 0,
+        "8 keys x 3 > 10: something was evicted"
+    );
+    assert_eq!(
+        stats.size,
+        tally.total(),
+        "global units == live resources at rest"
+    );
     pool.close().await;
     assert_eq!(tally.total(), 0);
     assert_eq!(pool.stats().size, 0);
@@ -54,7 +69,7 @@ async fn evict_takes_the_idle_resource_of_another_key() {
     let a1 = pool.acquire(&0).await.unwrap();
     let a2 = pool.acquire(&0).await.unwrap();
     drop(a1); // idle in key 0
-    // Key 1 needs a resource, the total is reached: key 0's idle one is evicted for it.
+              // Key 1 needs a resource, the total is reached: key 0's idle one is evicted for it.
     let b = pool.acquire(&1).await.unwrap();
     assert_eq!(b.key, 1);
     assert_eq!((tally.live(0), tally.live(1)), (1, 1));
@@ -109,7 +124,10 @@ async fn wait_policy_waits_for_a_destroy_and_fail_policy_fails_at_once() {
         .build(Counting::default())
         .unwrap();
     let a = failing.acquire(&0).await.unwrap();
-    assert!(matches!(failing.acquire(&1).await, Err(Error::Saturated(1))));
+    assert!(matches!(
+        failing.acquire(&1).await,
+        Err(Error::Saturated(1))
+    ));
     drop(a);
     // Key 0 is idle and under its own cap: it is served from its idle set.
     let again = failing.acquire(&0).await.unwrap();
@@ -129,7 +147,11 @@ async fn idle_total_is_capped_across_keys() {
         held.push(pool.acquire(&key).await.unwrap());
     }
     drop(held);
-    assert!(pool.stats().idle <= 3, "idle {} over max_idle_total", pool.stats().idle);
+    assert!(
+        pool.stats().idle <= 3,
+        "idle {} over max_idle_total",
+        pool.stats().idle
+    );
     assert_eq!(tally.total(), 3);
     assert_eq!(pool.stats().destroyed.evicted, 3);
 }
@@ -160,8 +182,14 @@ fn build_rejects_bad_values_naming_the_field() {
     assert_eq!(field(options(0, 4)), "max_per_key");
     assert_eq!(field(options(4, 0)), "max_total");
     assert_eq!(field(options(4, 2)), "max_total");
-    assert_eq!(field(options(1, 2).max_idle_total(Some(3))), "max_idle_total");
-    assert_eq!(field(options(1, 2).max_waiters_per_key(Some(0))), "max_waiters_per_key");
+    assert_eq!(
+        field(options(1, 2).max_idle_total(Some(3))),
+        "max_idle_total"
+    );
+    assert_eq!(
+        field(options(1, 2).max_waiters_per_key(Some(0))),
+        "max_waiters_per_key"
+    );
     assert_eq!(
         field(options(1, 2).idle_timeout(Some(std::time::Duration::ZERO))),
         "idle_timeout"

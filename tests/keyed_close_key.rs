@@ -31,7 +31,10 @@ async fn close_key_fails_its_waiters_and_leaves_other_keys_alone() {
     // The checked-out resource of the closed key is destroyed when it comes back.
     drop(down);
     assert_eq!(tally.live(0), 0);
-    assert!(matches!(poll_once(&mut closing).await, std::task::Poll::Ready(true)));
+    assert!(matches!(
+        poll_once(&mut closing).await,
+        std::task::Poll::Ready(true)
+    ));
     assert_eq!((tally.live(1), tally.live(2)), (1, 1));
     // A later acquire for the key starts a fresh one.
     let fresh = pool.acquire(&0).await.unwrap();
@@ -71,7 +74,15 @@ async fn dropping_the_last_handle_closes_the_pool() {
     let conn = pool.acquire(&0).await.unwrap();
     drop(pool.acquire(&1).await.unwrap());
     drop(pool);
-    assert_eq!(tally.live(1), 0, "idle resources are destroyed with the pool");
+    assert_eq!(
+        tally.live(1),
+        0,
+        "idle resources are destroyed with the pool"
+    );
     drop(conn);
-    assert_eq!(tally.total(), 0, "a resource returned after the close is destroyed");
+    assert_eq!(
+        tally.total(),
+        0,
+        "a resource returned after the close is destroyed"
+    );
 }

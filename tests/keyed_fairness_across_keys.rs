@@ -42,7 +42,9 @@ async fn a_cold_keys_waiter_is_served_before_later_hot_key_waiters() {
         assert_parked(&mut hot2, "hot 2 after the first unit").await;
         let cold = match poll_once(&mut cold).await {
             std::task::Poll::Ready(conn) => conn.unwrap(),
-            std::task::Poll::Pending => panic!("{policy:?}: the oldest waiter (cold) was not served"),
+            std::task::Poll::Pending => {
+                panic!("{policy:?}: the oldest waiter (cold) was not served")
+            }
         };
         assert_eq!(cold.key, COLD);
 
