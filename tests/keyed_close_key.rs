@@ -1,6 +1,7 @@
 //! `close_key` drains one upstream: its waiters get `Error::Closed`, its resources are destroyed
-//! (checked-out ones when they come back), other keys are untouched, and a later acquire for the
-//! key starts fresh. `close()` closes everything, and waiters for global capacity get `Closed`.
+//! (checked-out ones when they come back), acquires for it fail while it drains (its resources
+//! still count against `max_per_key`), other keys are untouched, and once drained a later acquire
+//! for the key starts fresh. `close()` closes everything, and waiters for global capacity get `Closed`.
 #![cfg(not(shadowcat_loom))]
 
 mod keyed_support;
@@ -23,7 +24,9 @@ async fn close_key_fails_its_waiters_and_leaves_other_keys_alone() {
     let mut closing = Box::pin(pool.close_key(&0));
     assert_parked(&mut closing, "close_key with a resource out").await;
     assert!(matches!(waiter.await, Err(Error::Closed)));
-    assert_eq!(pool.key_stats(&0), None, "the key left the map at once");
+    assert!(pool.key_stats(&0).unwrap().closed);
+    // While it drains, its resource still counts against max_per_key: no fresh key beside it.
+    assert!(matches!(pool.acquire(&0).await, Err(Error::Closed)));
     // Other keys work as before.
     assert_eq!(other.key, 1);
     assert!(pool.try_acquire(&2).is_some());

@@ -168,7 +168,8 @@ where
     }
 
     /// One maintenance pass over every key: reap expired idle resources (idle timeout, max
-    /// lifetime), then remove keys that hold nothing and have nobody waiting.
+    /// lifetime), then remove keys that hold nothing and have nobody waiting, and closed keys
+    /// that have drained.
     pub(crate) fn sweep(&self) {
         Counters::bump(&self.counters.maintenance_passes);
         for i in 0..self.map.shard_count() {
@@ -176,8 +177,10 @@ where
                 maintenance::reap(&entry.pool);
             }
             self.map.retain_shard(i, |_, entry| {
-                // The CAS fails if an acquire grew or registered meanwhile: that key stays.
-                entry.pool.engine().close_if_empty()
+                // The CAS fails if an acquire grew or registered meanwhile: that key stays. A key
+                // closed by `close_key` leaves once it has drained.
+                let s = entry.pool.state();
+                (s.is_closed() && s.size() == 0) || entry.pool.engine().close_if_empty()
             });
         }
     }

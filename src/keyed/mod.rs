@@ -192,14 +192,20 @@ where
 
     /// Closes one key (one upstream): its waiters get [`Error::Closed`], its idle resources are
     /// destroyed, and the returned future resolves once every resource of the key (including
-    /// those checked out now, when they come back) is destroyed. Other keys are untouched. A
-    /// later acquire for the key starts a fresh one. Returns whether the key existed.
+    /// those checked out now, when they come back) is destroyed. Other keys are untouched.
+    ///
+    /// While the key drains, acquires for it fail with [`Error::Closed`]: its resources still
+    /// count against `max_per_key`, so a fresh key cannot be started beside them. Once the last
+    /// one is destroyed the key leaves the map (here, or at the next maintenance pass if this
+    /// future is dropped first), and a later acquire starts it fresh. Returns whether the key
+    /// existed.
     pub async fn close_key(&self, key: &K) -> bool {
-        let Some(entry) = self.inner.map.remove_if(key, |_| true) else {
+        let Some(entry) = self.inner.map.get(key) else {
             return false;
         };
         close_entry(&entry);
         entry.pool.engine().drained().await;
+        self.inner.forget(key, &entry);
         true
     }
 
@@ -297,6 +303,7 @@ where
             idle: s.avail(),
             waiting: s.waiters(),
             max: self.inner.config.max_per_key,
+            closed: s.is_closed(),
         })
     }
 

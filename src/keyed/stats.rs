@@ -53,4 +53,6 @@ pub struct KeyStats {
     pub waiting: usize,
     /// `max_per_key`.
     pub max: usize,
+    /// Whether the key is closed (by `close_key`, draining) or was just removed as empty.
+    pub closed: bool,
 }
