@@ -100,6 +100,9 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         }
         // Relaxed: a recency hint for eviction.
         self.entry.last_used.store(gate.now(), Ordering::Relaxed);
+        // SeqCst fence: pairs with the one in `Gate::take` between a waiter's registration and
+        // its eviction scan, so either we see it counted, or its scan saw what we published.
+        super::fence(Ordering::SeqCst);
         let waiting = gate.saturation == super::Saturation::Evict && gate.state().waiters() > 0;
         if waiting || gate.max_idle_total.is_some() {
             self.evict(waiting);

@@ -95,6 +95,12 @@ impl Gate {
                     // oldest registered waiter instead of being published for a fresh arrival.
                     if saturation == Saturation::Evict {
                         if let Some(evict) = evict.take() {
+                            // SeqCst fence: our registration (an RMW on the gate's word) and a
+                            // releaser's publish (an RMW on its key's word) are on different
+                            // atomics; with this fence and the releaser's, either the eviction
+                            // scan below sees the published idle resource, or the releaser sees
+                            // us counted and evicts for us (store buffering ruled out).
+                            super::fence(std::sync::atomic::Ordering::SeqCst);
                             evict();
                         }
                     }

@@ -18,7 +18,7 @@ use super::entry::KeyEntry;
 use super::gate::Gate;
 use super::held::Held;
 use super::map::ShardedMap;
-use super::options::KeyedConfig;
+use super::options::{KeyedConfig, Saturation};
 
 /// Makes one key's manager (erases the user's manager type).
 type MakeManager<K, T> = Box<dyn Fn(&K) -> Box<dyn DynManager<Held<T>>> + Send + Sync>;
@@ -54,8 +54,13 @@ where
         gate: Arc<Gate>,
         make_manager: impl FnOnce(Weak<Inner<K, T>>) -> MakeManager<K, T>,
     ) -> Arc<Self> {
-        // Shards: a few per core, so that lookups of different keys rarely share a lock.
-        let shards = 4 * std::thread::available_parallelism().map_or(4, |n| n.get());
+        // Shards: a few per core, so that lookups of different keys rarely share a lock (two
+        // under loom: every shard is a lock the models interleave on).
+        let shards = if cfg!(shadowcat_loom) {
+            2
+        } else {
+            4 * std::thread::available_parallelism().map_or(4, |n| n.get())
+        };
         Arc::new_cyclic(|this| Inner {
             map: ShardedMap::new(shards),
             gate,
@@ -172,6 +177,16 @@ where
     /// that have drained.
     pub(crate) fn sweep(&self) {
         Counters::bump(&self.counters.maintenance_passes);
+        // Idle resources can also appear without a `KeyedConnection` drop (a create finished in
+        // the background, a cancelled check that passed): evict for anyone still waiting.
+        if self.gate.saturation == Saturation::Evict {
+            for _ in 0..self.gate.state().waiters() {
+                if !self.evict_one(None) {
+                    break;
+                }
+            }
+        }
+        self.enforce_idle_cap();
         for i in 0..self.map.shard_count() {
             for (_, entry) in self.map.shard_values(i) {
                 maintenance::reap(&entry.pool);

@@ -75,6 +75,14 @@ mod options;
 mod stats;
 mod sweeper;
 
+/// The SeqCst fence of the eviction handshake (`Gate::take` and `KeyedConnection`'s drop):
+/// loom's under loom, so the models see it.
+#[cfg(not(shadowcat_loom))]
+pub(crate) use std::sync::atomic::fence;
+
+#[cfg(shadowcat_loom)]
+pub(crate) use loom::sync::atomic::fence;
+
 pub use self::connection::KeyedConnection;
 pub use self::manager::{keyed_fn, KeyedFnManager, KeyedManager};
 pub use self::options::{KeyedPoolOptions, Saturation};
