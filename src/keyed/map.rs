@@ -7,8 +7,16 @@
 //! its `raw-api`, whose table iteration is `unsafe`; the crate forbids `unsafe`. Under loom the
 //! shard locks are loom's, so the models see them.
 
-use std::collections::hash_map::{Entry, HashMap, RandomState};
+use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash};
+
+/// Randomly seeded, so keys taken from requests (a `Host` header) cannot be chosen to collide.
+#[cfg(not(shadowcat_loom))]
+type Hasher = std::collections::hash_map::RandomState;
+
+/// Fixed under loom: a model must run the same way every iteration.
+#[cfg(shadowcat_loom)]
+type Hasher = std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>;
 
 #[cfg(not(shadowcat_loom))]
 use parking_lot::RwLock;
@@ -31,8 +39,8 @@ impl<T> RwLock<T> {
 
 /// A map from `K` to `V` (an `Arc`, cheap to clone) in independently locked shards.
 pub(crate) struct ShardedMap<K, V> {
-    shards: Box<[RwLock<HashMap<K, V>>]>,
-    hasher: RandomState,
+    shards: Box<[RwLock<HashMap<K, V, Hasher>>]>,
+    hasher: Hasher,
 }
 
 impl<K, V> ShardedMap<K, V> {
@@ -49,12 +57,14 @@ impl<K: Hash + Eq + Clone, V: Clone> ShardedMap<K, V> {
     pub(crate) fn new(shards: usize) -> Self {
         let n = shards.max(1).next_power_of_two();
         ShardedMap {
-            shards: (0..n).map(|_| RwLock::new(HashMap::new())).collect(),
-            hasher: RandomState::new(),
+            shards: (0..n)
+                .map(|_| RwLock::new(HashMap::with_hasher(Hasher::default())))
+                .collect(),
+            hasher: Hasher::default(),
         }
     }
 
-    fn shard(&self, key: &K) -> &RwLock<HashMap<K, V>> {
+    fn shard(&self, key: &K) -> &RwLock<HashMap<K, V, Hasher>> {
         let h = self.hasher.hash_one(key) as usize;
         &self.shards[h & (self.shards.len() - 1)]
     }
