@@ -45,8 +45,8 @@
 //! async layer above it: `pool` (the handle), `acquire`, `create`, `release`, `teardown`,
 //! `maintenance`, `connection`, `lease` and `tracked` (a resource on its way through), `shared`
 //! (what handles point to), `options` and `config`, `manager`, `hooks`, `callback` (guarded calls
-//! into user code), `runtime`, `clock`, `stats` and `error`. `keyed` is one pool over many upstreams ([`KeyedPool`]), built from
-//! the same engine. DESIGN.md §1 draws the module graph.
+//! into user code), `runtime`, `clock`, `stats` and `error`. `keyed` is one pool over many
+//! upstreams ([`KeyedPool`]), built from the same engine. DESIGN.md §1 draws the module graph.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
