@@ -4,6 +4,7 @@
 #
 #   loom-tests/run.sh                 # all models
 #   loom-tests/run.sh --nocapture     # also print each model's iteration count and time
+#   loom-tests/run.sh keyed           # only the keyed pool's models (loom-tests/keyed.rs)
 #
 # Extra arguments go to the test harness. LOOM_MAX_DURATION is never set: when it is hit, loom
 # silently stops exploring and the model passes.

@@ -45,7 +45,8 @@
 //! async layer above it: `pool` (the handle), `acquire`, `create`, `release`, `teardown`,
 //! `maintenance`, `connection`, `lease` and `tracked` (a resource on its way through), `shared`
 //! (what handles point to), `options` and `config`, `manager`, `hooks`, `callback` (guarded calls
-//! into user code), `runtime`, `clock`, `stats` and `error`. DESIGN.md §1 draws the module graph.
+//! into user code), `runtime`, `clock`, `stats` and `error`. `keyed` is one pool over many
+//! upstreams ([`KeyedPool`]), built from the same engine. DESIGN.md §1 draws the module graph.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -60,6 +61,7 @@ mod create;
 mod engine;
 mod error;
 mod hooks;
+pub mod keyed;
 mod lease;
 mod maintenance;
 mod manager;
@@ -80,6 +82,10 @@ pub use error::{
     BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked, ResizeError,
 };
 pub use hooks::{AfterCreate, Judge, Metadata};
+pub use keyed::{
+    keyed_fn, KeyStats, KeyedConnection, KeyedFnManager, KeyedManager, KeyedPool, KeyedPoolOptions,
+    KeyedPoolStats, Saturation,
+};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{
     PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
