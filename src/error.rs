@@ -41,6 +41,10 @@ pub enum Error {
     /// The pool is closed, or was closed while this task waited.
     #[error("the pool is closed")]
     Closed,
+    /// A [`KeyedPool`](crate::KeyedPool) under [`Saturation::Fail`](crate::Saturation::Fail):
+    /// the key needed a new resource and `max_total` (carried) resources were alive across keys.
+    #[error("{0} resources are alive across keys (max_total)")]
+    Saturated(usize),
     /// The manager failed to create a resource (or panicked, or exceeded `create_timeout`).
     #[error("creating a pooled resource failed")]
     Create(#[source] BoxError),

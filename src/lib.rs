@@ -60,6 +60,7 @@ mod create;
 mod engine;
 mod error;
 mod hooks;
+mod keyed;
 mod lease;
 mod maintenance;
 mod manager;
@@ -80,6 +81,10 @@ pub use error::{
     BoxError, BuildError, CreateTimedOut, Error, HookKind, HookTimedOut, Panicked, ResizeError,
 };
 pub use hooks::{AfterCreate, Judge, Metadata};
+pub use keyed::{
+    keyed_fn, KeyStats, KeyedConnection, KeyedFnManager, KeyedManager, KeyedPool, KeyedPoolOptions,
+    KeyedPoolStats, Saturation,
+};
 pub use manager::{from_fn, FnManager, Manager};
 pub use options::{
     PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,

@@ -43,13 +43,24 @@ pub(crate) struct Shared<T: Send + 'static> {
     pub(crate) clock: Clock,
     pub(crate) manager: Box<dyn DynManager<T>>,
     pub(crate) config: Config<T>,
-    pub(crate) stats: Counters,
+    /// Shared by every per-key pool of a keyed pool (one set of per-thread cells, not one per
+    /// key); a pool of its own otherwise.
+    pub(crate) stats: std::sync::Arc<Counters>,
     /// The same events, reported through the `metrics` facade (a no-op without the feature).
     pub(crate) telemetry: Telemetry,
 }
 
 impl<T: Send + 'static> Shared<T> {
     pub(crate) fn new(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
+        Self::with_counters(config, manager, std::sync::Arc::default())
+    }
+
+    /// A pool that reports into `stats`, shared with other pools (the keys of a keyed pool).
+    pub(crate) fn with_counters(
+        config: Config<T>,
+        manager: Box<dyn DynManager<T>>,
+        stats: std::sync::Arc<Counters>,
+    ) -> Self {
         Shared {
             engine: Engine::new(config.max, config.ceiling),
             closed_event: Event::new(),
@@ -64,7 +75,7 @@ impl<T: Send + 'static> Shared<T> {
             manager,
             telemetry: Telemetry::new(config.name),
             config,
-            stats: Counters::default(),
+            stats,
         }
     }
 

@@ -44,10 +44,13 @@ pub enum DestroyReason {
     /// `Pool::set_max_connections` lowered the bound below the pool's size: retired idle, or
     /// when it came back from its user.
     Resized,
+    /// A [`KeyedPool`](crate::KeyedPool) closed it, idle, to make room for another key (or to
+    /// keep the idle total under `max_idle_total`).
+    Evicted,
 }
 
 impl DestroyReason {
-    pub(crate) const ALL: [DestroyReason; 9] = [
+    pub(crate) const ALL: [DestroyReason; 10] = [
         DestroyReason::Broken,
         DestroyReason::CheckFailed,
         DestroyReason::IdleTimeout,
@@ -57,6 +60,7 @@ impl DestroyReason {
         DestroyReason::ClosedByUser,
         DestroyReason::Cancelled,
         DestroyReason::Resized,
+        DestroyReason::Evicted,
     ];
 
     /// A short name, used in tracing events.
@@ -71,6 +75,7 @@ impl DestroyReason {
             DestroyReason::ClosedByUser => "closed_by_user",
             DestroyReason::Cancelled => "cancelled",
             DestroyReason::Resized => "resized",
+            DestroyReason::Evicted => "evicted",
         }
     }
 
@@ -301,6 +306,8 @@ pub struct DestroyedStats {
     pub cancelled: u64,
     /// Retired because `Pool::set_max_connections` lowered the bound below the pool's size.
     pub resized: u64,
+    /// Evicted, idle, by a [`KeyedPool`](crate::KeyedPool) to make room for another key.
+    pub evicted: u64,
 }
 
 impl DestroyedStats {
@@ -315,6 +322,7 @@ impl DestroyedStats {
             + self.closed_by_user
             + self.cancelled
             + self.resized
+            + self.evicted
     }
 }
 
@@ -351,6 +359,7 @@ impl Counters {
                 closed_by_user: d(DestroyReason::ClosedByUser),
                 cancelled: d(DestroyReason::Cancelled),
                 resized: d(DestroyReason::Resized),
+                evicted: d(DestroyReason::Evicted),
             },
             detached: get(&self.detached),
             maintenance_passes: get(&self.maintenance_passes),

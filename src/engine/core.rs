@@ -281,4 +281,12 @@ impl<I: Send + 'static> Engine<I> {
             drop(CapacityGuard::adopt(host.clone()));
         }
     }
+
+    /// Closes the engine if it holds no unit and no waiter, atomically with respect to any
+    /// claim, grow or registration (one CAS on the state word): an acquire that loses to it sees
+    /// `Closed`. No waiter is registered and nothing is queued, so nobody needs a wake-up and
+    /// there is nothing to drain. `true` if it closed.
+    pub(crate) fn close_if_empty(&self) -> bool {
+        self.state.close_if_empty()
+    }
 }

@@ -480,6 +480,23 @@ impl StateWord {
             }
         }
     }
+
+    /// Closes the word only if nothing is alive or waiting (`size == 0`, `waiters == 0`), in one
+    /// CAS: a keyed pool removes an empty key with it, and an acquire that registers or grows
+    /// first makes the CAS fail, so a key in use is never removed under it. `true` if it closed.
+    pub(crate) fn close_if_empty(&self) -> bool {
+        let mut s = self.hint();
+        loop {
+            if s.is_closed() || s.size() != 0 || s.waiters() != 0 {
+                return false;
+            }
+            // `cas` is AcqRel, like `close`: the claim or registration it beats sees `closed`.
+            if self.cas(s.0 | CLOSED, &mut s) {
+                self.drained.notify_all();
+                return true;
+            }
+        }
+    }
 }
 
 #[cfg(all(test, not(shadowcat_loom)))]

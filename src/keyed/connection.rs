@@ -1,0 +1,171 @@
+//! [`KeyedConnection`]: a resource checked out of a keyed pool.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::connection::PoolConnection;
+use crate::engine::loom::Arc;
+use crate::hooks::Metadata;
+
+use super::entry::KeyEntry;
+use super::held::Held;
+
+/// A resource checked out of a [`KeyedPool`](super::KeyedPool). Derefs to the resource.
+///
+/// It wraps the crate's [`PoolConnection`] of the key's pool. The wrapper exists because a keyed
+/// pool's pooled value is the resource *plus the unit of global capacity it occupies* (so that
+/// every path that destroys it, in the key's pool, returns the global unit), and `Deref` must
+/// reach the resource inside; and because a release is where capacity moves between keys: after
+/// the resource is back in its key's idle set, the drop evicts an idle resource for an acquirer
+/// of another key waiting for capacity (policy [`Saturation::Evict`](super::Saturation::Evict)),
+/// or to keep the idle total under `max_idle_total`. Dropping it is otherwise the crate's
+/// synchronous release: no task, no await, no allocation, no map lookup.
+pub struct KeyedConnection<
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + 'static,
+> {
+    /// `None` only after `detach`, `discard`, `close` or `drop` took it.
+    conn: Option<PoolConnection<Held<T>>>,
+    entry: Arc<KeyEntry<K, T>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
+    KeyedConnection<K, T>
+{
+    pub(crate) fn new(conn: PoolConnection<Held<T>>, entry: Arc<KeyEntry<K, T>>) -> Self {
+        if entry.gate.max_idle_total.is_some() {
+            // Relaxed: a gauge for the idle estimate.
+            entry.gate.checked_out.fetch_add(1, Ordering::Relaxed);
+        }
+        KeyedConnection {
+            conn: Some(conn),
+            entry,
+        }
+    }
+
+    fn conn(&self) -> &PoolConnection<Held<T>> {
+        self.conn.as_ref().expect("connection already given back")
+    }
+
+    fn take(&mut self) -> PoolConnection<Held<T>> {
+        self.conn.take().expect("connection already given back")
+    }
+
+    /// Takes the resource out of the pool for good; its per-key and global capacity are freed.
+    pub fn detach(mut self) -> T {
+        let conn = self.take();
+        let Held { resource, _unit } = conn.detach();
+        drop(_unit);
+        self.returned();
+        resource
+    }
+
+    /// Destroys the resource now without awaiting, as [`PoolConnection::discard`].
+    pub fn discard(mut self) {
+        self.take().discard();
+        self.returned();
+    }
+
+    /// Destroys the resource now, awaiting the teardown, as [`PoolConnection::close`].
+    pub async fn close(mut self) {
+        self.take().close().await;
+        self.returned();
+    }
+
+    /// Time since the resource was created.
+    pub fn age(&self) -> Duration {
+        self.conn().age()
+    }
+
+    /// A number unique within the key, in creation order.
+    pub fn id(&self) -> u64 {
+        self.conn().id()
+    }
+
+    /// The hook metadata for this resource now.
+    pub fn metadata(&self) -> Metadata {
+        self.conn().metadata()
+    }
+
+    /// After the resource went back (or was destroyed): the bookkeeping that spans keys.
+    fn returned(&self) {
+        let gate = &self.entry.gate;
+        if !gate.evicts() {
+            return;
+        }
+        if gate.max_idle_total.is_some() {
+            // Relaxed: a gauge.
+            gate.checked_out.fetch_sub(1, Ordering::Relaxed);
+        }
+        // Relaxed: a recency hint for eviction.
+        self.entry.last_used.store(gate.now(), Ordering::Relaxed);
+        // SeqCst fence: pairs with the one in `Gate::take` between a waiter's registration and
+        // its eviction scan, so either we see it counted, or its scan saw what we published.
+        super::fence(Ordering::SeqCst);
+        let waiting = gate.saturation == super::Saturation::Evict && gate.state().waiters() > 0;
+        if waiting || gate.max_idle_total.is_some() {
+            self.evict(waiting);
+        }
+    }
+
+    #[cold]
+    fn evict(&self, for_waiter: bool) {
+        let Some(inner) = self.entry.inner.upgrade() else {
+            return;
+        };
+        if for_waiter {
+            inner.evict_one(None);
+        }
+        inner.enforce_idle_cap();
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static> Drop
+    for KeyedConnection<K, T>
+{
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn);
+            self.returned();
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static> Deref
+    for KeyedConnection<K, T>
+{
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.conn().resource
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static> DerefMut
+    for KeyedConnection<K, T>
+{
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self
+            .conn
+            .as_mut()
+            .expect("connection already given back")
+            .resource
+    }
+}
+
+impl<
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        T: Send + std::fmt::Debug + 'static,
+    > std::fmt::Debug for KeyedConnection<K, T>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedConnection")
+            .field("id", &self.id())
+            .field("resource", &**self)
+            .finish()
+    }
+}

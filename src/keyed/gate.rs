@@ -1,0 +1,146 @@
+//! [`Gate`]: the global capacity gate of a keyed pool, a second instance of the crate's engine
+//! that moves units of capacity only (its idle queue never holds an item).
+//!
+//! A create for any key takes one unit here besides its per-key unit. The unit lives inside the
+//! resource ([`Held`](super::held::Held)) and returns when the resource is destroyed, so the
+//! gate's `size` is the number of resources alive (plus creates in flight) across every key,
+//! never above `max_total`. Waiting for a unit is the engine's FIFO line, so capacity freed by
+//! any key goes to the oldest waiter of any key.
+
+use crate::engine::loom::{Arc, AtomicUsize};
+use crate::engine::{CapacityGuard, Claim, Engine, Host, Joined, Reservation, Waiter, MAX_WAITERS};
+
+use super::options::Saturation;
+
+/// One unit of the global capacity; dropping it returns the unit (to the oldest waiter of any
+/// key, if one waits).
+pub(crate) type GlobalUnit = CapacityGuard<Gate>;
+
+/// Why no global unit was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refused {
+    /// `max_total` units are taken and the policy is [`Saturation::Fail`].
+    #[error("max_total resources are alive across keys")]
+    Saturated,
+    /// The keyed pool is closed.
+    #[error("the keyed pool is closed")]
+    Closed,
+}
+
+/// The global gate: an engine of `max_total` units, items unused.
+pub(crate) struct Gate {
+    engine: Engine<()>,
+    /// Resources checked out across keys, kept only when `max_idle_total` is set (to estimate
+    /// the idle total without summing every key).
+    pub(crate) checked_out: AtomicUsize,
+    /// `max_idle_total`.
+    pub(crate) max_idle_total: Option<usize>,
+    /// The saturation policy.
+    pub(crate) saturation: Saturation,
+    /// What `last_used` stamps count from.
+    epoch: tokio::time::Instant,
+}
+
+impl Gate {
+    pub(crate) fn new(
+        max_total: usize,
+        max_idle_total: Option<usize>,
+        saturation: Saturation,
+    ) -> Self {
+        Gate {
+            engine: Engine::new(max_total, max_total),
+            checked_out: AtomicUsize::new(0),
+            max_idle_total,
+            saturation,
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since the gate was made (tokio's clock, so paused-clock tests control it).
+    pub(crate) fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Whether anything evicts: the policy, or an idle cap.
+    pub(crate) fn evicts(&self) -> bool {
+        self.saturation == Saturation::Evict || self.max_idle_total.is_some()
+    }
+
+    /// Takes a unit: at once if one is free and nobody waits, else (per `saturation`) fails, or
+    /// waits in the FIFO line, after calling `evict` once to free a unit held by an idle
+    /// resource of another key (the freed unit goes to the oldest waiter, which may be us).
+    /// Cancel-safe: a dropped wait leaves the line and passes on what it was handed.
+    pub(crate) async fn take(
+        gate: &Arc<Gate>,
+        saturation: Saturation,
+        evict: impl FnOnce(),
+    ) -> Result<GlobalUnit, Refused> {
+        match Engine::claim(gate, true) {
+            // The queue never holds an item; a unit is a unit either way.
+            Claim::Create(unit) | Claim::Idle((), unit) => return Ok(unit),
+            Claim::Closed => return Err(Refused::Closed),
+            Claim::Wait => {}
+        }
+        if saturation == Saturation::Fail {
+            return Err(Refused::Saturated);
+        }
+        let mut evict = Some(evict);
+        loop {
+            match Waiter::join(gate, false, MAX_WAITERS) {
+                Joined::Unit(unit) | Joined::Item((), unit) => return Ok(unit),
+                Joined::Closed => return Err(Refused::Closed),
+                Joined::Saturated | Joined::Full => tokio::task::yield_now().await,
+                Joined::Waiting(waiter) => {
+                    // Registered first, then evict: the unit the eviction frees is handed to the
+                    // oldest registered waiter instead of being published for a fresh arrival.
+                    if saturation == Saturation::Evict {
+                        if let Some(evict) = evict.take() {
+                            // SeqCst fence: our registration (an RMW on the gate's word) and a
+                            // releaser's publish (an RMW on its key's word) are on different
+                            // atomics; with this fence and the releaser's, either the eviction
+                            // scan below sees the published idle resource, or the releaser sees
+                            // us counted and evicts for us (store buffering ruled out).
+                            super::fence(std::sync::atomic::Ordering::SeqCst);
+                            evict();
+                        }
+                    }
+                    return match waiter.wait().await {
+                        Reservation::Slot(unit) | Reservation::Item((), unit) => Ok(unit),
+                        Reservation::Closed => Err(Refused::Closed),
+                    };
+                }
+            }
+        }
+    }
+
+    /// A snapshot of the gate's state word (`size`: global units taken; `waiters`: acquirers
+    /// of any key waiting for one).
+    pub(crate) fn state(&self) -> crate::engine::State {
+        self.engine.state()
+    }
+
+    /// Closes the gate: its waiters get `Refused::Closed`, and units returned later are freed.
+    pub(crate) fn close(gate: &Arc<Gate>) {
+        Engine::close(gate);
+    }
+
+    /// Resolves once the gate is closed and every unit has come back.
+    pub(crate) async fn drained(&self) {
+        self.engine.drained().await;
+    }
+}
+
+impl Host for Gate {
+    type Item = ();
+
+    fn engine(&self) -> &Engine<()> {
+        &self.engine
+    }
+
+    fn destroy_drained(self: &Arc<Self>, _item: (), unit: CapacityGuard<Self>) {
+        drop(unit);
+    }
+
+    /// The gate is never resized, so nothing is ever retired.
+    fn retire(self: &Arc<Self>, _item: ()) {}
+}

@@ -1,0 +1,228 @@
+//! [`Inner`]: what every handle of a keyed pool points to: the key map, the global gate, the
+//! shared counters, and the paths that span keys (lookup, eviction, the maintenance sweep,
+//! close).
+
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+
+use crate::engine::loom::{Arc, AtomicBool, Event, Ordering, Weak};
+use crate::engine::{Engine, Host};
+use crate::error::Error;
+use crate::lease::Lease;
+use crate::maintenance;
+use crate::manager::DynManager;
+use crate::shared::Shared;
+use crate::stats::{Counters, DestroyReason};
+
+use super::entry::KeyEntry;
+use super::gate::Gate;
+use super::held::Held;
+use super::map::ShardedMap;
+use super::options::{KeyedConfig, Saturation};
+
+/// Makes one key's manager (erases the user's manager type).
+type MakeManager<K, T> = Box<dyn Fn(&K) -> Box<dyn DynManager<Held<T>>> + Send + Sync>;
+
+/// How many keys with idle resources eviction compares.
+const EVICTION_SAMPLE: usize = 5;
+
+/// The state behind a keyed pool.
+pub(crate) struct Inner<K, T: Send + 'static> {
+    pub(crate) map: ShardedMap<K, Arc<KeyEntry<K, T>>>,
+    pub(crate) gate: Arc<Gate>,
+    /// One set of counters (and per-thread cells) for every key.
+    pub(crate) counters: std::sync::Arc<Counters>,
+    pub(crate) config: KeyedConfig,
+    make_manager: MakeManager<K, T>,
+    /// Where the next eviction starts looking (a rotating shard index).
+    hand: AtomicU64,
+    /// Whether the maintenance task runs.
+    pub(crate) maintenance_running: std::sync::atomic::AtomicBool,
+    /// Woken when the pool closes (stops the maintenance task).
+    pub(crate) closed_event: Event,
+    pub(crate) closing: AtomicBool,
+    this: Weak<Inner<K, T>>,
+}
+
+impl<K, T> Inner<K, T>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + 'static,
+{
+    pub(crate) fn new(
+        config: KeyedConfig,
+        gate: Arc<Gate>,
+        make_manager: impl FnOnce(Weak<Inner<K, T>>) -> MakeManager<K, T>,
+    ) -> Arc<Self> {
+        // Shards: a few per core, so that lookups of different keys rarely share a lock (two
+        // under loom: every shard is a lock the models interleave on).
+        let shards = if cfg!(shadowcat_loom) {
+            2
+        } else {
+            4 * std::thread::available_parallelism().map_or(4, |n| n.get())
+        };
+        Arc::new_cyclic(|this| Inner {
+            map: ShardedMap::new(shards),
+            gate,
+            counters: std::sync::Arc::default(),
+            config,
+            make_manager: make_manager(this.clone()),
+            hand: AtomicU64::new(0),
+            maintenance_running: std::sync::atomic::AtomicBool::new(false),
+            closed_event: Event::new(),
+            closing: AtomicBool::new(false),
+            this: this.clone(),
+        })
+    }
+
+    /// Whether `close()` began.
+    pub(crate) fn is_closed(&self) -> bool {
+        // Acquire: pairs with the Release store in `close`, so an entry inserted after it is
+        // never missed (the check runs under the shard's write lock, see `entry`).
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// The key's entry, made if absent. `Err(Closed)` once the pool is closing.
+    pub(crate) fn entry(&self, key: &K) -> Result<Arc<KeyEntry<K, T>>, Error> {
+        self.map.get_or_insert(
+            key,
+            || self.is_closed().then_some(Error::Closed),
+            || self.make_entry(key),
+        )
+    }
+
+    fn make_entry(&self, key: &K) -> Arc<KeyEntry<K, T>> {
+        let shared = Shared::with_counters(
+            self.config.per_key(),
+            (self.make_manager)(key),
+            self.counters.clone(),
+        );
+        tracing::trace!("keyed pool: new key");
+        Arc::new(KeyEntry {
+            pool: Arc::new(shared),
+            last_used: AtomicU64::new(self.gate.now()),
+            closed_by_user: AtomicBool::new(false),
+            gate: self.gate.clone(),
+            inner: self.this.clone(),
+        })
+    }
+
+    /// Removes `entry` from the map if it is still the one mapped for `key` (an acquire found
+    /// it closed because it was empty and removed: the next lookup makes a fresh one).
+    pub(crate) fn forget(&self, key: &K, entry: &Arc<KeyEntry<K, T>>) {
+        self.map.remove_if(key, |mapped| Arc::ptr_eq(mapped, entry));
+    }
+
+    /// Closes one idle resource to free its global unit: among the first
+    /// [`EVICTION_SAMPLE`] keys with idle resources found walking the shards from a rotating
+    /// hand (skipping `exclude`), the one released least recently gives up its oldest idle
+    /// resource. Returns whether one was closed.
+    pub(crate) fn evict_one(&self, exclude: Option<&K>) -> bool {
+        let shards = self.map.shard_count();
+        // Relaxed: only spreads where successive evictions start.
+        let start = self.hand.fetch_add(1, StdOrdering::Relaxed) as usize;
+        let mut sample: Vec<Arc<KeyEntry<K, T>>> = Vec::with_capacity(EVICTION_SAMPLE);
+        for i in 0..shards {
+            self.map.visit_shard(start.wrapping_add(i), |key, entry| {
+                if entry.pool.state().avail() > 0 && exclude != Some(key) {
+                    sample.push(entry.clone());
+                }
+                sample.len() < EVICTION_SAMPLE
+            });
+            if sample.len() >= EVICTION_SAMPLE {
+                break;
+            }
+        }
+        // Relaxed: a recency hint.
+        sample.sort_by_key(|entry| entry.last_used.load(StdOrdering::Relaxed));
+        for entry in sample {
+            // A claim like any other: it races releases and acquires of that key through the
+            // key's state word, so it takes an item only if one is still published.
+            if let Some((tracked, unit)) = Engine::claim_idle_internal(&entry.pool) {
+                tracing::debug!(id = tracked.id, "keyed pool: evicting an idle resource");
+                Lease::new(tracked, unit).destroy(DestroyReason::Evicted);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Evicts while the estimated idle total is above `max_idle_total` (at most a few per call).
+    pub(crate) fn enforce_idle_cap(&self) {
+        let Some(cap) = self.gate.max_idle_total else {
+            return;
+        };
+        for _ in 0..4 {
+            if self.idle_estimate() <= cap || !self.evict_one(None) {
+                return;
+            }
+        }
+    }
+
+    /// Units taken minus resources checked out, creates and teardowns in flight: the idle total,
+    /// without summing every key (an estimate; the gauges are read one by one).
+    pub(crate) fn idle_estimate(&self) -> usize {
+        // Relaxed: gauges.
+        let out = self.gate.checked_out.load(StdOrdering::Relaxed);
+        let creating = self.counters.creating.load(StdOrdering::Relaxed);
+        let tearing = self.counters.tearing_down.load(StdOrdering::Relaxed);
+        self.gate
+            .state()
+            .size()
+            .saturating_sub(out + creating + tearing)
+    }
+
+    /// One maintenance pass over every key: reap expired idle resources (idle timeout, max
+    /// lifetime), then remove keys that hold nothing and have nobody waiting, and closed keys
+    /// that have drained.
+    pub(crate) fn sweep(&self) {
+        Counters::bump(&self.counters.maintenance_passes);
+        // Idle resources can also appear without a `KeyedConnection` drop (a create finished in
+        // the background, a cancelled check that passed): evict for anyone still waiting.
+        if self.gate.saturation == Saturation::Evict {
+            for _ in 0..self.gate.state().waiters() {
+                if !self.evict_one(None) {
+                    break;
+                }
+            }
+        }
+        self.enforce_idle_cap();
+        for i in 0..self.map.shard_count() {
+            for (_, entry) in self.map.shard_values(i) {
+                maintenance::reap(&entry.pool);
+            }
+            self.map.retain_shard(i, |_, entry| {
+                // The CAS fails if an acquire grew or registered meanwhile: that key stays. A key
+                // closed by `close_key` leaves once it has drained.
+                let s = entry.pool.state();
+                (s.is_closed() && s.size() == 0) || entry.pool.engine().close_if_empty()
+            });
+        }
+    }
+
+    /// Closes every key and the gate, at once (synchronous; `KeyedPool::close` then waits).
+    /// Returns the entries that were mapped.
+    pub(crate) fn close_all(&self) -> Vec<Arc<KeyEntry<K, T>>> {
+        // Release: see `is_closed`.
+        self.closing.store(true, Ordering::Release);
+        Gate::close(&self.gate);
+        let entries: Vec<_> = self.map.drain().into_iter().map(|(_, e)| e).collect();
+        for entry in &entries {
+            entry.pool.close();
+        }
+        self.closed_event.notify_all();
+        entries
+    }
+}
+
+impl<K, T: Send + 'static> Drop for Inner<K, T> {
+    fn drop(&mut self) {
+        // The last handle is gone: close everything (connections still out are destroyed when
+        // they come back).
+        self.closing.store(true, Ordering::Release);
+        Gate::close(&self.gate);
+        self.map.for_each(|entry| {
+            entry.pool.close();
+        });
+    }
+}

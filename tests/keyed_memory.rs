@@ -1,0 +1,119 @@
+//! Memory of a keyed pool: 100,000 distinct keys touched once and released; after idle expiry
+//! (paused clock) the pool is back within 1 MB of the empty pool. Also reports what a live key
+//! and an idle resource cost (run with `--nocapture`; the figures are in benches/RESULTS.md).
+//!
+//! A counting global allocator keeps the net heap bytes allocated by this test's thread; the
+//! pool lives on a current-thread runtime on that thread.
+#![cfg(not(shadowcat_loom))]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
+
+struct Counting;
+
+thread_local! {
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+    static NET_BYTES: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    if WATCHING.with(Cell::get) {
+        NET_BYTES.with(|n| n.set(n.get() + delta));
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; the thread-locals are
+// const-initialised `Cell`s, so touching them never allocates or re-enters the allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn net() -> isize {
+    NET_BYTES.with(Cell::get)
+}
+
+/// A resource of a typical handle's size, with no heap of its own.
+#[allow(dead_code)]
+struct Res([u64; 4]);
+
+const KEYS: u64 = 100_000;
+const IDLE: Duration = Duration::from_secs(60);
+const MB: isize = 1 << 20;
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_hundred_thousand_keys_touched_once_return_to_within_1_mb_after_expiry() {
+    let pool = KeyedPoolOptions::new()
+        .max_per_key(4)
+        .max_total(1 << 17)
+        .idle_timeout(Some(IDLE))
+        .max_lifetime(None)
+        .maintenance_interval(Duration::from_secs(5))
+        .build(keyed_fn(|_: &u64| async {
+            Ok::<_, std::io::Error>(Res([0; 4]))
+        }))
+        .unwrap();
+    // Warm up lazily initialised state (tracing call sites, thread-locals, timers) once.
+    drop(pool.acquire(&u64::MAX).await.unwrap());
+    tokio::time::sleep(IDLE * 2).await;
+    assert_eq!(pool.keys(), 0);
+
+    NET_BYTES.with(|n| n.set(0));
+    WATCHING.with(|w| w.set(true));
+    for key in 0..KEYS {
+        drop(pool.acquire(&key).await.unwrap());
+    }
+    let live = net();
+    assert_eq!(pool.keys(), KEYS as usize);
+    assert_eq!(pool.stats().idle, KEYS as usize);
+    // One more idle resource on each of 1,000 keys: the marginal cost of an idle resource.
+    let mut held = Vec::new();
+    for key in 0..1_000 {
+        held.push(pool.acquire(&key).await.unwrap());
+        held.push(pool.acquire(&key).await.unwrap());
+    }
+    drop(held);
+    let per_idle = (net() - live) / 1_000;
+    tokio::time::sleep(IDLE + Duration::from_secs(15)).await;
+    let after = net();
+    WATCHING.with(|w| w.set(false));
+
+    println!(
+        "keyed memory: {} B per live key with one idle resource (max_per_key 4, 32 B resource), \
+         {per_idle} B per extra idle resource, {after} B left after expiry of {KEYS} keys",
+        live / KEYS as isize
+    );
+    assert_eq!(pool.keys(), 0, "every key expired and was removed");
+    assert_eq!(pool.stats().size, 0);
+    assert!(
+        after.abs() < MB,
+        "{after} B still allocated after every key expired (budget 1 MB)"
+    );
+}
