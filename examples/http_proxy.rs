@@ -255,7 +255,9 @@ async fn run(
 }
 
 /// A keep-alive client connection to the proxy.
-async fn client(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, BoxError> {
+async fn client(
+    addr: SocketAddr,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, BoxError> {
     let stream = TcpStream::connect(addr).await?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
@@ -291,7 +293,10 @@ async fn demo(mut config: ProxyConfig, metrics: Option<Metrics>) -> Result<(), B
     config.max_total = Some(config.max_per_key + config.max_per_key / 2);
     config.max_body_bytes = 1024;
     let proxy = Proxy::pooled(config.clone())?;
-    let pool = proxy.pool().ok_or("the demo runs the pooled proxy")?.clone();
+    let pool = proxy
+        .pool()
+        .ok_or("the demo runs the pooled proxy")?
+        .clone();
     let (alpha_key, beta_key) = (proxy.route_of("alpha.demo"), proxy.route_of("beta.demo"));
     let (alpha_key, beta_key) = (
         alpha_key.ok_or("alpha.demo has a route")?,
@@ -366,7 +371,10 @@ async fn demo(mut config: ProxyConfig, metrics: Option<Metrics>) -> Result<(), B
 
     // 421, 413 and 400.
     let unknown = raw(addr, "GET / HTTP/1.1\r\nhost: gamma.demo\r\n\r\n").await?;
-    println!("Host with no route             -> {}", status_line(&unknown));
+    println!(
+        "Host with no route             -> {}",
+        status_line(&unknown)
+    );
     let big = raw(
         addr,
         &format!(
@@ -377,9 +385,15 @@ async fn demo(mut config: ProxyConfig, metrics: Option<Metrics>) -> Result<(), B
     .await?;
     println!("4 KiB body with a 1 KiB cap    -> {}", status_line(&big));
     let garbage = raw(addr, "THIS IS NOT HTTP\r\n\r\n").await?;
-    println!("garbage request                -> {}", status_line(&garbage));
+    println!(
+        "garbage request                -> {}",
+        status_line(&garbage)
+    );
     let no_host = raw(addr, "GET / HTTP/1.1\r\n\r\n").await?;
-    println!("HTTP/1.1 without Host          -> {}", status_line(&no_host));
+    println!(
+        "HTTP/1.1 without Host          -> {}",
+        status_line(&no_host)
+    );
 
     // Take beta down: its requests get 502 and its key drains; alpha carries on.
     let mut drained = proxy.drained_upstreams();

@@ -607,7 +607,10 @@ async fn three_upstreams_one_keyed_pool_one_taken_down_mid_run() {
             assert!(stats.size <= MAX_TOTAL, "max_total exceeded: {stats:?}");
             for key in &keys {
                 if let Some(k) = pool.key_stats(key) {
-                    assert!(k.size <= MAX_PER_KEY, "max_per_key exceeded at {key}: {k:?}");
+                    assert!(
+                        k.size <= MAX_PER_KEY,
+                        "max_per_key exceeded at {key}: {k:?}"
+                    );
                 }
             }
             samples += 1;
@@ -631,7 +634,11 @@ async fn three_upstreams_one_keyed_pool_one_taken_down_mid_run() {
         }
         sample_caps();
         let stats = pool.stats();
-        assert_eq!((stats.size, stats.in_use), (MAX_TOTAL, MAX_TOTAL), "{stats:?}");
+        assert_eq!(
+            (stats.size, stats.in_use),
+            (MAX_TOTAL, MAX_TOTAL),
+            "{stats:?}"
+        );
         for control in &controls {
             control.gate.add_permits(MAX_PER_KEY);
         }
@@ -654,7 +661,10 @@ async fn three_upstreams_one_keyed_pool_one_taken_down_mid_run() {
             clients.push(tokio::spawn(async move {
                 let mut sender = client(addr).await;
                 for batch in 1..=BATCHES {
-                    go_rx.wait_for(|b| *b >= batch).await.expect("coordinator alive");
+                    go_rx
+                        .wait_for(|b| *b >= batch)
+                        .await
+                        .expect("coordinator alive");
                     let host = (c + batch) % 3;
                     let path = format!("/b{batch}/c{c}");
                     let (status, body) =
@@ -752,6 +762,14 @@ async fn three_upstreams_one_keyed_pool_one_taken_down_mid_run() {
             let served = controls[i].requests.load(Ordering::SeqCst) as usize;
             assert_eq!(served, MAX_PER_KEY + BATCHES * per_host_per_batch);
         }
+        eprintln!(
+            "{samples} samples, max size {max_seen}; c: {} ok, {bad_gateway_c} 502 after the \
+             take-down, {} drains, {} answered while draining; evicted {}; {stats:?}",
+            ok[C],
+            counters.drains.load(Ordering::SeqCst),
+            counters.draining.load(Ordering::SeqCst),
+            stats.destroyed.evicted
+        );
         for up in ups.into_iter().flatten() {
             up.shutdown().await;
         }
@@ -851,7 +869,8 @@ mod metrics_scrape {
             .build()
             .expect("runtime");
         metrics::with_local_recorder(&recorder, || {
-            runtime.block_on(tokio::time::timeout(HANG_GUARD, scrape_scenario(handle)))
+            runtime
+                .block_on(async { tokio::time::timeout(HANG_GUARD, scrape_scenario(handle)).await })
         })
         .expect("test hung");
     }

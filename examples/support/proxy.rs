@@ -642,13 +642,17 @@ impl Proxy {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no upstream connection available",
             ),
-            PoolError::Closed if pool.is_closed() => {
-                self.error(StatusCode::SERVICE_UNAVAILABLE, "the proxy is shutting down")
-            }
+            PoolError::Closed if pool.is_closed() => self.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the proxy is shutting down",
+            ),
             // Only `close_key` closes one key: ours, in `drain`.
             PoolError::Closed => {
                 self.counters.draining.fetch_add(1, Ordering::Relaxed);
-                self.error(StatusCode::BAD_GATEWAY, "upstream down: draining its connections")
+                self.error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream down: draining its connections",
+                )
             }
             PoolError::Create(source) => {
                 let refused = matches!(
