@@ -675,7 +675,7 @@ impl Proxy {
     /// Closes `key` in the background unless it is closing already or gone: its idle
     /// connections are destroyed now, those in use when they come back; then it leaves the pool.
     fn drain(&self, pool: &UpstreamPool, key: &UpstreamKey) {
-        if !pool.key_stats(key).is_some_and(|s| !s.closed) {
+        if pool.key_stats(key).is_none_or(|s| s.closed) {
             return;
         }
         let (pool, key) = (pool.clone(), key.clone());
