@@ -11,8 +11,8 @@
 //! pool as `http_proxy_upstream_keys`, and each upstream's connections (alive plus being
 //! opened) as `http_proxy_upstream_connections{upstream="http://ip:port"}`. It also sets
 //! `http_proxy_upstream_checkouts_total`, the proxy's own count of connections taken from the
-//! pool. Not reported: `shadowcat_pool_creating` (`KeyedPool::stats` does not count creates in
-//! flight apart from resources).
+//! pool. Not reported: `shadowcat_pool_creating`, which `KeyedPool::stats` does not give (each
+//! key registers it, so the scrape shows it, always at 0).
 //!
 //! Its includer also includes `proxy.rs` as `crate::proxy`, whose accept loop it serves with.
 
