@@ -7,8 +7,9 @@
 //! cargo run --release --example proxy_bench -- --secs 5 --concurrency 1,16,64 --strategies pool,legacy,per-request
 //! ```
 //!
-//! Strategies: `pool` (shadowcat-pool, `max_connections` = `--pool-max`, default 64, so it never
-//! limits), `pool8` (shadowcat-pool capped at 8 upstream connections), `legacy` (hyper-util's
+//! Strategies: `pool` (shadowcat-pool's `KeyedPool` with the one upstream as its one key,
+//! `max_per_key` = `--pool-max`, default 64, so it never limits), `pool8` (the same capped at 8
+//! upstream connections), `legacy` (hyper-util's
 //! legacy pooled `Client`, up to `--pool-max` idle connections, no cap on open ones) and
 //! `per-request` (a new upstream connection per request, `Connection: close`).
 //!
@@ -59,7 +60,7 @@ struct Args {
           default_value = "pool,pool8,legacy,per-request",
           value_parser = ["pool", "pool8", "legacy", "per-request"])]
     strategies: Vec<String>,
-    /// max_connections of the `pool` strategy, and the legacy client's idle connections.
+    /// max_per_key of the `pool` strategy, and the legacy client's idle connections.
     #[arg(long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
     pool_max: usize,
@@ -144,8 +145,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
 fn label(strategy: &str, pool_max: usize) -> String {
     match strategy {
-        "pool" => format!("shadowcat-pool (max {pool_max})"),
-        "pool8" => "shadowcat-pool (max 8)".to_string(),
+        "pool" => format!("shadowcat-pool KeyedPool, one route (max {pool_max})"),
+        "pool8" => "shadowcat-pool KeyedPool, one route (max 8)".to_string(),
         "legacy" => "hyper-util legacy Client".to_string(),
         _ => "connect per request".to_string(),
     }
@@ -159,12 +160,12 @@ async fn measure(strategy: &str, concurrency: usize, args: &Args) -> Result<Cell
     let (control, _entered) = echo_upstream::Control::new("up");
     let upstream = echo_upstream::start(TcpListener::bind("127.0.0.1:0").await?, control.clone());
     let mut config = ProxyConfig::new(upstream.addr);
-    config.max_connections = args.pool_max;
+    config.max_per_key = args.pool_max;
     config.acquire_timeout = Duration::from_secs(10);
     let proxy = match strategy {
         "pool" => Proxy::pooled(config)?,
         "pool8" => {
-            config.max_connections = 8;
+            config.max_per_key = 8;
             Proxy::pooled(config)?
         }
         "legacy" => Proxy::legacy(config),

@@ -1,10 +1,13 @@
 #![cfg(not(shadowcat_loom))]
-//! End to end: a real upstream hyper server on an ephemeral loopback port, the pooled reverse
-//! proxy of `examples/support/proxy.rs` in front of it, and real HTTP/1.1 clients.
+//! End to end: real upstream hyper servers on ephemeral loopback ports, the pooled reverse proxy
+//! of `examples/support/proxy.rs` (one `KeyedPool` over every upstream) in front of them, and
+//! real HTTP/1.1 clients. Most tests run one upstream as the default route; the routing test runs
+//! three, by `Host`, and takes one down mid-run.
 //!
 //! Synchronisation is by events only: the upstream reports when a slow request arrives and
-//! waits for a permit from the test; capacity is checked by acquiring it. The only timeout
-//! relied on is `acquire_timeout` producing `503`, the mechanism under test.
+//! waits for a permit from the test; capacity is checked by acquiring it; phases of the routing
+//! test are started by the test's coordinator over channels. The only timeout relied on is
+//! `acquire_timeout` producing `503`, the mechanism under test.
 
 #[allow(dead_code)]
 #[path = "../examples/support/echo_upstream.rs"]
@@ -73,7 +76,7 @@ async fn start(proxy: Arc<Proxy>) -> Running {
 
 fn config(upstream: SocketAddr, max: usize, acquire_timeout: Duration) -> ProxyConfig {
     let mut config = ProxyConfig::new(upstream);
-    config.max_connections = max;
+    config.max_per_key = max;
     config.acquire_timeout = acquire_timeout;
     config
 }
@@ -94,10 +97,20 @@ async fn send(
     path: &str,
     body: &'static [u8],
 ) -> (StatusCode, Bytes) {
+    send_to(sender, "proxy.test", method, path, body).await
+}
+
+async fn send_to(
+    sender: &mut SendRequest<Full<Bytes>>,
+    host: &str,
+    method: Method,
+    path: &str,
+    body: &'static [u8],
+) -> (StatusCode, Bytes) {
     let req = Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "proxy.test")
+        .header("host", host)
         .body(Full::new(Bytes::from_static(body)))
         .expect("valid request");
     sender.ready().await.expect("client connection ready");
@@ -129,15 +142,16 @@ async fn raw_status_line(addr: SocketAddr, request: &[u8]) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 
-/// Waits until every unit of the pool's capacity can be checked out at once, which proves none
-/// is leaked or stuck, then gives them back. Re-waits on `Timeout` (the pool's own fair queue
-/// wakes us on each release), so it does not depend on how fast releases happen.
+/// Waits until every unit of the default route's capacity can be checked out at once, which
+/// proves none is leaked or stuck, then gives them back. Re-waits on `Timeout` (the pool's own
+/// fair queue wakes us on each release), so it does not depend on how fast releases happen.
 async fn assert_capacity_returned(proxy: &Proxy) {
     let pool = proxy.pool().expect("pooled proxy");
-    let max = pool.stats().max;
+    let key = proxy.route_of("proxy.test").expect("a default route");
+    let max = pool.stats().max_per_key;
     let mut held = Vec::new();
     while held.len() < max {
-        match pool.acquire().await {
+        match pool.acquire(&key).await {
             Ok(conn) => held.push(conn),
             Err(shadowcat_pool::Error::Timeout(_)) => continue,
             Err(e) => panic!("acquire failed: {e}"),
@@ -447,17 +461,18 @@ async fn malformed_oversized_and_unreachable_get_400_413_502() {
             let (status, _) = once(unreachable.addr, Method::GET, "/").await;
             assert_eq!(status, StatusCode::BAD_GATEWAY);
         }
+        // Each request either tried to connect (and the refusal started a drain of the
+        // upstream) or arrived while that drain ran and got its 502 at once.
         let stats = unreachable.proxy.pool().unwrap().stats();
-        assert_eq!(stats.create_failed, 3, "{stats:?}");
-        assert_eq!(stats.size, 0, "{stats:?}");
+        let uc = unreachable.proxy.counters();
+        assert!(stats.create_failed >= 1, "{stats:?}");
         assert_eq!(
-            unreachable
-                .proxy
-                .counters()
-                .bad_gateway
-                .load(Ordering::SeqCst),
-            3
+            stats.create_failed + uc.draining.load(Ordering::SeqCst),
+            3,
+            "{stats:?}"
         );
+        assert_eq!(stats.size, 0, "{stats:?}");
+        assert_eq!(uc.bad_gateway.load(Ordering::SeqCst), 3);
 
         let c = proxy.proxy.counters();
         assert_eq!(
@@ -467,6 +482,297 @@ async fn malformed_oversized_and_unreachable_get_400_413_502() {
         );
         assert_eq!(c.too_large.load(Ordering::SeqCst), 2);
         assert_capacity_returned(&proxy.proxy).await;
+    })
+    .await
+    .expect("test hung");
+}
+
+/// Routes matched by name (any port) or by `name:port`, case-insensitively; an absolute-form
+/// target's authority wins over `Host`; a host with no route and no default gets `421`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_routed_by_host_and_unknown_hosts_get_421() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (a, _a_entered) = upstream("a").await;
+        let (b, _b_entered) = upstream("b").await;
+        let mut cfg = config(a.addr, 2, Duration::from_secs(30))
+            .route("A.test", a.addr)
+            .route("b.test:8080", b.addr);
+        cfg.default_upstream = None;
+        let proxy = start(Proxy::pooled(cfg).unwrap()).await;
+        let mut c = client(proxy.addr).await;
+        for (host, want) in [
+            ("a.test", Some("a")),
+            ("a.TEST:1234", Some("a")),
+            ("b.test:8080", Some("b")),
+            ("b.test", None),
+            ("c.test", None),
+        ] {
+            let (status, body) = send_to(&mut c, host, Method::GET, "/r", b"").await;
+            match want {
+                Some(name) => assert_eq!(
+                    (status, body),
+                    (StatusCode::OK, expected_body(name, "GET", "/r", b"")),
+                    "{host}"
+                ),
+                None => assert_eq!(
+                    (status, body),
+                    (
+                        StatusCode::MISDIRECTED_REQUEST,
+                        Bytes::from_static(b"no upstream is configured for this host")
+                    ),
+                    "{host}"
+                ),
+            }
+        }
+        // Absolute-form: the target's authority routes, not `Host`.
+        let req = Request::get("http://b.test:8080/abs")
+            .header("host", "c.test")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        c.ready().await.unwrap();
+        let resp = c.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, expected_body("b", "GET", "/abs", b""));
+
+        let counters = proxy.proxy.counters();
+        assert_eq!(counters.misdirected.load(Ordering::SeqCst), 2);
+        // One pool, one key per upstream.
+        let stats = proxy.proxy.pool().unwrap().stats();
+        assert_eq!(stats.keys, 2, "{stats:?}");
+        assert_eq!(proxy.proxy.upstreams().len(), 2);
+    })
+    .await
+    .expect("test hung");
+}
+
+/// One client's answer, reported to the coordinator of the routing test.
+struct Answer {
+    batch: usize,
+    host: usize,
+    path: String,
+    status: StatusCode,
+    body: Bytes,
+}
+
+/// Issue 12's end-to-end test: three upstreams behind one `KeyedPool` (4 per key, 8 in all),
+/// 24 clients with keep-alive connections sending requests spread evenly over the three hosts
+/// in batches started by the coordinator. First every key is saturated with slow requests: the
+/// total reaches `max_total` and no further. Mid-run (as the first answer of batch 5 arrives,
+/// with the rest of the batch in flight) upstream `c` is taken down: its listener closes and its
+/// connections drop. From the next batch on, every request to `c.test` gets `502` (not a `503`
+/// after waiting out `acquire_timeout`: 30 s here), the proxy drains its key, and `a.test` and
+/// `b.test` never see a failed request. The keyed pool's stats are sampled after every answer:
+/// the total never exceeds `max_total`, nor a key `max_per_key`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_upstreams_one_keyed_pool_one_taken_down_mid_run() {
+    tokio::time::timeout(HANG_GUARD, async {
+        const MAX_PER_KEY: usize = 4;
+        const MAX_TOTAL: usize = 8;
+        const CLIENTS: usize = 24;
+        const BATCHES: usize = 12;
+        const TAKE_DOWN_IN: usize = 5;
+        const NAMES: [&str; 3] = ["a", "b", "c"];
+        const HOSTS: [&str; 3] = ["a.test", "b.test", "c.test"];
+        const C: usize = 2;
+
+        let (entered_tx, mut entered) = mpsc::unbounded_channel();
+        let mut ups = Vec::new();
+        for name in NAMES {
+            let control = Control::reporting_to(name, entered_tx.clone());
+            ups.push(Some(echo_upstream::start(loopback().await, control)));
+        }
+        let addr_of = |i: usize| ups[i].as_ref().unwrap().addr;
+        let mut cfg = config(addr_of(0), MAX_PER_KEY, Duration::from_secs(30));
+        cfg.default_upstream = None;
+        cfg.max_total = Some(MAX_TOTAL);
+        for (i, host) in HOSTS.iter().enumerate() {
+            cfg = cfg.route(host, addr_of(i));
+        }
+        let controls: Vec<Arc<Control>> = ups
+            .iter()
+            .map(|u| u.as_ref().unwrap().control.clone())
+            .collect();
+        let proxy = start(Proxy::pooled(cfg).unwrap()).await;
+        let pool = proxy.proxy.pool().unwrap().clone();
+        let keys: Vec<_> = HOSTS
+            .iter()
+            .map(|h| proxy.proxy.route_of(h).expect("routed"))
+            .collect();
+        let mut drained = proxy.proxy.drained_upstreams();
+        let mut samples = 0usize;
+        let mut max_seen = 0usize;
+        let mut sample_caps = || {
+            let stats = pool.stats();
+            assert!(stats.size <= MAX_TOTAL, "max_total exceeded: {stats:?}");
+            for key in &keys {
+                if let Some(k) = pool.key_stats(key) {
+                    assert!(
+                        k.size <= MAX_PER_KEY,
+                        "max_per_key exceeded at {key}: {k:?}"
+                    );
+                }
+            }
+            samples += 1;
+            max_seen = max_seen.max(stats.size);
+        };
+
+        // Phase 1: 4 slow requests per host, 12 > max_total. Exactly 8 reach the upstreams and
+        // wait there for permits; the pool is then at its total with every connection in use.
+        let mut slow = Vec::new();
+        for (i, host) in HOSTS.iter().enumerate() {
+            for _ in 0..MAX_PER_KEY {
+                let addr = proxy.addr;
+                slow.push(tokio::spawn(async move {
+                    let mut c = client(addr).await;
+                    (i, send_to(&mut c, host, Method::GET, "/slow", b"").await)
+                }));
+            }
+        }
+        for _ in 0..MAX_TOTAL {
+            entered.recv().await.expect("a slow request arrived");
+        }
+        sample_caps();
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.size, stats.in_use),
+            (MAX_TOTAL, MAX_TOTAL),
+            "{stats:?}"
+        );
+        for control in &controls {
+            control.gate.add_permits(MAX_PER_KEY);
+        }
+        for s in slow {
+            let (i, (status, body)) = s.await.unwrap();
+            assert_eq!(
+                (status, body),
+                (StatusCode::OK, expected_body(NAMES[i], "GET", "/slow", b""))
+            );
+            sample_caps();
+        }
+
+        // Phase 2: batches. Client `c` sends batch `b`'s request to host (c + b) % 3, so every
+        // batch sends 8 requests to each host.
+        let (go, go_rx) = tokio::sync::watch::channel(0usize);
+        let (report, mut answers) = mpsc::unbounded_channel::<Answer>();
+        let mut clients = Vec::new();
+        for c in 0..CLIENTS {
+            let (addr, mut go_rx, report) = (proxy.addr, go_rx.clone(), report.clone());
+            clients.push(tokio::spawn(async move {
+                let mut sender = client(addr).await;
+                for batch in 1..=BATCHES {
+                    go_rx
+                        .wait_for(|b| *b >= batch)
+                        .await
+                        .expect("coordinator alive");
+                    let host = (c + batch) % 3;
+                    let path = format!("/b{batch}/c{c}");
+                    let (status, body) =
+                        send_to(&mut sender, HOSTS[host], Method::GET, &path, b"").await;
+                    let answer = Answer {
+                        batch,
+                        host,
+                        path,
+                        status,
+                        body,
+                    };
+                    report.send(answer).expect("coordinator alive");
+                }
+            }));
+        }
+        drop(report);
+        let mut ok = [0usize; 3];
+        let mut bad_gateway_c = 0usize;
+        for batch in 1..=BATCHES {
+            go.send(batch).expect("clients alive");
+            for n in 0..CLIENTS {
+                let a = answers.recv().await.expect("an answer");
+                assert_eq!(a.batch, batch);
+                sample_caps();
+                if batch == TAKE_DOWN_IN && n == 0 {
+                    // The rest of this batch is in flight.
+                    ups[C].take().unwrap().shutdown().await;
+                }
+                let healthy = a.host != C || batch < TAKE_DOWN_IN;
+                if healthy {
+                    assert_eq!(
+                        (a.status, &a.body),
+                        (
+                            StatusCode::OK,
+                            &expected_body(NAMES[a.host], "GET", &a.path, b"")
+                        ),
+                        "{} failed in batch {batch}",
+                        HOSTS[a.host]
+                    );
+                    ok[a.host] += 1;
+                } else if batch == TAKE_DOWN_IN && a.status == StatusCode::OK {
+                    // Answered before the take-down reached it.
+                    assert_eq!(a.body, expected_body("c", "GET", &a.path, b""));
+                } else {
+                    assert_eq!(
+                        a.status,
+                        StatusCode::BAD_GATEWAY,
+                        "{} in batch {batch}: {:?}",
+                        a.path,
+                        a.body
+                    );
+                    if batch > TAKE_DOWN_IN {
+                        bad_gateway_c += 1;
+                    }
+                }
+            }
+        }
+        for c in clients {
+            c.await.expect("client task");
+        }
+        let per_host_per_batch = CLIENTS / 3;
+        assert_eq!(ok[0], BATCHES * per_host_per_batch);
+        assert_eq!(ok[1], BATCHES * per_host_per_batch);
+        assert!(ok[C] >= (TAKE_DOWN_IN - 1) * per_host_per_batch);
+        assert_eq!(bad_gateway_c, (BATCHES - TAKE_DOWN_IN) * per_host_per_batch);
+        assert_eq!(max_seen, MAX_TOTAL);
+        assert!(samples > BATCHES * CLIENTS, "{samples} samples");
+
+        // The proxy drained c's key on its own, and only c's.
+        let first = loop {
+            match drained.recv().await {
+                Ok(key) => break key,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("drain announcements closed: {e}"),
+            }
+        };
+        assert_eq!(first, keys[C]);
+        while let Ok(key) = drained.try_recv() {
+            assert_eq!(key, keys[C]);
+        }
+        let counters = proxy.proxy.counters();
+        assert!(counters.drains.load(Ordering::SeqCst) >= 1);
+        assert_eq!(counters.unavailable.load(Ordering::SeqCst), 0, "no 503");
+        assert_eq!(counters.misdirected.load(Ordering::SeqCst), 0);
+
+        // No request is in flight now: c holds nothing, the total is a's plus b's.
+        let stats = pool.stats();
+        let size = |i: usize| pool.key_stats(&keys[i]).map_or(0, |s| s.size);
+        assert_eq!(size(C), 0, "{:?}", pool.key_stats(&keys[C]));
+        assert!(size(0) >= 1 && size(1) >= 1, "{stats:?}");
+        assert_eq!(stats.size, size(0) + size(1), "{stats:?}");
+        assert!(stats.size <= MAX_TOTAL, "{stats:?}");
+        assert!(controls[C].accepts.load(Ordering::SeqCst) >= 1);
+        for i in [0, 1] {
+            let served = controls[i].requests.load(Ordering::SeqCst) as usize;
+            assert_eq!(served, MAX_PER_KEY + BATCHES * per_host_per_batch);
+        }
+        eprintln!(
+            "{samples} samples, max size {max_seen}; c: {} ok, {bad_gateway_c} 502 after the \
+             take-down, {} drains, {} answered while draining; evicted {}; {stats:?}",
+            ok[C],
+            counters.drains.load(Ordering::SeqCst),
+            counters.draining.load(Ordering::SeqCst),
+            stats.destroyed.evicted
+        );
+        for up in ups.into_iter().flatten() {
+            up.shutdown().await;
+        }
     })
     .await
     .expect("test hung");
@@ -550,146 +856,156 @@ mod metrics_scrape {
         )
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn scrape_after_traffic_reports_the_pools_gauges_and_counters() {
-        tokio::time::timeout(HANG_GUARD, async {
-            const MAX: usize = 4;
-            const CLIENTS: usize = 16;
-            const PER_CLIENT: usize = 25;
-            const REQUESTS: usize = CLIENTS * PER_CLIENT;
-            let (up, _entered) = upstream("up").await;
-            // A recorder of the test's own (not the global one): the pool and the checkout
-            // counter register their handles with it when they are built.
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let (pooled, scraped) = metrics::with_local_recorder(&recorder, || {
-                let proxy = Proxy::pooled(config(up.addr, MAX, Duration::from_secs(30)))
-                    .expect("valid config");
-                let pool = proxy.pool().expect("pooled").clone();
-                (proxy, PoolMetrics::new(pool, proxy::POOL_NAME))
-            });
-            let proxy = start(pooled).await;
-            let listener = loopback().await;
-            let metrics_addr = listener.local_addr().expect("bound");
-            let endpoint = metrics_endpoint::serve(listener, recorder.handle(), scraped);
-
-            let mut tasks = Vec::new();
-            for c in 0..CLIENTS {
-                let addr = proxy.addr;
-                tasks.push(tokio::spawn(async move {
-                    let mut sender = client(addr).await;
-                    for i in 0..PER_CLIENT {
-                        let path = format!("/m{c}/{i}");
-                        let (status, body) = send(&mut sender, Method::GET, &path, b"").await;
-                        assert_eq!(status, StatusCode::OK);
-                        assert_eq!(body, expected_body("up", "GET", &path, b""));
-                    }
-                }));
-            }
-            for t in tasks {
-                t.await.expect("client task");
-            }
-            assert_eq!(up.control.requests.load(Ordering::SeqCst), REQUESTS as u64);
-            // Every connection is back in the pool (this takes each unit once more: MAX more
-            // checkouts), so the gauges below have one right value.
-            assert_capacity_returned(&proxy.proxy).await;
-
-            let (status, content_type, text) = scrape(metrics_addr, Method::GET, "/metrics").await;
-            assert_eq!(status, StatusCode::OK, "{text}");
-            assert_eq!(content_type, CONTENT_TYPE);
-            let stats = proxy.proxy.pool().expect("pooled").stats();
-            let all = parse(&text);
-            let pool = [("pool", proxy::POOL_NAME)];
-            let get = |name: &str| sample(&all, &text, name, &pool);
-
-            // Counters.
-            let accepts = up.control.accepts.load(Ordering::SeqCst);
-            let creates = get("shadowcat_pool_creates_total");
-            assert!(
-                (1.0..=MAX as f64).contains(&creates),
-                "{creates} creates for max {MAX}"
-            );
-            assert_eq!(creates, stats.created as f64);
-            assert_eq!(
-                creates, accepts as f64,
-                "one upstream connection per create"
-            );
-            let checkouts = get(CHECKOUTS);
-            assert!(
-                checkouts >= (REQUESTS + MAX) as f64,
-                "{checkouts} checkouts for {REQUESTS} requests and {MAX} capacity checks"
-            );
-            assert_eq!(
-                checkouts,
-                (stats.acquired_immediately + stats.acquired_after_wait) as f64
-            );
-            for name in [
-                "shadowcat_pool_create_failures_total",
-                "shadowcat_pool_acquire_timeouts_total",
-                "shadowcat_pool_rejected_waiters_total",
-            ] {
-                assert_eq!(get(name), 0.0, "{name}");
-            }
-            for reason in [
-                DestroyReason::Broken,
-                DestroyReason::CheckFailed,
-                DestroyReason::IdleTimeout,
-                DestroyReason::Lifetime,
-                DestroyReason::HookRejected,
-                DestroyReason::Closed,
-                DestroyReason::ClosedByUser,
-                DestroyReason::Cancelled,
-            ] {
-                let labels = [("pool", proxy::POOL_NAME), ("reason", reason.as_str())];
-                assert_eq!(
-                    sample(&all, &text, "shadowcat_pool_destroys_total", &labels),
-                    0.0,
-                    "{reason:?}"
-                );
-            }
-            // Histograms (a summary each): every create timed; one wait sample per parked
-            // acquire.
-            assert_eq!(get("shadowcat_pool_create_seconds_count"), creates);
-            assert_eq!(
-                get("shadowcat_pool_wait_seconds_count"),
-                stats.acquired_after_wait as f64
-            );
-
-            // Gauges, refreshed by the scrape: all capacity idle, nobody waiting.
-            assert_eq!(get("shadowcat_pool_size"), creates);
-            assert_eq!(get("shadowcat_pool_idle"), creates);
-            assert_eq!(get("shadowcat_pool_in_use"), 0.0);
-            assert_eq!(get("shadowcat_pool_waiting"), 0.0);
-            assert_eq!(get("shadowcat_pool_creating"), 0.0);
-
-            // A connection held across a scrape shows in the gauges at once.
-            let held = proxy
-                .proxy
-                .pool()
-                .expect("pooled")
-                .acquire()
-                .await
-                .expect("an idle connection");
-            let (_, _, text) = scrape(metrics_addr, Method::GET, "/metrics").await;
-            let all = parse(&text);
-            assert_eq!(sample(&all, &text, "shadowcat_pool_in_use", &pool), 1.0);
-            assert_eq!(
-                sample(&all, &text, "shadowcat_pool_idle", &pool),
-                creates - 1.0
-            );
-            drop(held);
-
-            // Only GET/HEAD /metrics.
-            assert_eq!(
-                scrape(metrics_addr, Method::GET, "/other").await.0,
-                StatusCode::NOT_FOUND
-            );
-            assert_eq!(
-                scrape(metrics_addr, Method::POST, "/metrics").await.0,
-                StatusCode::METHOD_NOT_ALLOWED
-            );
-            endpoint.abort();
+    /// Everything (upstream, proxy, clients, endpoint) runs on one current-thread runtime
+    /// inside `with_local_recorder`: the keyed pool registers a key's metric handles when the
+    /// key is first used, on whatever thread runs that acquire, so the test's own recorder (not
+    /// the global one, which other tests in this binary would share) must be in effect there.
+    #[test]
+    fn scrape_after_traffic_reports_the_pools_gauges_and_counters() {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        metrics::with_local_recorder(&recorder, || {
+            runtime
+                .block_on(async { tokio::time::timeout(HANG_GUARD, scrape_scenario(handle)).await })
         })
-        .await
         .expect("test hung");
+    }
+
+    async fn scrape_scenario(handle: metrics_exporter_prometheus::PrometheusHandle) {
+        const MAX: usize = 4;
+        const CLIENTS: usize = 16;
+        const PER_CLIENT: usize = 25;
+        const REQUESTS: usize = CLIENTS * PER_CLIENT;
+        let (up, _entered) = upstream("up").await;
+        let pooled =
+            Proxy::pooled(config(up.addr, MAX, Duration::from_secs(30))).expect("valid config");
+        let key = pooled.route_of("proxy.test").expect("default route");
+        let scraped = PoolMetrics::new(pooled.clone()).expect("pooled");
+        let proxy = start(pooled).await;
+        let listener = loopback().await;
+        let metrics_addr = listener.local_addr().expect("bound");
+        let endpoint = metrics_endpoint::serve(listener, handle, scraped);
+
+        let mut tasks = Vec::new();
+        for c in 0..CLIENTS {
+            let addr = proxy.addr;
+            tasks.push(tokio::spawn(async move {
+                let mut sender = client(addr).await;
+                for i in 0..PER_CLIENT {
+                    let path = format!("/m{c}/{i}");
+                    let (status, body) = send(&mut sender, Method::GET, &path, b"").await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(body, expected_body("up", "GET", &path, b""));
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("client task");
+        }
+        assert_eq!(up.control.requests.load(Ordering::SeqCst), REQUESTS as u64);
+        // Every connection is back in the pool, so the gauges below have one right value.
+        assert_capacity_returned(&proxy.proxy).await;
+
+        let (status, content_type, text) = scrape(metrics_addr, Method::GET, "/metrics").await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(content_type, CONTENT_TYPE);
+        let pool = proxy.proxy.pool().expect("pooled");
+        let stats = pool.stats();
+        let all = parse(&text);
+        let labels = [("pool", proxy::POOL_NAME)];
+        let get = |name: &str| sample(&all, &text, name, &labels);
+
+        // Counters: the pool's, reported by the keyed pool as they happened.
+        let accepts = up.control.accepts.load(Ordering::SeqCst);
+        let creates = get("shadowcat_pool_creates_total");
+        assert!(
+            (1.0..=MAX as f64).contains(&creates),
+            "{creates} creates for max {MAX}"
+        );
+        assert_eq!(creates, stats.created as f64);
+        assert_eq!(
+            creates, accepts as f64,
+            "one upstream connection per create"
+        );
+        // The proxy's: every checkout it made (the capacity check above acquires directly).
+        let checkouts = get(CHECKOUTS);
+        assert!(
+            checkouts >= REQUESTS as f64,
+            "{checkouts} checkouts for {REQUESTS} requests"
+        );
+        assert_eq!(
+            checkouts,
+            proxy.proxy.counters().checkouts.load(Ordering::SeqCst) as f64
+        );
+        for name in [
+            "shadowcat_pool_create_failures_total",
+            "shadowcat_pool_acquire_timeouts_total",
+            "shadowcat_pool_rejected_waiters_total",
+        ] {
+            assert_eq!(get(name), 0.0, "{name}");
+        }
+        for reason in [
+            DestroyReason::Broken,
+            DestroyReason::CheckFailed,
+            DestroyReason::IdleTimeout,
+            DestroyReason::Lifetime,
+            DestroyReason::HookRejected,
+            DestroyReason::Closed,
+            DestroyReason::ClosedByUser,
+            DestroyReason::Cancelled,
+            DestroyReason::Evicted,
+        ] {
+            let labels = [("pool", proxy::POOL_NAME), ("reason", reason.as_str())];
+            assert_eq!(
+                sample(&all, &text, "shadowcat_pool_destroys_total", &labels),
+                0.0,
+                "{reason:?}"
+            );
+        }
+        // Histograms (a summary each): every create timed; at most one wait sample per
+        // acquire (only parked ones record one).
+        assert_eq!(get("shadowcat_pool_create_seconds_count"), creates);
+        let waits = get("shadowcat_pool_wait_seconds_count");
+        assert!(waits <= checkouts + MAX as f64, "{waits} waits");
+
+        // Gauges, set by the scrape from KeyedPool::stats: all capacity idle, nobody waiting,
+        // one key, and the upstream's own gauge.
+        assert_eq!(get("shadowcat_pool_size"), creates);
+        assert_eq!(get("shadowcat_pool_idle"), creates);
+        assert_eq!(get("shadowcat_pool_in_use"), 0.0);
+        assert_eq!(get("shadowcat_pool_waiting"), 0.0);
+        assert_eq!(get(metrics_endpoint::KEYS), 1.0);
+        let upstream = key.to_string();
+        let per_upstream = [("upstream", upstream.as_str())];
+        assert_eq!(
+            sample(&all, &text, metrics_endpoint::CONNECTIONS, &per_upstream),
+            creates
+        );
+
+        // A connection held across a scrape shows in the gauges at once.
+        let held = pool.acquire(&key).await.expect("an idle connection");
+        let (_, _, text) = scrape(metrics_addr, Method::GET, "/metrics").await;
+        let all = parse(&text);
+        assert_eq!(sample(&all, &text, "shadowcat_pool_in_use", &labels), 1.0);
+        assert_eq!(
+            sample(&all, &text, "shadowcat_pool_idle", &labels),
+            creates - 1.0
+        );
+        drop(held);
+
+        // Only GET/HEAD /metrics.
+        assert_eq!(
+            scrape(metrics_addr, Method::GET, "/other").await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            scrape(metrics_addr, Method::POST, "/metrics").await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        endpoint.abort();
     }
 }

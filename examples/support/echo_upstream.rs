@@ -46,6 +46,12 @@ impl Control {
     /// New controls, and the receiving end of [`Control::entered`].
     pub fn new(name: &str) -> (Arc<Self>, mpsc::UnboundedReceiver<()>) {
         let (entered, rx) = mpsc::unbounded_channel();
+        (Self::reporting_to(name, entered), rx)
+    }
+
+    /// New controls whose `/slow` requests report on `entered`, which several upstreams may
+    /// share.
+    pub fn reporting_to(name: &str, entered: mpsc::UnboundedSender<()>) -> Arc<Self> {
         let control = Control {
             name: name.to_string(),
             accepts: AtomicU64::new(0),
@@ -54,7 +60,7 @@ impl Control {
             gate: Semaphore::new(0),
             entered,
         };
-        (Arc::new(control), rx)
+        Arc::new(control)
     }
 }
 

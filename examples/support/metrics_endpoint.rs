@@ -3,14 +3,20 @@
 //! the crate's `metrics` feature: without it the pool records nothing.
 //!
 //! The exposition is rendered by `metrics-exporter-prometheus` from the recorder the pool was
-//! built under. On every scrape the endpoint first calls [`Pool::record_metrics`], so the pool's
-//! gauges are current rather than as of the last maintenance pass, and sets
-//! `http_proxy_upstream_checkouts_total`: the proxy's own counter of upstream connections taken
-//! from the pool (`acquired_immediately + acquired_after_wait` of [`Pool::stats`]), which the
-//! crate counts but does not report through the facade.
+//! built under. The keyed pool reports its events (creates, destroys by reason, timeouts, wait
+//! and create times) through the facade as they happen, labelled `pool="keyed"`
+//! ([`proxy::POOL_NAME`](crate::proxy::POOL_NAME)). It has no `record_metrics` of its own, so on
+//! every scrape the endpoint first sets the gauges from `KeyedPool::stats`:
+//! `shadowcat_pool_{size,idle,in_use,waiting}` under the same label, the number of keys in the
+//! pool as `http_proxy_upstream_keys`, and each upstream's connections (alive plus being
+//! opened) as `http_proxy_upstream_connections{upstream="http://ip:port"}`. It also sets
+//! `http_proxy_upstream_checkouts_total`, the proxy's own count of connections taken from the
+//! pool. Not reported: `shadowcat_pool_creating`, which `KeyedPool::stats` does not give (each
+//! key registers it, so the scrape shows it, always at 0).
 //!
 //! Its includer also includes `proxy.rs` as `crate::proxy`, whose accept loop it serves with.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,13 +24,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use metrics::Counter;
+use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::PrometheusHandle;
-use shadowcat_pool::Pool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::proxy::http_serve;
+use crate::proxy::{http_serve, Proxy, POOL_NAME};
 
 /// The Prometheus text exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -32,37 +37,74 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The proxy's counter of connections taken from the pool.
 pub const CHECKOUTS: &str = "http_proxy_upstream_checkouts_total";
 
-/// What a scrape refreshes before rendering: one pool's gauges and its checkout counter.
-pub struct PoolMetrics<T: Send + 'static> {
-    pool: Pool<T>,
+/// Keys (upstreams) in the pool now.
+pub const KEYS: &str = "http_proxy_upstream_keys";
+
+/// One upstream's connections, labelled `upstream`.
+pub const CONNECTIONS: &str = "http_proxy_upstream_connections";
+
+/// What a scrape refreshes before rendering: the keyed pool's gauges and the proxy's checkout
+/// counter.
+pub struct PoolMetrics {
+    proxy: Arc<Proxy>,
     checkouts: Counter,
+    keys: Gauge,
+    size: Gauge,
+    idle: Gauge,
+    in_use: Gauge,
+    waiting: Gauge,
+    /// One gauge per upstream of the route table.
+    connections: Vec<(crate::proxy::UpstreamKey, Gauge)>,
 }
 
-impl<T: Send + 'static> PoolMetrics<T> {
-    /// Registers the checkout counter, labelled `pool` = `name` like the pool's own metrics,
-    /// with the recorder in effect now: call it where the pool was built (same recorder).
-    pub fn new(pool: Pool<T>, name: &'static str) -> Self {
-        PoolMetrics {
-            pool,
-            checkouts: metrics::counter!(CHECKOUTS, "pool" => name),
-        }
+impl PoolMetrics {
+    /// Registers the handles with the recorder in effect now: call it where the pool was built
+    /// (same recorder). `None` unless the proxy is pooled.
+    pub fn new(proxy: Arc<Proxy>) -> Option<Self> {
+        proxy.pool()?;
+        let pool = [("pool", POOL_NAME)];
+        let connections = proxy
+            .upstreams()
+            .into_iter()
+            .map(|key| {
+                let gauge = metrics::gauge!(CONNECTIONS, "upstream" => key.to_string());
+                (key, gauge)
+            })
+            .collect();
+        Some(PoolMetrics {
+            checkouts: metrics::counter!(CHECKOUTS, &pool),
+            keys: metrics::gauge!(KEYS, &pool),
+            size: metrics::gauge!("shadowcat_pool_size", &pool),
+            idle: metrics::gauge!("shadowcat_pool_idle", &pool),
+            in_use: metrics::gauge!("shadowcat_pool_in_use", &pool),
+            waiting: metrics::gauge!("shadowcat_pool_waiting", &pool),
+            connections,
+            proxy,
+        })
     }
 
     fn refresh(&self) {
-        self.pool.record_metrics();
-        let stats = self.pool.stats();
-        self.checkouts
-            .absolute(stats.acquired_immediately + stats.acquired_after_wait);
+        let Some(pool) = self.proxy.pool() else {
+            return;
+        };
+        let stats = pool.stats();
+        self.keys.set(stats.keys as f64);
+        self.size.set(stats.size as f64);
+        self.idle.set(stats.idle as f64);
+        self.in_use.set(stats.in_use as f64);
+        self.waiting.set(stats.waiting as f64);
+        for (key, gauge) in &self.connections {
+            gauge.set(pool.key_stats(key).map_or(0, |s| s.size) as f64);
+        }
+        // Relaxed: a tally read for display.
+        let checkouts = self.proxy.counters().checkouts.load(Ordering::Relaxed);
+        self.checkouts.absolute(checkouts);
     }
 }
 
 /// Serves `GET /metrics` (and `HEAD`) on `listener` until the returned task is aborted; other
 /// paths get `404`, other methods `405`.
-pub fn serve<T: Send + 'static>(
-    listener: TcpListener,
-    handle: PrometheusHandle,
-    pool: PoolMetrics<T>,
-) -> JoinHandle<()> {
+pub fn serve(listener: TcpListener, handle: PrometheusHandle, pool: PoolMetrics) -> JoinHandle<()> {
     let pool = Arc::new(pool);
     http_serve::serve(listener, move |req: Request<Incoming>| {
         let reply = answer(&req, &handle, &pool);
@@ -70,10 +112,10 @@ pub fn serve<T: Send + 'static>(
     })
 }
 
-fn answer<T: Send + 'static>(
+fn answer(
     req: &Request<Incoming>,
     handle: &PrometheusHandle,
-    pool: &PoolMetrics<T>,
+    pool: &PoolMetrics,
 ) -> Response<Full<Bytes>> {
     let plain = |status: StatusCode, text: &'static str| {
         let mut resp = Response::new(Full::new(Bytes::from_static(text.as_bytes())));

@@ -1,22 +1,29 @@
-//! An HTTP/1.1 reverse proxy to one upstream, with three upstream strategies:
+//! An HTTP/1.1 reverse proxy that routes each request by its `Host` to one of several upstreams,
+//! with three upstream strategies:
 //!
-//! * [`Strategy::Pooled`]: upstream connections (`hyper::client::conn::http1` senders) pooled
-//!   in `shadowcat-pool`.
+//! * [`Strategy::Pooled`]: upstream connections (`hyper::client::conn::http1` senders) of every
+//!   upstream in ONE `shadowcat_pool::KeyedPool`, keyed by [`UpstreamKey`], with a cap per
+//!   upstream (`max_per_key`) and one across upstreams (`max_total`).
 //! * [`Strategy::Legacy`]: hyper-util's legacy pooled `Client`, what a proxy would otherwise use.
 //! * [`Strategy::PerRequest`]: a new upstream connection for every request.
 //!
 //! Shared by `examples/http_proxy.rs`, `examples/proxy_bench.rs` and `tests/http_proxy.rs`.
 //!
+//! Routing: the request's authority (the absolute-form target's, else the `Host` header's) is
+//! looked up in [`ProxyConfig::routes`], first whole (`name:port`), then by name alone; no match
+//! goes to [`ProxyConfig::default_upstream`], or gets `421 Misdirected Request` when there is
+//! none. The client's `Host` is forwarded unchanged.
+//!
 //! Status codes the proxy produces itself: `400` for a malformed request (hyper's parser answers
-//! unparsable ones with `400` before the proxy sees them; the proxy adds a missing `Host`, a
-//! `CONNECT`, a request target that is not origin- or absolute-form, and a broken request body),
-//! `413` for a body over the cap, `502` when the upstream cannot be reached or fails, and `503`
-//! when no pooled connection frees up within `acquire_timeout`. Nothing on the request path
-//! unwraps or panics.
+//! unparsable ones with `400` before the proxy sees them; the proxy adds a missing or invalid
+//! `Host`, a `CONNECT`, a request target that is not origin- or absolute-form, and a broken
+//! request body), `413` for a body over the cap, `421` for a host with no route, `502` when the
+//! upstream cannot be reached or fails, and `503` when no pooled connection frees up within
+//! `acquire_timeout`. Nothing on the request path unwraps or panics.
 //!
 //! The pooled strategy in detail:
 //! * A connection is reused only if its sender is neither closed nor ready-less
-//!   ([`Manager::is_reusable`]). The response body holds the connection while it streams and
+//!   ([`KeyedManager::is_reusable`]). The response body holds the connection while it streams and
 //!   gives it back only once hyper's connection task wants the next request (HTTP/1.1 answers in
 //!   order, so handing out a sender mid-response would fail), like hyper-util's `delayed_eof`.
 //! * After taking a connection from the pool the proxy checks `is_closed`/`is_ready` again and
@@ -24,12 +31,18 @@
 //! * An idempotent request that fails on a connection (before any response) is retried once, on
 //!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
 //!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
+//! * An upstream that refuses a connection is drained: `KeyedPool::close_key` destroys its idle
+//!   connections (most likely dead too) and those in use as they come back, and until that is
+//!   done its requests get `502` at once instead of trying each stale connection. Once drained,
+//!   its key leaves the pool and the next request to it connects afresh. Other upstreams are
+//!   untouched. Drains are counted and announced on [`Proxy::drained_upstreams`].
 
 // Public so that `metrics_endpoint.rs` serves `/metrics` with the same accept loop (a second
 // `#[path]` include of the file would compile it twice).
 #[path = "http_serve.rs"]
 pub mod http_serve;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -43,21 +56,32 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::{Authority, Scheme};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shadowcat_pool::{Error as PoolError, Manager, Pool, PoolConnection, PoolOptions};
+use shadowcat_pool::{
+    Error as PoolError, KeyedConnection, KeyedManager, KeyedPool, KeyedPoolOptions,
+};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 /// What the proxy needs to know.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// The one upstream every request goes to.
-    pub upstream: SocketAddr,
-    /// Pooled strategy: the most upstream connections at once.
-    pub max_connections: usize,
+    /// Where requests whose host matches no route go; `None`: they get `421`.
+    pub default_upstream: Option<SocketAddr>,
+    /// `(host, upstream)` routes. `host` is a name (`a.example`, any port) or a name with a port
+    /// (`a.example:8080`, that port only), matched without regard to case.
+    pub routes: Vec<(String, SocketAddr)>,
+    /// Pooled strategy: the most connections to one upstream at once (the legacy client: idle
+    /// connections kept per upstream).
+    pub max_per_key: usize,
+    /// Pooled strategy: the most upstream connections at once across upstreams; `None`:
+    /// `max_per_key` times the number of distinct upstreams (no cap beyond the per-upstream one).
+    pub max_total: Option<usize>,
     /// Pooled strategy: how long a request waits for a connection before `503`.
     pub acquire_timeout: Duration,
     /// How long connecting to the upstream may take before `502`.
@@ -67,16 +91,97 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Defaults for `upstream`: 32 connections, 2 s acquire timeout, 1 s connect timeout, 1 MiB
-    /// bodies.
+    /// Every request to `upstream` (the default route, no other route): 32 connections, 2 s
+    /// acquire timeout, 1 s connect timeout, 1 MiB bodies.
     pub fn new(upstream: SocketAddr) -> Self {
         ProxyConfig {
-            upstream,
-            max_connections: 32,
+            default_upstream: Some(upstream),
+            routes: Vec::new(),
+            max_per_key: 32,
+            max_total: None,
             acquire_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
             max_body_bytes: 1 << 20,
         }
+    }
+
+    /// Adds a route: requests for `host` go to `upstream`.
+    pub fn route(mut self, host: &str, upstream: SocketAddr) -> Self {
+        self.routes.push((host.to_string(), upstream));
+        self
+    }
+}
+
+/// What makes two upstream connections interchangeable, so the key of the keyed pool: a request
+/// may reuse any pooled connection with an equal key. Here that is the scheme and the authority
+/// connected to (the proxy speaks plaintext HTTP/1.1 and forwards the client's `Host` on every
+/// request, so two hosts routed to one upstream share its connections). A TLS upstream would add
+/// the server name and verification settings expected and any client certificate; a connection
+/// through another proxy, that proxy and its credentials; see "What belongs in a key" in the
+/// `KeyedPool` docs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamKey {
+    /// `http`.
+    pub scheme: Scheme,
+    /// Where connections go (`ip:port`).
+    pub authority: Authority,
+}
+
+impl UpstreamKey {
+    /// The key of a plaintext HTTP/1.1 upstream at `addr`.
+    pub fn http(addr: SocketAddr) -> Self {
+        UpstreamKey {
+            scheme: Scheme::HTTP,
+            authority: addr
+                .to_string()
+                .parse()
+                .expect("a socket address is a valid authority"),
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
+}
+
+/// The route table: lower-cased host (with or without port) to upstream.
+#[derive(Debug)]
+struct Routes {
+    by_host: HashMap<String, UpstreamKey>,
+    default: Option<UpstreamKey>,
+}
+
+impl Routes {
+    fn new(config: &ProxyConfig) -> Self {
+        Routes {
+            by_host: config
+                .routes
+                .iter()
+                .map(|(host, addr)| (host.to_ascii_lowercase(), UpstreamKey::http(*addr)))
+                .collect(),
+            default: config.default_upstream.map(UpstreamKey::http),
+        }
+    }
+
+    /// The upstream for `authority` (`None`: no `Host`, as HTTP/1.0 allows).
+    fn lookup(&self, authority: Option<&Authority>) -> Option<&UpstreamKey> {
+        let found = authority.and_then(|a| {
+            self.by_host
+                .get(&a.as_str().to_ascii_lowercase())
+                .or_else(|| self.by_host.get(&a.host().to_ascii_lowercase()))
+        });
+        found.or(self.default.as_ref())
+    }
+
+    /// Every distinct upstream.
+    fn upstreams(&self) -> Vec<UpstreamKey> {
+        let mut all: Vec<UpstreamKey> = self.by_host.values().cloned().collect();
+        all.extend(self.default.clone());
+        all.sort_by(|a, b| a.authority.as_str().cmp(b.authority.as_str()));
+        all.dedup();
+        all
     }
 }
 
@@ -86,7 +191,7 @@ impl ProxyConfig {
 #[derive(Debug)]
 pub struct UpstreamConn {
     sender: SendRequest<Full<Bytes>>,
-    /// Creation order: connections opened after a failure have a higher number.
+    /// Creation order across upstreams: connections opened after a failure have a higher number.
     seq: u64,
     /// Requests that got a response on this connection.
     served: u64,
@@ -129,11 +234,11 @@ impl std::error::Error for UpstreamError {
     }
 }
 
-/// Opens a connection to `addr` and spawns its connection task.
+/// Opens a connection to `authority` and spawns its connection task.
 async fn connect(
-    addr: SocketAddr,
+    authority: &Authority,
 ) -> Result<(SendRequest<Full<Bytes>>, JoinHandle<()>), UpstreamError> {
-    let stream = TcpStream::connect(addr)
+    let stream = TcpStream::connect(authority.as_str())
         .await
         .map_err(UpstreamError::Connect)?;
     let _ = stream.set_nodelay(true);
@@ -148,22 +253,22 @@ async fn connect(
     Ok((sender, task))
 }
 
-/// Opens [`UpstreamConn`]s to one upstream.
+/// Opens [`UpstreamConn`]s to any upstream: one manager for every key.
 #[derive(Debug)]
 pub struct UpstreamManager {
-    addr: SocketAddr,
     /// The next connection's `seq`; shared with the proxy, which reads it when a request fails.
     next_seq: Arc<AtomicU64>,
 }
 
-impl Manager for UpstreamManager {
+impl KeyedManager<UpstreamKey> for UpstreamManager {
     type Resource = UpstreamConn;
     type Error = UpstreamError;
 
-    async fn create(&self) -> Result<UpstreamConn, UpstreamError> {
-        let (sender, task) = connect(self.addr).await?;
+    async fn create(&self, key: &UpstreamKey) -> Result<UpstreamConn, UpstreamError> {
+        let (sender, task) = connect(&key.authority).await?;
         Ok(UpstreamConn {
             sender,
+            // Relaxed: a unique, increasing number; nothing is published with it.
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
             served: 0,
             broken: false,
@@ -171,20 +276,28 @@ impl Manager for UpstreamManager {
         })
     }
 
-    fn is_reusable(&self, conn: &mut UpstreamConn) -> bool {
+    fn is_reusable(&self, _key: &UpstreamKey, conn: &mut UpstreamConn) -> bool {
         !conn.broken && !conn.sender.is_closed() && conn.sender.is_ready()
     }
 }
 
 // ===== the proxy =====
 
-/// The pooled strategy's pool name: the `pool` label of its metrics (`metrics` feature).
-pub const POOL_NAME: &str = "upstream";
+/// The `pool` label of the keyed pool's metrics (`metrics` feature). `KeyedPool` reports the
+/// events of every key under its per-key pools' name, `keyed`; the proxy's `/metrics` endpoint
+/// sets the gauges under the same label from `KeyedPool::stats`.
+pub const POOL_NAME: &str = "keyed";
 
-/// How the proxy reaches its upstream.
+/// The keyed pool of the pooled strategy.
+pub type UpstreamPool = KeyedPool<UpstreamKey, UpstreamConn>;
+
+/// A connection checked out of it.
+pub type PooledConn = KeyedConnection<UpstreamKey, UpstreamConn>;
+
+/// How the proxy reaches its upstreams.
 pub enum Strategy {
-    /// Connections pooled in `shadowcat-pool`.
-    Pooled(Pool<UpstreamConn>),
+    /// Connections of every upstream pooled in one `shadowcat_pool::KeyedPool`.
+    Pooled(UpstreamPool),
     /// hyper-util's legacy pooled client.
     Legacy(Client<HttpConnector, Full<Bytes>>),
     /// A new connection per request (`Connection: close`).
@@ -201,20 +314,28 @@ impl std::fmt::Debug for Strategy {
     }
 }
 
-/// What the proxy did, for tests and logs.
+/// What the proxy did, for tests and logs. All `Relaxed` tallies: nothing is published with them.
 #[derive(Debug, Default)]
 pub struct ProxyCounters {
     /// Requests received.
     pub requests: AtomicU64,
+    /// Connections taken from the pool (including stale ones then discarded).
+    pub checkouts: AtomicU64,
     /// Idempotent requests retried on a fresh connection.
     pub retries: AtomicU64,
     /// Pooled connections found closed or not ready when taken, discarded unused.
     pub discarded_stale: AtomicU64,
+    /// Upstreams drained after refusing a connection (`close_key` finished).
+    pub drains: AtomicU64,
+    /// `502` answers because the upstream was being drained (no connection tried).
+    pub draining: AtomicU64,
     /// `400` answers.
     pub bad_request: AtomicU64,
     /// `413` answers.
     pub too_large: AtomicU64,
-    /// `502` answers.
+    /// `421` answers (no route for the host).
+    pub misdirected: AtomicU64,
+    /// `502` answers (including `draining`).
     pub bad_gateway: AtomicU64,
     /// `503` answers.
     pub unavailable: AtomicU64,
@@ -224,13 +345,13 @@ pub struct ProxyCounters {
 #[derive(Debug)]
 pub struct Proxy {
     config: ProxyConfig,
+    routes: Routes,
     strategy: Strategy,
-    counters: ProxyCounters,
-    /// `Host` for requests that came without one (HTTP/1.0), and the legacy client's authority.
-    authority: hyper::http::uri::Authority,
-    host: HeaderValue,
+    counters: Arc<ProxyCounters>,
     /// The pooled strategy's connection counter (see [`UpstreamConn`]'s `seq`).
     next_seq: Arc<AtomicU64>,
+    /// Announces each upstream drained (see [`Proxy::drained_upstreams`]).
+    drained: broadcast::Sender<UpstreamKey>,
 }
 
 /// The parts of a client request that are forwarded.
@@ -256,71 +377,92 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 impl Proxy {
     fn with_strategy(
         config: ProxyConfig,
+        routes: Routes,
         strategy: Strategy,
         next_seq: Arc<AtomicU64>,
     ) -> Arc<Self> {
-        let authority: hyper::http::uri::Authority = config
-            .upstream
-            .to_string()
-            .parse()
-            .expect("a socket address is a valid authority");
-        let host = HeaderValue::from_str(authority.as_str()).expect("a valid header value");
         Arc::new(Proxy {
             config,
+            routes,
             strategy,
-            counters: ProxyCounters::default(),
-            authority,
-            host,
+            counters: Arc::default(),
             next_seq,
+            drained: broadcast::channel(64).0,
         })
     }
 
-    /// A proxy whose upstream connections are pooled in `shadowcat-pool`.
+    /// A proxy whose upstream connections are pooled in one `KeyedPool`. Fails, naming the
+    /// field, if `max_per_key` is 0 or `max_total` is below it.
     pub fn pooled(config: ProxyConfig) -> Result<Arc<Self>, shadowcat_pool::BuildError> {
+        let routes = Routes::new(&config);
+        let upstreams = routes.upstreams().len().max(1);
+        let max_total = config
+            .max_total
+            .unwrap_or(config.max_per_key.saturating_mul(upstreams));
         let next_seq = Arc::new(AtomicU64::new(0));
-        let pool = PoolOptions::new()
-            .name(POOL_NAME)
-            .max_connections(config.max_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .create_timeout(config.connect_timeout)
+        let pool = KeyedPoolOptions::new()
+            .max_per_key(config.max_per_key)
+            .max_total(max_total)
+            .acquire_timeout(Some(config.acquire_timeout))
+            .create_timeout(Some(config.connect_timeout))
             .build(UpstreamManager {
-                addr: config.upstream,
                 next_seq: next_seq.clone(),
             })?;
         Ok(Self::with_strategy(
             config,
+            routes,
             Strategy::Pooled(pool),
             next_seq,
         ))
     }
 
-    /// A proxy that uses hyper-util's legacy pooled `Client` (up to `max_connections` idle).
+    /// A proxy that uses hyper-util's legacy pooled `Client` (up to `max_per_key` idle
+    /// connections per upstream).
     pub fn legacy(config: ProxyConfig) -> Arc<Self> {
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
         let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(config.max_connections)
+            .pool_max_idle_per_host(config.max_per_key)
             .build(http);
-        Self::with_strategy(config, Strategy::Legacy(client), Arc::default())
+        let routes = Routes::new(&config);
+        Self::with_strategy(config, routes, Strategy::Legacy(client), Arc::default())
     }
 
     /// A proxy that opens a new upstream connection for every request.
     pub fn per_request(config: ProxyConfig) -> Arc<Self> {
-        Self::with_strategy(config, Strategy::PerRequest, Arc::default())
+        let routes = Routes::new(&config);
+        Self::with_strategy(config, routes, Strategy::PerRequest, Arc::default())
     }
 
-    /// The pool, for the pooled strategy.
-    pub fn pool(&self) -> Option<&Pool<UpstreamConn>> {
+    /// The keyed pool, for the pooled strategy.
+    pub fn pool(&self) -> Option<&UpstreamPool> {
         match &self.strategy {
             Strategy::Pooled(pool) => Some(pool),
             _ => None,
         }
     }
 
+    /// The pool key requests for `host` go to (`None`: they get `421`).
+    pub fn route_of(&self, host: &str) -> Option<UpstreamKey> {
+        let authority = host.parse::<Authority>().ok();
+        self.routes.lookup(authority.as_ref()).cloned()
+    }
+
+    /// Every distinct upstream, in authority order.
+    pub fn upstreams(&self) -> Vec<UpstreamKey> {
+        self.routes.upstreams()
+    }
+
     /// What the proxy did so far.
     pub fn counters(&self) -> &ProxyCounters {
         &self.counters
+    }
+
+    /// Receives the key of each upstream the proxy drained (after it refused a connection),
+    /// once `close_key` has destroyed every connection it had.
+    pub fn drained_upstreams(&self) -> broadcast::Receiver<UpstreamKey> {
+        self.drained.subscribe()
     }
 
     /// Serves HTTP/1.1 on `listener` until the returned task is aborted.
@@ -345,6 +487,23 @@ impl Proxy {
         if parts.version == Version::HTTP_11 && !parts.headers.contains_key(header::HOST) {
             return self.error(StatusCode::BAD_REQUEST, "HTTP/1.1 request without Host");
         }
+        // An absolute-form target's authority wins over `Host` (RFC 9112 section 3.2.2).
+        let authority = match parts.uri.authority() {
+            Some(authority) => Some(authority.clone()),
+            None => match parts.headers.get(header::HOST) {
+                None => None,
+                Some(host) => match host.to_str().ok().and_then(|h| h.parse().ok()) {
+                    Some(authority) => Some(authority),
+                    None => return self.error(StatusCode::BAD_REQUEST, "invalid Host header"),
+                },
+            },
+        };
+        let Some(key) = self.routes.lookup(authority.as_ref()).cloned() else {
+            return self.error(
+                StatusCode::MISDIRECTED_REQUEST,
+                "no upstream is configured for this host",
+            );
+        };
         let limit = self.config.max_body_bytes;
         if content_length(&parts.headers).is_some_and(|len| len > limit as u64) {
             return self.error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
@@ -359,7 +518,12 @@ impl Proxy {
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         if !headers.contains_key(header::HOST) {
-            headers.insert(header::HOST, self.host.clone());
+            match HeaderValue::from_str(key.authority.as_str()) {
+                Ok(host) => {
+                    headers.insert(header::HOST, host);
+                }
+                Err(_) => return self.error(StatusCode::BAD_GATEWAY, "bad upstream authority"),
+            }
         }
         let head = Head {
             method: parts.method,
@@ -367,15 +531,16 @@ impl Proxy {
             headers,
         };
         match &self.strategy {
-            Strategy::Pooled(pool) => self.via_pool(pool, head, body).await,
-            Strategy::Legacy(client) => self.via_legacy(client, head, body).await,
-            Strategy::PerRequest => self.per_connection(head, body).await,
+            Strategy::Pooled(pool) => self.via_pool(pool, &key, head, body).await,
+            Strategy::Legacy(client) => self.via_legacy(client, &key, head, body).await,
+            Strategy::PerRequest => self.per_connection(&key, head, body).await,
         }
     }
 
     async fn via_pool(
         &self,
-        pool: &Pool<UpstreamConn>,
+        pool: &UpstreamPool,
+        key: &UpstreamKey,
         mut head: Head,
         body: Bytes,
     ) -> Response<ProxyBody> {
@@ -383,7 +548,7 @@ impl Proxy {
         // `Some(n)` on the retry: only a connection opened after the failure (seq >= n) will do.
         let mut opened_after: Option<u64> = None;
         loop {
-            let mut conn = match self.checkout(pool, opened_after).await {
+            let mut conn = match self.checkout(pool, key, opened_after).await {
                 Ok(conn) => conn,
                 Err(response) => return response,
             };
@@ -418,46 +583,35 @@ impl Proxy {
                     drop(conn); // broken: destroyed, not pooled
                     if idempotent && opened_after.is_none() {
                         self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, "upstream request failed; retrying once on a fresh connection");
+                        tracing::debug!(error = %e, upstream = %key, "upstream request failed; retrying once on a fresh connection");
+                        // Relaxed: connections numbered from here on were opened after the
+                        // failure; an earlier one read as later only costs a retry's reuse.
                         opened_after = Some(self.next_seq.load(Ordering::Relaxed));
                         continue;
                     }
-                    tracing::warn!(error = %e, "upstream request failed");
+                    tracing::warn!(error = %e, upstream = %key, "upstream request failed");
                     return self.error(StatusCode::BAD_GATEWAY, "upstream request failed");
                 }
             }
         }
     }
 
-    /// Takes a usable connection from the pool; with `opened_after: Some(n)`, only one opened
-    /// after a failure (`seq >= n`): older ones are discarded, as likely broken by the same
-    /// event. At most `max_connections` connections are older, so a fresh one is reached within
-    /// `max_connections + 1` tries (each discard frees capacity to create one).
+    /// Takes a usable connection to `key` from the pool; with `opened_after: Some(n)`, only one
+    /// opened after a failure (`seq >= n`): older ones are discarded, as likely broken by the same
+    /// event. At most `max_per_key` connections of the key are older, so a fresh one is reached
+    /// within `max_per_key + 1` tries (each discard frees capacity to create one).
     async fn checkout(
         &self,
-        pool: &Pool<UpstreamConn>,
+        pool: &UpstreamPool,
+        key: &UpstreamKey,
         opened_after: Option<u64>,
-    ) -> Result<PoolConnection<UpstreamConn>, Response<ProxyBody>> {
-        for _ in 0..=self.config.max_connections + 1 {
-            let mut conn = match pool.acquire().await {
+    ) -> Result<PooledConn, Response<ProxyBody>> {
+        for _ in 0..=self.config.max_per_key + 1 {
+            let mut conn = match pool.acquire(key).await {
                 Ok(conn) => conn,
-                Err(PoolError::Timeout(_)) => {
-                    return Err(self.error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "no upstream connection available",
-                    ))
-                }
-                Err(PoolError::Closed) => {
-                    return Err(self.error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the proxy is shutting down",
-                    ))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "no upstream connection");
-                    return Err(self.error(StatusCode::BAD_GATEWAY, "upstream unreachable"));
-                }
+                Err(e) => return Err(self.acquire_failed(pool, key, e)),
             };
+            self.counters.checkouts.fetch_add(1, Ordering::Relaxed);
             // A new sender may take its first request before its connection task has run.
             let stale = conn.broken
                 || conn.sender.is_closed()
@@ -476,15 +630,77 @@ impl Proxy {
         Err(self.error(StatusCode::BAD_GATEWAY, "no usable upstream connection"))
     }
 
+    /// The answer to a failed acquire; drains the upstream if it refused a connection.
+    fn acquire_failed(
+        &self,
+        pool: &UpstreamPool,
+        key: &UpstreamKey,
+        error: PoolError,
+    ) -> Response<ProxyBody> {
+        match error {
+            PoolError::Timeout(_) | PoolError::Saturated(_) => self.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no upstream connection available",
+            ),
+            PoolError::Closed if pool.is_closed() => self.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the proxy is shutting down",
+            ),
+            // Only `close_key` closes one key: ours, in `drain`.
+            PoolError::Closed => {
+                self.counters.draining.fetch_add(1, Ordering::Relaxed);
+                self.error(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream down: draining its connections",
+                )
+            }
+            PoolError::Create(source) => {
+                let refused = matches!(
+                    source.downcast_ref::<UpstreamError>(),
+                    Some(UpstreamError::Connect(_))
+                );
+                tracing::warn!(error = %source, upstream = %key, "no upstream connection");
+                if refused {
+                    self.drain(pool, key);
+                }
+                self.error(StatusCode::BAD_GATEWAY, "upstream unreachable")
+            }
+            other => {
+                tracing::warn!(error = %other, upstream = %key, "no upstream connection");
+                self.error(StatusCode::BAD_GATEWAY, "upstream unreachable")
+            }
+        }
+    }
+
+    /// Closes `key` in the background unless it is closing already or gone: its idle
+    /// connections are destroyed now, those in use when they come back; then it leaves the pool.
+    fn drain(&self, pool: &UpstreamPool, key: &UpstreamKey) {
+        if pool.key_stats(key).is_none_or(|s| s.closed) {
+            return;
+        }
+        let (pool, key) = (pool.clone(), key.clone());
+        let (counters, drained) = (self.counters.clone(), self.drained.clone());
+        tracing::warn!(upstream = %key, "upstream refused a connection: draining it");
+        tokio::spawn(async move {
+            if pool.close_key(&key).await {
+                counters.drains.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(upstream = %key, "upstream drained");
+                // No receiver is fine.
+                let _ = drained.send(key);
+            }
+        });
+    }
+
     async fn via_legacy(
         &self,
         client: &Client<HttpConnector, Full<Bytes>>,
+        key: &UpstreamKey,
         head: Head,
         body: Bytes,
     ) -> Response<ProxyBody> {
         let uri = Uri::builder()
-            .scheme("http")
-            .authority(self.authority.clone())
+            .scheme(key.scheme.clone())
+            .authority(key.authority.clone())
             .path_and_query(head.path)
             .build();
         let Ok(uri) = uri else {
@@ -496,9 +712,14 @@ impl Proxy {
         self.relay(result)
     }
 
-    async fn per_connection(&self, mut head: Head, body: Bytes) -> Response<ProxyBody> {
+    async fn per_connection(
+        &self,
+        key: &UpstreamKey,
+        mut head: Head,
+        body: Bytes,
+    ) -> Response<ProxyBody> {
         let connected =
-            tokio::time::timeout(self.config.connect_timeout, connect(self.config.upstream)).await;
+            tokio::time::timeout(self.config.connect_timeout, connect(&key.authority)).await;
         let Ok(Ok((mut sender, _task))) = connected else {
             return self.error(StatusCode::BAD_GATEWAY, "upstream unreachable");
         };
@@ -538,6 +759,7 @@ impl Proxy {
         let counter = match status {
             StatusCode::BAD_REQUEST => &self.counters.bad_request,
             StatusCode::PAYLOAD_TOO_LARGE => &self.counters.too_large,
+            StatusCode::MISDIRECTED_REQUEST => &self.counters.misdirected,
             StatusCode::SERVICE_UNAVAILABLE => &self.counters.unavailable,
             _ => &self.counters.bad_gateway,
         };
@@ -608,11 +830,19 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// A response body streaming from a pooled connection. It holds the connection until the body
 /// is finished *and* hyper's connection task is ready for the next request, then returns it to
 /// the pool (before reporting the end of the body).
-#[derive(Debug)]
 pub struct PooledBody {
     inner: Incoming,
-    conn: Option<PoolConnection<UpstreamConn>>,
+    conn: Option<PooledConn>,
     done: bool,
+}
+
+impl std::fmt::Debug for PooledBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledBody")
+            .field("holds_connection", &self.conn.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
 }
 
 impl Body for PooledBody {
