@@ -174,6 +174,8 @@ struct Row {
     demand_over_supply: Option<f64>,
     /// S8: resources alive across keys when a run stopped (the most of any repeat).
     alive_at_end: Option<usize>,
+    /// S8: tasks whose acquire still waited 2 s after the stop (the most of any repeat).
+    stalled: Option<usize>,
 }
 
 /// A row plus what the table shows beside it.
@@ -265,6 +267,7 @@ fn summarize(sc: Scenario, kind: PoolKind, runs: &[RunResult]) -> Summary {
         least_key_share: least.map(|l| l.share),
         demand_over_supply: (!demand.is_empty()).then(|| median(demand)),
         alive_at_end: keyed.iter().map(|k| k.alive).max(),
+        stalled: keyed.iter().map(|k| k.stalled).max(),
     };
     Summary {
         row,
@@ -610,6 +613,14 @@ fn targets(summaries: &[Summary]) -> String {
                     ),
                     _ => check(false, "S8 no key was served".into()),
                 }
+                if let Some(n) = us.stalled {
+                    check(
+                        n == 0,
+                        format!(
+                            "S8 no acquire still waiting 2 s after the stop (worst repeat: {n} tasks)"
+                        ),
+                    );
+                }
                 // Per pool: evictions, the least-served key, and what was alive at the end.
                 for k in [Shadowcat, MutexBaseline, Deadpool] {
                     let Some(row) = get(sc, k) else {
@@ -632,9 +643,10 @@ fn targets(summaries: &[Summary]) -> String {
                         String::new()
                     };
                     notes.push(format!(
-                        "S8 {}: {evicted} per run, {least}, {} alive at the end (max_total 64){cap}",
+                        "S8 {}: {evicted} per run, {least}, {} alive at the end (max_total 64), {} tasks stalled after the stop{cap}",
                         row.pool,
-                        row.alive_at_end.unwrap_or(0)
+                        row.alive_at_end.unwrap_or(0),
+                        row.stalled.unwrap_or(0)
                     ));
                 }
             }

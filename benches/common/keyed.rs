@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hint::black_box;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -40,7 +40,7 @@ pub const KEYS: usize = 64;
 /// The Zipf exponent of S8's demand over the keys.
 pub const ZIPF_EXPONENT: f64 = 1.0;
 /// Resources per key, at most (every pool).
-pub const MAX_PER_KEY: usize = 4;
+pub const MAX_PER_KEY: usize = 16;
 /// Resources across keys, at most (the capped pools; a quarter of `KEYS * MAX_PER_KEY`).
 pub const MAX_TOTAL: usize = 64;
 /// Concurrent tasks in S8.
@@ -107,7 +107,8 @@ pub struct KeyTally {
 pub struct LeastServed {
     /// The key (0 is the hottest).
     pub key: u32,
-    /// Its service (resources held on average) over its max-min fair share.
+    /// Its service (resources held on average) over its max-min fair share, relative to the
+    /// same ratio over all keys (1: served like the average key; 0: starved).
     pub share: f64,
     /// Demand over supply: the sum of the keys' demands, each capped at `max_per_key`, over
     /// the total cap. Above 1, demand exceeded supply.
@@ -162,25 +163,26 @@ impl KeyTally {
     /// average number of its acquirers wanting a resource (`want_ns / window`) and its service
     /// the average number holding one (`hold_ns / window`). Fair shares are [`fair_shares`] of
     /// `total` (the pool's total cap; for a pool without one, the sum of the per-key caps) with
-    /// each key capped at `per_key`. A key whose acquirers wait forever holds nothing while its
-    /// demand grows: its share tends to 0.
-    pub fn least_share(
-        &self,
-        window_ns: u64,
-        per_key: usize,
-        total: usize,
-    ) -> Option<LeastServed> {
+    /// each key capped at `per_key`. Each key's held-over-fair ratio is divided by the same
+    /// ratio over all keys, so hand-off latency, which no pool avoids, does not count as
+    /// unfairness: 1 is a key served like the average key. A key whose acquirers wait forever
+    /// holds nothing while its demand grows: its share tends to 0.
+    pub fn least_share(&self, window_ns: u64, per_key: usize, total: usize) -> Option<LeastServed> {
         let window = window_ns.max(1) as f64;
         let demand: Vec<f64> = self.want_ns.iter().map(|&w| w as f64 / window).collect();
         let held: Vec<f64> = self.hold_ns.iter().map(|&h| h as f64 / window).collect();
         let fair = fair_shares(&demand, per_key as f64, total as f64);
         let capped: f64 = demand.iter().map(|d| d.min(per_key as f64)).sum();
+        // What the pool realised of the fair allocation overall: a resource handed to a waiter
+        // is not held until the waiter's task is polled (a cost of every pool), so no key holds
+        // its whole fair share. Shares are relative to this.
+        let realised = held.iter().sum::<f64>() / fair.iter().sum::<f64>().max(f64::MIN_POSITIVE);
         let mut least: Option<LeastServed> = None;
         for (k, (&f, &h)) in fair.iter().zip(&held).enumerate() {
             if f <= 0.0 {
                 continue;
             }
-            let share = h / f;
+            let share = h / f / realised.max(f64::MIN_POSITIVE);
             if least.is_none_or(|l| share < l.share) {
                 least = Some(LeastServed {
                     key: k as u32,
@@ -360,8 +362,12 @@ impl KeyedMutexBaseline {
         if let Ok(permit) = self.total.clone().try_acquire_owned() {
             return permit;
         }
-        // Relaxed: a hint for releases; a missed one is covered by our own eviction below.
+        // Relaxed: the fence below orders it.
         self.global_waiters.fetch_add(1, Ordering::Relaxed);
+        // SeqCst fence, as KeyedPool has: with the releaser's fence between its push and its
+        // look at `global_waiters`, either our scan sees its idle resource or it sees us
+        // counted and evicts for us; without, a waiter could sleep beside an idle resource.
+        fence(Ordering::SeqCst);
         self.evict_one(Some(key));
         let permit = self.total.clone().acquire_owned().await;
         // Relaxed: as above. (The driver never cancels an acquire, so no guard is needed.)
@@ -459,7 +465,9 @@ impl Drop for KeyedMutexConn<'_> {
             .store(pool.epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
         // The key's permit goes after the push (to the key's oldest waiter, which then pops).
         drop(self.permit.take());
-        // Relaxed: a hint; a waiter that registers after this load evicts for itself.
+        // SeqCst fence: pairs with the one in `global_permit` (see there).
+        fence(Ordering::SeqCst);
+        // Relaxed: ordered by the fence.
         if pool.global_waiters.load(Ordering::Relaxed) > 0 {
             pool.evict_one(None);
         }
@@ -529,7 +537,14 @@ pub struct KeyedOutcome {
     pub least: Option<LeastServed>,
     /// Resources alive across keys when the run stopped.
     pub alive: usize,
+    /// Tasks whose acquire was still waiting [`STALL_AFTER_STOP`] after the stop (their
+    /// tallies are lost; a pool that wakes its waiters has none).
+    pub stalled: usize,
 }
+
+/// How long after the stop the driver waits for every task to finish its cycle. Every other
+/// task stops asking, so all resources come back: a waiter still asleep then was forgotten.
+pub const STALL_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
@@ -589,13 +604,27 @@ pub fn run_keyed<P: KeyedBenchPool>(timing: Timing) -> RunResult {
     phase.store(STOP, Ordering::Relaxed);
     let elapsed = start.elapsed();
     let load = load.finish();
-    let results = rt.block_on(async {
+    // A task finishes its cycle after the stop; one whose acquire is still waiting
+    // `STALL_AFTER_STOP` later is a pool that left a waiter asleep (cancelled, and counted).
+    let (results, stalled) = rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + STALL_AFTER_STOP;
         let mut out = Vec::with_capacity(handles.len());
+        let mut stalled = 0;
         for h in handles {
-            out.push(h.await.expect("task panicked"));
+            let abort = h.abort_handle();
+            match tokio::time::timeout_at(deadline, h).await {
+                Ok(r) => out.push(r.expect("task panicked")),
+                Err(_) => {
+                    abort.abort();
+                    stalled += 1;
+                }
+            }
         }
-        out
+        (out, stalled)
     });
+    if stalled > 0 {
+        tracing::warn!(stalled, "S8: acquires still waiting after the stop");
+    }
     let alive = pool.alive();
     let mut per_task = Vec::with_capacity(results.len());
     let mut hist: Option<Histogram<u64>> = None;
@@ -621,6 +650,7 @@ pub fn run_keyed<P: KeyedBenchPool>(timing: Timing) -> RunResult {
             evicted: pool.evicted(),
             least,
             alive,
+            stalled,
         }),
     }
 }
@@ -660,16 +690,24 @@ mod tests {
                 n as f64 * p
             );
         }
-        assert!(counts[0] > counts[63] * 40, "key 0 is 64x hotter than key 63");
+        assert!(
+            counts[0] > counts[63] * 40,
+            "key 0 is 64x hotter than key 63"
+        );
     }
 
     #[test]
     fn fair_shares_fill_to_a_level_when_demand_exceeds_supply() {
         // Fits: everyone gets the demand, capped per key.
-        assert_eq!(fair_shares(&[1.0, 6.0, 0.5], 4.0, 10.0), vec![1.0, 4.0, 0.5]);
+        assert_eq!(
+            fair_shares(&[1.0, 6.0, 0.5], 4.0, 10.0),
+            vec![1.0, 4.0, 0.5]
+        );
         // Capped demands 4 + 4 + 1 = 9 > 6: the small key keeps its 1, the others split 5.
         let f = fair_shares(&[1.0, 6.0, 9.0], 4.0, 6.0);
-        assert!((f[0] - 1.0).abs() < 1e-9 && (f[1] - 2.5).abs() < 1e-9 && (f[2] - 2.5).abs() < 1e-9);
+        assert!(
+            (f[0] - 1.0).abs() < 1e-9 && (f[1] - 2.5).abs() < 1e-9 && (f[2] - 2.5).abs() < 1e-9
+        );
         assert!((f.iter().sum::<f64>() - 6.0).abs() < 1e-9);
     }
 
@@ -684,10 +722,14 @@ mod tests {
             want_ns: vec![2 * window, window, 0],
         };
         let least = tally.least_share(window, 4, 2).expect("keys with demand");
-        // Supply 2 < capped demand 3: the level is 1, so key 0's share is 1 (it held 2.0) and
-        // key 1's is 1 (it held 0.1).
+        // Supply 2 < capped demand 3: the level is 1, so both fair shares are 1; key 0 held 2.0
+        // and key 1 held 0.1, 2.1 of 2 over all keys, so key 1 got 0.1 / 1.05 of its share.
         assert_eq!(least.key, 1);
-        assert!((least.share - 0.1).abs() < 1e-9, "share {}", least.share);
+        assert!(
+            (least.share - 0.1 / 1.05).abs() < 1e-9,
+            "share {}",
+            least.share
+        );
         assert!((least.demand_over_supply - 1.5).abs() < 1e-9);
     }
 }
