@@ -45,7 +45,7 @@ struct Cli {
     /// Comma-separated ids or prefixes (default: all):
     /// S1-hot,S2-uncontended,S3-oversubscribed,S4-heavy,S5-fairness,S6-cold,S7-noisy-neighbour,
     /// S8-keyed (S7: S3 while a thread outside the runtime burns a core; S8: 64 keys with Zipf
-    /// demand, max_per_key 4, max_total 64).
+    /// demand, max_per_key 16, max_total 64).
     #[arg(short = 's', long, visible_alias = "scenario", value_name = "LIST", value_delimiter = ',', value_parser = parse_scenario)]
     scenarios: Vec<Scenario>,
     /// Comma-separated (default: these five):
@@ -636,14 +636,14 @@ fn targets(summaries: &[Summary]) -> String {
                         _ => "no key served".into(),
                     };
                     let cap = if k == Deadpool {
-                        "; no total cap (deadpool has none): fair shares against 256, the sum \
+                        "; no total cap (deadpool has none): fair shares against 1024, the sum \
                          of the per-key caps"
                             .to_string()
                     } else {
                         String::new()
                     };
                     notes.push(format!(
-                        "S8 {}: {evicted} per run, {least}, {} alive at the end (max_total 64), {} tasks stalled after the stop{cap}",
+                        "S8 {}: {evicted} per run, {least}, {} alive at the end, {} tasks stalled after the stop{cap}",
                         row.pool,
                         row.alive_at_end.unwrap_or(0),
                         row.stalled.unwrap_or(0)
@@ -801,7 +801,7 @@ fn main() {
     if args.scenarios.contains(&Scenario::S8Keyed) {
         let _ = writeln!(
             header,
-            "S8: 256 tasks, each cycle a key drawn from Zipf(s = 1) over 64 keys, max_per_key 4, max_total 64 (not pre-warmed); \
+            "S8: 256 tasks, each cycle a key drawn from Zipf(s = 1) over 64 keys, max_per_key 16, max_total 64 (not pre-warmed); \
              KeyedPool with Saturation::Evict and the options above; keyed-mutex-baseline: a HashMap of mutex pools behind a \
              lock, a global Semaphore of 64, evicting the LRU idle resource as KeyedPool does; deadpool-map: a HashMap of \
              deadpool pools behind a lock, no total cap. Least key: the key served least relative to its max-min fair share \

@@ -44,7 +44,7 @@ pub enum Scenario {
     /// ([`NoisyNeighbour`]): with 2 vCPUs, three runnable threads share two cores, so a waiter
     /// handed a resource may sit on a descheduled worker.
     S7Noisy,
-    /// 256 tasks over 64 keys with Zipf-distributed demand, `max_per_key` 4 and `max_total` 64
+    /// 256 tasks over 64 keys with Zipf-distributed demand, `max_per_key` 16 and `max_total` 64
     /// (every acquire timed): keyed pools only, see [`super::keyed`].
     S8Keyed,
 }
