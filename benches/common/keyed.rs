@@ -739,4 +739,42 @@ mod tests {
         );
         assert!((least.demand_over_supply - 1.5).abs() < 1e-9);
     }
+
+    /// Fills `max_total` with idle resources of four keys, then acquires for a fifth: the pool
+    /// must stay at `max_total` by evicting one idle resource of another key.
+    async fn evicts_at_the_total_cap<P: KeyedBenchPool>() {
+        let pool = P::build();
+        {
+            let mut held = Vec::new();
+            for key in 0..(MAX_TOTAL / MAX_PER_KEY) as u32 {
+                for _ in 0..MAX_PER_KEY {
+                    held.push(pool.acquire(key).await);
+                }
+            }
+            assert_eq!(pool.alive(), MAX_TOTAL);
+            assert_eq!(pool.evicted(), Some(0));
+        }
+        let conn = pool.acquire(KEYS as u32 - 1).await;
+        assert_eq!(pool.alive(), MAX_TOTAL, "the total cap held");
+        assert_eq!(pool.evicted(), Some(1), "one idle resource evicted");
+        assert_eq!(pool.created(), MAX_TOTAL as u64 + 1);
+        drop(conn);
+    }
+
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn keyed_mutex_baseline_evicts_at_the_total_cap() {
+        current_thread().block_on(evicts_at_the_total_cap::<KeyedMutexBaseline>());
+    }
+
+    #[test]
+    fn keyed_pool_evicts_at_the_total_cap() {
+        current_thread().block_on(evicts_at_the_total_cap::<KeyedShadowcat>());
+    }
 }
