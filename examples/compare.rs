@@ -1,5 +1,6 @@
 //! Compares shadowcat-pool with a fair mutex pool, Shadowcat's old spawn-on-drop pool, deadpool
-//! and bb8, side by side in one process, and prints a table.
+//! and bb8, side by side in one process, and prints a table. S8 compares `KeyedPool` with keyed
+//! forms of the mutex pool and of deadpool (see `benches/common/keyed.rs`).
 //!
 //! ```text
 //! cargo run --release --example compare                 # every scenario, every pool (~2 min)
@@ -187,7 +188,7 @@ struct Summary {
     repeats: Vec<f64>,
     /// Cores used by other processes, per repeat.
     load: Vec<f64>,
-    /// Pooled latency histogram (S5 waits, S6 time to served).
+    /// Pooled latency histogram (S5 and S8 waits, S6 time to served).
     hist: Option<Histogram<u64>>,
 }
 
