@@ -1,11 +1,13 @@
 //! Compares shadowcat-pool with a fair mutex pool, Shadowcat's old spawn-on-drop pool, deadpool
-//! and bb8, side by side in one process, and prints a table.
+//! and bb8, side by side in one process, and prints a table. S8 compares `KeyedPool` with keyed
+//! forms of the mutex pool and of deadpool (see `benches/common/keyed.rs`).
 //!
 //! ```text
 //! cargo run --release --example compare                 # every scenario, every pool (~2 min)
 //! cargo run --release --example compare -- --quick      # shorter runs (< 90 s on 2 cores)
 //! cargo run --release --example compare -- --scenarios S1,S3 --pools shadowcat-pool,deadpool
 //! cargo run --release --example compare -- --scenarios S3,S7  # the noisy neighbour beside S3
+//! cargo run --release --example compare -- --scenarios S8     # keyed: KeyedPool vs maps of pools
 //! cargo run --release --example compare -- --help
 //! ```
 //!
@@ -42,13 +44,16 @@ struct Cli {
     #[arg(long)]
     quick: bool,
     /// Comma-separated ids or prefixes (default: all):
-    /// S1-hot,S2-uncontended,S3-oversubscribed,S4-heavy,S5-fairness,S6-cold,S7-noisy-neighbour
-    /// (S7: S3 while a thread outside the runtime burns a core).
+    /// S1-hot,S2-uncontended,S3-oversubscribed,S4-heavy,S5-fairness,S6-cold,S7-noisy-neighbour,
+    /// S8-keyed (S7: S3 while a thread outside the runtime burns a core; S8: 64 keys with Zipf
+    /// demand, max_per_key 16, max_total 64).
     #[arg(short = 's', long, visible_alias = "scenario", value_name = "LIST", value_delimiter = ',', value_parser = parse_scenario)]
     scenarios: Vec<Scenario>,
     /// Comma-separated (default: these five):
     /// shadowcat-pool,mutex-baseline,spawn-drop-baseline,deadpool,bb8; also shadowcat-defaults (the crate's default options, opt-in);
-    /// bare-arrayqueue is always added to S1 and S2.
+    /// bare-arrayqueue is always added to S1 and S2. S8 runs only shadowcat-pool (as KeyedPool),
+    /// mutex-baseline (as a map of mutex pools with a global semaphore) and deadpool (as a map of
+    /// deadpool pools).
     #[arg(short = 'p', long, visible_alias = "pool", value_name = "LIST", value_delimiter = ',', value_parser = parse_pool)]
     pools: Vec<PoolKind>,
     /// Repeats per pool and scenario; the table shows medians.
@@ -109,7 +114,7 @@ impl Args {
             }
         };
         let mut scenarios = if cli.scenarios.is_empty() {
-            Scenario::ALL.to_vec()
+            Scenario::COMPARE.to_vec()
         } else {
             cli.scenarios
         };
@@ -159,6 +164,19 @@ struct Row {
     fairness: Option<f64>,
     min_task_ops: Option<u64>,
     created: u64,
+    /// S8: idle resources evicted for another key (median of repeats; none if the pool never
+    /// evicts).
+    evicted: Option<u64>,
+    /// S8: the least-served key (0 is the hottest) of the worst repeat, and its service over its
+    /// max-min fair share there.
+    least_key: Option<u32>,
+    least_key_share: Option<f64>,
+    /// S8: the keys' demand (each capped at max_per_key) over the pool's total cap (median).
+    demand_over_supply: Option<f64>,
+    /// S8: resources alive across keys when a run stopped (the most of any repeat).
+    alive_at_end: Option<usize>,
+    /// S8: tasks whose acquire still waited 2 s after the stop (the most of any repeat).
+    stalled: Option<usize>,
 }
 
 /// A row plus what the table shows beside it.
@@ -170,7 +188,7 @@ struct Summary {
     repeats: Vec<f64>,
     /// Cores used by other processes, per repeat.
     load: Vec<f64>,
-    /// Pooled latency histogram (S5 waits, S6 time to served).
+    /// Pooled latency histogram (S5 and S8 waits, S6 time to served).
     hist: Option<Histogram<u64>>,
 }
 
@@ -219,9 +237,22 @@ fn summarize(sc: Scenario, kind: PoolKind, runs: &[RunResult]) -> Summary {
         }
     }
     let q = |p: f64| hist.as_ref().map(|h| h.value_at_quantile(p));
+    let keyed: Vec<_> = runs.iter().filter_map(|r| r.keyed).collect();
+    let evicted: Vec<f64> = keyed
+        .iter()
+        .filter_map(|k| k.evicted.map(|e| e as f64))
+        .collect();
+    let least = keyed
+        .iter()
+        .filter_map(|k| k.least)
+        .min_by(|a, b| a.share.total_cmp(&b.share));
+    let demand: Vec<f64> = keyed
+        .iter()
+        .filter_map(|k| k.least.map(|l| l.demand_over_supply))
+        .collect();
     let row = Row {
         scenario: sc.id(),
-        pool: kind.id(),
+        pool: kind.label(sc),
         ops_per_sec: median(ops.clone()),
         ns_per_op: median(metrics.iter().map(|m| m.1).collect()),
         p50_ns: q(0.50),
@@ -232,6 +263,12 @@ fn summarize(sc: Scenario, kind: PoolKind, runs: &[RunResult]) -> Summary {
         fairness: (!fair.is_empty() && !starved).then(|| median(fair)),
         min_task_ops: metrics.iter().filter_map(|m| m.3).min(),
         created: runs.iter().map(|r| r.created).max().unwrap_or(0),
+        evicted: (!evicted.is_empty()).then(|| median(evicted) as u64),
+        least_key: least.map(|l| l.key),
+        least_key_share: least.map(|l| l.share),
+        demand_over_supply: (!demand.is_empty()).then(|| median(demand)),
+        alive_at_end: keyed.iter().map(|k| k.alive).max(),
+        stalled: keyed.iter().map(|k| k.stalled).max(),
     };
     Summary {
         row,
@@ -293,6 +330,8 @@ fn table(summaries: &[Summary], markdown: bool) -> String {
         "fairness",
         "min task ops",
         "created",
+        "evicted",
+        "least key",
         "load",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -324,6 +363,14 @@ fn table(summaries: &[Summary], markdown: bool) -> String {
             },
             s.row.min_task_ops.map_or("-".into(), |n| n.to_string()),
             s.row.created.to_string(),
+            match (s.scenario, s.row.evicted) {
+                (Scenario::S8Keyed, None) => "never".into(),
+                (_, e) => e.map_or("-".into(), |e| e.to_string()),
+            },
+            match (s.row.least_key, s.row.least_key_share) {
+                (Some(k), Some(share)) => format!("#{k} {share:.2}×"),
+                _ => "-".into(),
+            },
             format!("{load:.2}{}", if load > BUSY_CORES { " BUSY" } else { "" }),
         ]);
     }
@@ -389,7 +436,7 @@ fn targets(summaries: &[Summary]) -> String {
         let _ = writeln!(out, "  {}  {text}", if ok { "met   " } else { "MISSED" });
     };
     use PoolKind::*;
-    for sc in Scenario::ALL {
+    for sc in Scenario::COMPARE {
         let Some(us) = get(sc, Shadowcat) else {
             continue;
         };
@@ -537,6 +584,73 @@ fn targets(summaries: &[Summary]) -> String {
                     _ => "S7 some task completed no cycle".into(),
                 });
             }
+            Scenario::S8Keyed => {
+                if let Some(r) = ratio(MutexBaseline) {
+                    check(
+                        r >= 1.5,
+                        format!("S8 {r:.2}× the keyed mutex baseline; target ≥ 1.5×"),
+                    );
+                }
+                if let (Some(ours), Some(theirs)) =
+                    (us.p99_ns, get(sc, MutexBaseline).and_then(|m| m.p99_ns))
+                {
+                    let r = ours as f64 / theirs as f64;
+                    check(
+                        r <= 1.0,
+                        format!(
+                            "S8 p99 wait {} = {r:.2}× the keyed mutex baseline's ({}); target ≤ 1×",
+                            fmt_ns(ours as f64),
+                            fmt_ns(theirs as f64)
+                        ),
+                    );
+                }
+                match (us.least_key, us.least_key_share, us.demand_over_supply) {
+                    (Some(k), Some(share), Some(d)) => check(
+                        share >= 0.5,
+                        format!(
+                            "S8 least-served key #{k} got {share:.2}× its max-min fair share \
+                             (worst repeat; demand {d:.2}× supply); target ≥ 0.5×"
+                        ),
+                    ),
+                    _ => check(false, "S8 no key was served".into()),
+                }
+                if let Some(n) = us.stalled {
+                    check(
+                        n == 0,
+                        format!(
+                            "S8 no acquire still waiting 2 s after the stop (worst repeat: {n} tasks)"
+                        ),
+                    );
+                }
+                // Per pool: evictions, the least-served key, and what was alive at the end.
+                for k in [Shadowcat, MutexBaseline, Deadpool] {
+                    let Some(row) = get(sc, k) else {
+                        continue;
+                    };
+                    let evicted = row
+                        .evicted
+                        .map_or("never evicts".into(), |e| format!("{e} evicted"));
+                    let least = match (row.least_key, row.least_key_share) {
+                        (Some(key), Some(share)) => {
+                            format!("least-served key #{key} at {share:.2}× its fair share")
+                        }
+                        _ => "no key served".into(),
+                    };
+                    let cap = if k == Deadpool {
+                        "; no total cap (deadpool has none): fair shares against 1024, the sum \
+                         of the per-key caps"
+                            .to_string()
+                    } else {
+                        String::new()
+                    };
+                    notes.push(format!(
+                        "S8 {}: {evicted} per run, {least}, {} alive at the end, {} tasks stalled after the stop{cap}",
+                        row.pool,
+                        row.alive_at_end.unwrap_or(0),
+                        row.stalled.unwrap_or(0)
+                    ));
+                }
+            }
         }
     }
     for n in notes {
@@ -598,6 +712,7 @@ fn main() {
         if PoolKind::bare_queue_runs_in(sc) {
             pools.push(PoolKind::BareQueue);
         }
+        pools.retain(|k| k.runs_in(sc));
         for r in 0..args.repeats {
             let mut order = pools.clone();
             if r % 2 == 1 {
@@ -684,6 +799,16 @@ fn main() {
          acquire_timeout(None) (deadpool's defaults: no clock read on release); deadpool defaults; bb8 with \
          test_on_check_out(false), no idle timeout or lifetime (its 30 s connection_timeout stays)"
     );
+    if args.scenarios.contains(&Scenario::S8Keyed) {
+        let _ = writeln!(
+            header,
+            "S8: 256 tasks, each cycle a key drawn from Zipf(s = 1) over 64 keys, max_per_key 16, max_total 64 (not pre-warmed); \
+             KeyedPool with Saturation::Evict and the options above; keyed-mutex-baseline: a HashMap of mutex pools behind a \
+             lock, a global Semaphore of 64, evicting the LRU idle resource as KeyedPool does; deadpool-map: a HashMap of \
+             deadpool pools behind a lock, no total cap. Least key: the key served least relative to its max-min fair share \
+             of held resources (worst repeat; #0 is the hottest key)."
+        );
+    }
     let _ = writeln!(
         header,
         "S2-S5 and S7 depend on vCPU placement and load: compare pools within one run, as ratios. S6: time until all 64 tasks are \
@@ -761,7 +886,7 @@ mod plot {
         root.fill(&WHITE)?;
         let (top, bottom) = root.split_vertically(600);
         let top = top.titled(
-            "Throughput per scenario (median of repeats; S6: cold pool, 64 tasks; S7: S3 with a core taken)",
+            "Throughput per scenario (median of repeats; S6: cold pool, 64 tasks; S7: S3 with a core taken; S8: keyed)",
             ("sans-serif", 22),
         )?;
         let mut scenarios: Vec<Scenario> = Vec::new();
@@ -799,7 +924,14 @@ mod plot {
                 .fold(0.0, f64::max)
                 * 1.2;
             let mut chart = ChartBuilder::on(cell)
-                .caption(sc.id(), ("sans-serif", 16))
+                .caption(
+                    if *sc == Scenario::S8Keyed {
+                        "S8-keyed (keyed forms of the pools)"
+                    } else {
+                        sc.id()
+                    },
+                    ("sans-serif", 16),
+                )
                 .margin(8)
                 .x_label_area_size(8)
                 .y_label_area_size(48)

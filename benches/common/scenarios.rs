@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
 
+use super::keyed::{self, DeadpoolMap, KeyedMutexBaseline, KeyedOutcome, KeyedShadowcat};
 use super::load::LoadSample;
 use super::pools::{
     BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults,
@@ -43,6 +44,9 @@ pub enum Scenario {
     /// ([`NoisyNeighbour`]): with 2 vCPUs, three runnable threads share two cores, so a waiter
     /// handed a resource may sit on a descheduled worker.
     S7Noisy,
+    /// 256 tasks over 64 keys with Zipf-distributed demand, `max_per_key` 16 and `max_total` 64
+    /// (every acquire timed): keyed pools only, see [`super::keyed`].
+    S8Keyed,
 }
 
 /// What a scenario runs.
@@ -63,7 +67,8 @@ pub struct Shape {
 }
 
 impl Scenario {
-    /// Every scenario, in report order.
+    /// The unkeyed scenarios, which every pool of [`PoolKind::ALL`] runs (the criterion benches
+    /// iterate these).
     pub const ALL: [Scenario; 7] = [
         Scenario::S1Hot,
         Scenario::S2Uncontended,
@@ -72,6 +77,18 @@ impl Scenario {
         Scenario::S5Fairness,
         Scenario::S6Cold,
         Scenario::S7Noisy,
+    ];
+
+    /// Every scenario `compare` runs, in report order: the unkeyed ones, then S8.
+    pub const COMPARE: [Scenario; 8] = [
+        Scenario::S1Hot,
+        Scenario::S2Uncontended,
+        Scenario::S3Oversubscribed,
+        Scenario::S4Heavy,
+        Scenario::S5Fairness,
+        Scenario::S6Cold,
+        Scenario::S7Noisy,
+        Scenario::S8Keyed,
     ];
 
     /// The id used in reports.
@@ -84,13 +101,14 @@ impl Scenario {
             Scenario::S5Fairness => "S5-fairness",
             Scenario::S6Cold => "S6-cold",
             Scenario::S7Noisy => "S7-noisy-neighbour",
+            Scenario::S8Keyed => "S8-keyed",
         }
     }
 
     /// Parses an id or its prefix (`S3`, `s3-oversubscribed`).
     pub fn parse(s: &str) -> Option<Scenario> {
         let s = s.to_ascii_lowercase();
-        Scenario::ALL.into_iter().find(|sc| {
+        Scenario::COMPARE.into_iter().find(|sc| {
             let id = sc.id().to_ascii_lowercase();
             id == s || id.split('-').next() == Some(s.as_str())
         })
@@ -105,6 +123,7 @@ impl Scenario {
             Scenario::S4Heavy => (512, 4, true, false, true),
             Scenario::S5Fairness => (64, 8, true, true, true),
             Scenario::S6Cold => (64, 8, true, true, true),
+            Scenario::S8Keyed => (keyed::TASKS, keyed::MAX_TOTAL, true, true, true),
         };
         Shape {
             tasks,
@@ -141,6 +160,30 @@ impl PoolKind {
     /// a queue without accounting can stand in for a pool).
     pub fn bare_queue_runs_in(scenario: Scenario) -> bool {
         matches!(scenario, Scenario::S1Hot | Scenario::S2Uncontended)
+    }
+
+    /// Whether this pool runs in `scenario`. S8 runs the keyed pools: `shadowcat-pool` as this
+    /// crate's `KeyedPool`, `mutex-baseline` as a map of mutex pools behind a lock with a
+    /// global semaphore, `deadpool` as a map of deadpool pools; the others have no keyed form.
+    pub fn runs_in(self, scenario: Scenario) -> bool {
+        match scenario {
+            Scenario::S8Keyed => matches!(
+                self,
+                PoolKind::Shadowcat | PoolKind::MutexBaseline | PoolKind::Deadpool
+            ),
+            Scenario::S1Hot | Scenario::S2Uncontended => true,
+            _ => self != PoolKind::BareQueue,
+        }
+    }
+
+    /// The name shown for this pool in `scenario` (S8's keyed forms have their own).
+    pub fn label(self, scenario: Scenario) -> &'static str {
+        match (scenario, self) {
+            (Scenario::S8Keyed, PoolKind::Shadowcat) => "KeyedPool",
+            (Scenario::S8Keyed, PoolKind::MutexBaseline) => "keyed-mutex-baseline",
+            (Scenario::S8Keyed, PoolKind::Deadpool) => "deadpool-map",
+            _ => self.id(),
+        }
     }
 
     /// The pools of a default comparison, in their forward order.
@@ -219,6 +262,8 @@ pub struct RunResult {
     pub created: u64,
     /// Machine load while it ran.
     pub load: LoadSample,
+    /// S8: evictions, the least-served key, resources alive at the end.
+    pub keyed: Option<KeyedOutcome>,
 }
 
 impl RunResult {
@@ -318,6 +363,14 @@ pub fn run_timed(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunResul
 }
 
 fn run_timed_quiet(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunResult {
+    if scenario == Scenario::S8Keyed {
+        return match kind {
+            PoolKind::Shadowcat => keyed::run_keyed::<KeyedShadowcat>(timing),
+            PoolKind::MutexBaseline => keyed::run_keyed::<KeyedMutexBaseline>(timing),
+            PoolKind::Deadpool => keyed::run_keyed::<DeadpoolMap>(timing),
+            other => panic!("{} has no keyed form (see PoolKind::runs_in)", other.id()),
+        };
+    }
     match kind {
         PoolKind::Shadowcat => run_timed_on::<Shadowcat>(scenario, timing),
         PoolKind::ShadowcatDefaults => run_timed_on::<ShadowcatDefaults>(scenario, timing),
@@ -401,6 +454,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
             cold_runs: Vec::new(),
             created: pool.created(),
             load: load.finish(),
+            keyed: None,
         };
     }
     let phase = Arc::new(AtomicU8::new(WARMUP));
@@ -464,6 +518,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
         cold_runs: Vec::new(),
         created: pool.created(),
         load,
+        keyed: None,
     }
 }
 
@@ -522,6 +577,7 @@ fn run_cold<P: BenchPool>(rt: &tokio::runtime::Runtime, shape: Shape, timing: Ti
             cold_runs,
             created,
             load: load.finish(),
+            keyed: None,
         }
     })
 }
@@ -568,6 +624,7 @@ fn run_bare_queue(timing: Timing) -> RunResult {
         cold_runs: Vec::new(),
         created: 16,
         load: load.finish(),
+        keyed: None,
     }
 }
 
