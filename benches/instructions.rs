@@ -16,7 +16,9 @@
 //! * `acquire`: an uncontended `acquire().await` of an idle resource, then drop (release);
 //! * `try_acquire`: `try_acquire()` of an idle resource, then drop;
 //! * `wait`: the wait path on a pool of one: an acquire parks behind the held resource, the holder
-//!   drops it, the release hands it to the parked acquire, which completes.
+//!   drops it, the release hands it to the parked acquire, which completes;
+//! * `keyed`: `KeyedPool::acquire(&key).await` of an idle resource, then drop, cycling over four
+//!   keys (`max_per_key` 4, `max_total` 16): the keyed path's map lookup and per-key pool.
 
 mod common;
 
@@ -37,6 +39,8 @@ enum Scenario {
     TryAcquire,
     /// Park behind a held resource, be handed it by its release.
     Wait,
+    /// Keyed `acquire(&key).await` + drop over four keys.
+    Keyed,
 }
 
 /// Runs SCENARIO for a warm-up and then CYCLES measured cycles (for callgrind).
@@ -71,6 +75,9 @@ fn run(scenario: Scenario, cycles: u64) -> u64 {
         .enable_all()
         .build()
         .expect("runtime");
+    if scenario == Scenario::Keyed {
+        return rt.block_on(run_keyed(cycles));
+    }
     rt.block_on(async {
         let max = if scenario == Scenario::Wait { 1 } else { 16 };
         let sc = Shadowcat::with_options(max, false, false);
@@ -122,12 +129,42 @@ fn run(scenario: Scenario, cycles: u64) -> u64 {
                 })
                 .await
             }
+            Scenario::Keyed => unreachable!("run_keyed"),
         }
         let stats = pool.stats();
         assert_eq!(stats.in_use, 0);
         assert_eq!(stats.size, max);
         stats.created
     })
+}
+
+/// The keyed scenario: four keys, each with one idle resource, acquired in turn.
+async fn run_keyed(cycles: u64) -> u64 {
+    use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
+    const KEYS: [u16; 4] = [1, 2, 3, 4];
+    let pool = KeyedPoolOptions::new()
+        .max_per_key(4)
+        .max_total(16)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(None)
+        .build(keyed_fn(|_key: &u16| async {
+            Ok::<_, std::io::Error>(common::pools::Res::default())
+        }))
+        .expect("valid keyed options");
+    for key in &KEYS {
+        drop(pool.acquire(key).await.expect("create"));
+    }
+    for i in 0..cycles {
+        let key = &KEYS[(i & 3) as usize];
+        let mut conn = pool.acquire(key).await.expect("idle resource");
+        black_box(&mut *conn).n += 1;
+        drop(conn);
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.idle), (4, 4), "{stats:?}");
+    pool.close().await;
+    4
 }
 
 fn main() {

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 baseline=benches/perf-baseline.json
-scenarios=(acquire try-acquire wait)
+scenarios=(acquire try-acquire wait keyed)
 n1=1000
 n2=21000
 
