@@ -6,59 +6,15 @@
 //! pool lives on a current-thread runtime on that thread.
 #![cfg(not(shadowcat_loom))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
 use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
 
-struct Counting;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static NET_BYTES: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    if WATCHING.with(Cell::get) {
-        NET_BYTES.with(|n| n.set(n.get() + delta));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; the thread-locals are
-// const-initialised `Cell`s, so touching them never allocates or re-enters the allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn net() -> isize {
-    NET_BYTES.with(Cell::get)
-}
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// A resource of a typical handle's size, with no heap of its own.
 #[allow(dead_code)]
@@ -85,12 +41,11 @@ async fn a_hundred_thousand_keys_touched_once_return_to_within_1_mb_after_expiry
     tokio::time::sleep(IDLE * 2).await;
     assert_eq!(pool.keys(), 0);
 
-    NET_BYTES.with(|n| n.set(0));
-    WATCHING.with(|w| w.set(true));
+    counting_alloc::start();
     for key in 0..KEYS {
         drop(pool.acquire(&key).await.unwrap());
     }
-    let live = net();
+    let live = counting_alloc::net_bytes();
     assert_eq!(pool.keys(), KEYS as usize);
     assert_eq!(pool.stats().idle, KEYS as usize);
     // One more idle resource on each of 1,000 keys: the marginal cost of an idle resource.
@@ -100,10 +55,10 @@ async fn a_hundred_thousand_keys_touched_once_return_to_within_1_mb_after_expiry
         held.push(pool.acquire(&key).await.unwrap());
     }
     drop(held);
-    let per_idle = (net() - live) / 1_000;
+    let per_idle = (counting_alloc::net_bytes() - live) / 1_000;
     tokio::time::sleep(IDLE + Duration::from_secs(15)).await;
-    let after = net();
-    WATCHING.with(|w| w.set(false));
+    let after = counting_alloc::net_bytes();
+    counting_alloc::stop();
 
     println!(
         "keyed memory: {} B per live key with one idle resource (max_per_key 4, 32 B resource), \

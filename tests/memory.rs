@@ -8,63 +8,19 @@
 //! own, so "beyond the resource itself" is that slope minus `size_of::<Res>()`.
 #![cfg(not(shadowcat_loom))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use futures_util::FutureExt;
 use shadowcat_pool::{Pool, PoolOptions};
 
-struct Counting;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static NET_BYTES: Cell<isize> = const { Cell::new(0) };
-}
-
-fn count(delta: isize) {
-    if WATCHING.with(Cell::get) {
-        NET_BYTES.with(|n| n.set(n.get() + delta));
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; the thread-locals are
-// const-initialised `Cell`s, so touching them never allocates or re-enters the allocator.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as isize));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Net bytes allocated (and not freed) on this thread by `f`, and its result.
 fn net_bytes<R>(f: impl FnOnce() -> R) -> (isize, R) {
-    NET_BYTES.with(|n| n.set(0));
-    WATCHING.with(|w| w.set(true));
-    let r = f();
-    WATCHING.with(|w| w.set(false));
-    (NET_BYTES.with(Cell::get), r)
+    let (bytes, _, r) = counting_alloc::measure(f);
+    (bytes, r)
 }
 
 /// A resource of a typical handle's size (a socket plus a little state), with no heap.
