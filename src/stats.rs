@@ -50,7 +50,8 @@ pub enum DestroyReason {
 }
 
 impl DestroyReason {
-    pub(crate) const ALL: [DestroyReason; 10] = [
+    /// Every reason, for exporters that report a series per reason.
+    pub const ALL: [DestroyReason; 10] = [
         DestroyReason::Broken,
         DestroyReason::CheckFailed,
         DestroyReason::IdleTimeout,

@@ -948,17 +948,7 @@ mod metrics_scrape {
         ] {
             assert_eq!(get(name), 0.0, "{name}");
         }
-        for reason in [
-            DestroyReason::Broken,
-            DestroyReason::CheckFailed,
-            DestroyReason::IdleTimeout,
-            DestroyReason::Lifetime,
-            DestroyReason::HookRejected,
-            DestroyReason::Closed,
-            DestroyReason::ClosedByUser,
-            DestroyReason::Cancelled,
-            DestroyReason::Evicted,
-        ] {
+        for reason in DestroyReason::ALL {
             let labels = [("pool", proxy::POOL_NAME), ("reason", reason.as_str())];
             assert_eq!(
                 sample(&all, &text, "shadowcat_pool_destroys_total", &labels),
