@@ -159,10 +159,18 @@ where
     /// manager returns, so the eviction runs in a follow-up task, spawned now and run after the
     /// landing task's poll (the publish), which looks again a few times (yielding in between) in
     /// case it ran first on another worker. It stops as soon as nobody waits or one eviction
-    /// succeeded (the freed unit goes to the oldest waiter). `Evict` only; without a runtime the
-    /// landing itself cannot happen either (the crate drops background work).
+    /// succeeded (the freed unit goes to the oldest waiter). `Evict` only, and only while the
+    /// gate is full (nobody waits for global capacity otherwise), so an unsaturated pool spawns
+    /// nothing; without a runtime the landing itself cannot happen either (the crate drops
+    /// background work).
     pub(crate) fn evict_after_landing(&self) {
-        if self.gate.saturation != Saturation::Evict {
+        // A plain snapshot, a filter only: a gate that fills and a waiter that registers and
+        // scans between this read and the crate's publish are not covered here (the next release
+        // or maintenance pass evicts for that waiter).
+        let gate = self.gate.state();
+        if self.gate.saturation != Saturation::Evict
+            || (gate.waiters() == 0 && gate.size() < self.config.max_total)
+        {
             return;
         }
         let this = self.this.clone();
