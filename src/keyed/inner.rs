@@ -164,13 +164,15 @@ where
     /// nothing; without a runtime the landing itself cannot happen either (the crate drops
     /// background work).
     pub(crate) fn evict_after_landing(&self) {
+        // No runtime (and so under loom): no background landing, nothing to spawn on.
+        if self.gate.saturation != Saturation::Evict || !crate::runtime::available() {
+            return;
+        }
         // A plain snapshot, a filter only: a gate that fills and a waiter that registers and
         // scans between this read and the crate's publish are not covered here (the next release
         // or maintenance pass evicts for that waiter).
         let gate = self.gate.state();
-        if self.gate.saturation != Saturation::Evict
-            || (gate.waiters() == 0 && gate.size() < self.config.max_total)
-        {
+        if gate.waiters() == 0 && gate.size() < self.config.max_total {
             return;
         }
         let this = self.this.clone();
@@ -180,10 +182,11 @@ where
                 let Some(inner) = this.upgrade() else {
                     return;
                 };
-                // SeqCst fence: the landing published with an RMW on its key's word and we read
-                // the gate's word, as a releaser does (see `KeyedConnection::returned`); pairs
-                // with the fence in `Gate::take`: either we see the waiter counted, or its
-                // eviction scan saw the landed resource.
+                // SeqCst fence: the landing published with an RMW on its key's word, sequenced
+                // before us when we run after its poll on its thread (the usual case; the rounds
+                // cover running first elsewhere), and we read the gate's word, as a releaser
+                // does (`KeyedConnection::returned`). Pairs with the fence in `Gate::take`:
+                // either we see the waiter counted, or its eviction scan saw the landing.
                 super::fence(std::sync::atomic::Ordering::SeqCst);
                 if inner.gate.state().waiters() == 0 || inner.evict_one(None) {
                     return;
