@@ -393,7 +393,7 @@ async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judgin
     );
     let (tracked, unit) = lease.into_parts();
     let idle_since = tracked.idle_since;
-    release::to_idle(tracked, idle_since, unit);
+    release::land(tracked, idle_since, unit);
 }
 
 /// `Manager::is_open`, the synchronous check every hand-out from the idle set makes. `None`: open,

@@ -37,4 +37,8 @@ pub(crate) struct Config<T> {
     /// Whether release must read the clock (to stamp idle time or check the lifetime).
     pub(crate) release_needs_clock: bool,
     pub(crate) hooks: Hooks<T>,
+    /// Called after a resource lands in the idle set without a user's release: a create that
+    /// finished in the background, or a check that passed after its acquire was cancelled. The
+    /// keyed pool evicts for waiters of global capacity here; `None` for a plain pool.
+    pub(crate) after_landing: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
 }

@@ -150,7 +150,7 @@ pub(crate) async fn land<T: Send + 'static>(
     };
     let (tracked, unit) = lease.into_parts();
     let idle_since = shared.idle_stamp();
-    release::to_idle(tracked, idle_since, unit);
+    release::land(tracked, idle_since, unit);
 }
 
 /// The time limit on a create (with `after_create`) that finishes in the background:

@@ -431,6 +431,7 @@ impl<T> PoolOptions<T> {
             release_timeout: self.release_timeout,
             release_needs_clock,
             hooks: self.hooks,
+            after_landing: None,
         })
     }
 }

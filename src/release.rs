@@ -36,6 +36,17 @@ pub(crate) fn release<T: Send + 'static>(lease: Lease<T>) {
     to_idle(tracked, idle_since, unit);
 }
 
+/// Puts a resource that no user gave back into the idle set (a background create, a check that
+/// passed after its acquire was cancelled), then runs the pool's `after_landing` callback.
+pub(crate) fn land<T: Send + 'static>(tracked: Tracked<T>, idle_since: Stamp, unit: Unit<T>) {
+    let after = unit.host().config.after_landing.clone();
+    to_idle(tracked, idle_since, unit);
+    if let Some(after) = after {
+        // After the publish: the callback's reads are ordered after our RMW on the state word.
+        let _ = guarded_sync(|| after());
+    }
+}
+
 /// Puts a resource into the idle set, stamped idle since `idle_since`.
 #[inline]
 pub(crate) fn to_idle<T: Send + 'static>(

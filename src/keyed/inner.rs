@@ -26,10 +26,6 @@ type MakeManager<K, T> = Box<dyn Fn(&K) -> Box<dyn DynManager<Held<T>>> + Send +
 /// How many keys with idle resources eviction compares.
 const EVICTION_SAMPLE: usize = 5;
 
-/// How many times the follow-up of a create or check ([`Inner::evict_after_landing`]) yields
-/// and looks again for an idle resource to evict, while someone still waits for global capacity.
-const LANDING_ROUNDS: usize = 4;
-
 /// The state behind a keyed pool.
 pub(crate) struct Inner<K, T: Send + 'static> {
     pub(crate) map: ShardedMap<K, Arc<KeyEntry<K, T>>>,
@@ -96,11 +92,14 @@ where
     }
 
     fn make_entry(&self, key: &K) -> Arc<KeyEntry<K, T>> {
-        let shared = Shared::with_counters(
-            self.config.per_key(),
-            (self.make_manager)(key),
-            self.counters.clone(),
-        );
+        let mut config = self.config.per_key();
+        let this = self.this.clone();
+        config.after_landing = Some(std::sync::Arc::new(move || {
+            if let Some(inner) = this.upgrade() {
+                inner.after_landing();
+            }
+        }));
+        let shared = Shared::with_counters(config, (self.make_manager)(key), self.counters.clone());
         tracing::trace!("keyed pool: new key");
         Arc::new(KeyEntry {
             pool: Arc::new(shared),
@@ -151,48 +150,23 @@ where
         false
     }
 
-    /// A create or a check of some key just succeeded, so a resource may be about to land in
-    /// that key's idle set without a `KeyedConnection` drop: a create that goes on in the
-    /// background after its acquirer was handed a released resource (hazard H13), or a check
-    /// that passes after its acquire was cancelled. Such a landing must evict for anyone waiting
-    /// for global capacity, as a release does; but the crate publishes the resource after our
-    /// manager returns, so the eviction runs in a follow-up task, spawned now and run after the
-    /// landing task's poll (the publish), which looks again a few times (yielding in between) in
-    /// case it ran first on another worker. It stops as soon as nobody waits or one eviction
-    /// succeeded (the freed unit goes to the oldest waiter). `Evict` only, and only while the
-    /// gate is full (nobody waits for global capacity otherwise), so an unsaturated pool spawns
-    /// nothing; without a runtime the landing itself cannot happen either (the crate drops
-    /// background work).
-    pub(crate) fn evict_after_landing(&self) {
-        // No runtime (and so under loom): no background landing, nothing to spawn on.
-        if self.gate.saturation != Saturation::Evict || !crate::runtime::available() {
+    /// A resource just landed in some key's idle set without a `KeyedConnection` drop: a create
+    /// that went on in the background after its acquirer was handed a released resource (hazard
+    /// H13), or a check that passed after its acquire was cancelled. Such a landing must evict
+    /// for anyone waiting for global capacity, as a release does: the crate calls this (the
+    /// key's `after_landing`) right after the landing's publish.
+    pub(crate) fn after_landing(&self) {
+        if self.gate.saturation != Saturation::Evict {
             return;
         }
-        // A plain snapshot, a filter only: a gate that fills and a waiter that registers and
-        // scans between this read and the crate's publish are not covered here (the next release
-        // or maintenance pass evicts for that waiter).
-        let gate = self.gate.state();
-        if gate.waiters() == 0 && gate.size() < self.config.max_total {
-            return;
+        // SeqCst fence: the landing published with an RMW on its key's word just before, on
+        // this thread, and we read the gate's word, as a releaser does
+        // (`KeyedConnection::returned`). Pairs with the fence in `Gate::take`: either we see the
+        // waiter counted, or its eviction scan saw the landing.
+        super::fence(Ordering::SeqCst);
+        if self.gate.state().waiters() > 0 {
+            self.evict_one(None);
         }
-        let this = self.this.clone();
-        let _ = crate::runtime::spawn(async move {
-            for _ in 0..LANDING_ROUNDS {
-                tokio::task::yield_now().await;
-                let Some(inner) = this.upgrade() else {
-                    return;
-                };
-                // SeqCst fence: the landing published with an RMW on its key's word, sequenced
-                // before us when we run after its poll on its thread (the usual case; the rounds
-                // cover running first elsewhere), and we read the gate's word, as a releaser
-                // does (`KeyedConnection::returned`). Pairs with the fence in `Gate::take`:
-                // either we see the waiter counted, or its eviction scan saw the landing.
-                super::fence(std::sync::atomic::Ordering::SeqCst);
-                if inner.gate.state().waiters() == 0 || inner.evict_one(None) {
-                    return;
-                }
-            }
-        });
     }
 
     /// Evicts while the estimated idle total is above `max_idle_total` (at most a few per call).

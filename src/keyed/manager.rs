@@ -122,21 +122,6 @@ pub(crate) struct KeyManager<K, M: KeyedManager<K>> {
     pub(crate) saturation: Saturation,
 }
 
-impl<K, M> KeyManager<K, M>
-where
-    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
-    M: KeyedManager<K>,
-{
-    /// After a create or check succeeded: see [`Inner::evict_after_landing`].
-    fn after_success(&self) {
-        if self.saturation == Saturation::Evict {
-            if let Some(inner) = self.inner.upgrade() {
-                inner.evict_after_landing();
-            }
-        }
-    }
-}
-
 impl<K, M> Manager for KeyManager<K, M>
 where
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
@@ -154,9 +139,6 @@ where
         let unit: GlobalUnit = Gate::take(&self.gate, self.saturation, evict).await?;
         // On an error `unit` drops here and the global unit goes back.
         let resource = self.manager.create(&self.key).await.map_err(Into::into)?;
-        // It may land idle with nobody to hand it to (its acquirer took a released resource
-        // meanwhile): evict for waiters of other keys once it has.
-        self.after_success();
         Ok(Held {
             resource,
             _unit: unit,
@@ -167,10 +149,7 @@ where
         self.manager
             .check(&self.key, &mut held.resource)
             .await
-            .map_err(Into::into)?;
-        // A check that passes after its acquire was cancelled puts the resource back idle.
-        self.after_success();
-        Ok(())
+            .map_err(Into::into)
     }
 
     fn is_open(&self, held: &mut Self::Resource) -> bool {

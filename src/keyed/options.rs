@@ -309,6 +309,8 @@ impl KeyedConfig {
             needs_maintenance: false,
             release_needs_clock: self.idle_timeout.is_some() || self.max_lifetime.is_some(),
             hooks: Hooks::default(),
+            // Set by `Inner::make_entry`, which has the keyed pool to evict from.
+            after_landing: None,
         }
     }
 }
