@@ -23,6 +23,7 @@
 //! plus holding). [`KeyTally::least_share`] turns these into each key's service relative to its
 //! max-min fair share.
 
+use super::scenarios::{MEASURE, STOP, WARMUP};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::hint::black_box;
@@ -550,10 +551,6 @@ pub struct KeyedOutcome {
 /// task stops asking, so all resources come back: a waiter still asleep then was forgotten.
 pub const STALL_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
-
 /// One timed run of S8 on `P`: no pre-warm (the warm-up creates what the keys' demand needs);
 /// every acquire is timed, and each task tallies its keys (see the module docs).
 pub fn run_keyed<P: KeyedBenchPool>(timing: Timing) -> RunResult {
@@ -600,13 +597,7 @@ pub fn run_keyed<P: KeyedBenchPool>(timing: Timing) -> RunResult {
             })
         })
         .collect();
-    // The driver thread is not a worker: it only sleeps and flips the phase.
-    std::thread::sleep(timing.warmup);
-    phase.store(MEASURE, Ordering::Relaxed);
-    let start = Instant::now();
-    std::thread::sleep(timing.measure);
-    phase.store(STOP, Ordering::Relaxed);
-    let elapsed = start.elapsed();
+    let elapsed = super::scenarios::drive_phases(&timing, &phase);
     let load = load.finish();
     // A task finishes its cycle after the stop; one whose acquire is still waiting
     // `STALL_AFTER_STOP` later is a pool that left a waiter asleep (cancelled, and counted).

@@ -411,9 +411,20 @@ async fn cycle<P: BenchPool>(pool: &P, yield_held: bool) {
     drop(conn);
 }
 
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOP: u8 = 2;
+pub(crate) const WARMUP: u8 = 0;
+pub(crate) const MEASURE: u8 = 1;
+pub(crate) const STOP: u8 = 2;
+
+/// Runs the phases of a timed run from the driver thread, which is not a worker: it only sleeps
+/// and flips `phase` (warm-up, then measured, then stop). Returns the measured wall time.
+pub(crate) fn drive_phases(timing: &Timing, phase: &AtomicU8) -> Duration {
+    std::thread::sleep(timing.warmup);
+    phase.store(MEASURE, Ordering::Relaxed);
+    let start = Instant::now();
+    std::thread::sleep(timing.measure);
+    phase.store(STOP, Ordering::Relaxed);
+    start.elapsed()
+}
 
 fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
     let shape = scenario.shape();
@@ -491,13 +502,7 @@ fn run_timed_on<P: BenchPool>(scenario: Scenario, timing: Timing) -> RunResult {
             })
         })
         .collect();
-    // The driver thread is not a worker: it only sleeps and flips the phase.
-    std::thread::sleep(timing.warmup);
-    phase.store(MEASURE, Ordering::Relaxed);
-    let start = Instant::now();
-    std::thread::sleep(timing.measure);
-    phase.store(STOP, Ordering::Relaxed);
-    let elapsed = start.elapsed();
+    let elapsed = drive_phases(&timing, &phase);
     let load = load.finish();
     let (per_task, hists): (Vec<u64>, Vec<Option<Histogram<u64>>>) = rt.block_on(async {
         let mut out = Vec::with_capacity(handles.len());

@@ -89,13 +89,13 @@ impl<I: Send + 'static> Engine<I> {
         }
     }
 
-    /// Claims one available idle item for maintenance, which puts it straight back or destroys
-    /// it (its unit then goes to a waiter, if any).
+    /// Claims one available idle item for maintenance and eviction, which put it straight back
+    /// or destroy it (its unit then goes to a waiter, if any): the fast path without growing.
     pub(crate) fn claim_idle_internal<H: Host<Item = I>>(
         host: &Arc<H>,
     ) -> Option<(I, CapacityGuard<H>)> {
-        match host.engine().state.claim(false) {
-            Claimed::Item => Self::pop_claimed(host),
+        match Self::claim(host, false) {
+            Claim::Idle(item, unit) => Some((item, unit)),
             _ => None,
         }
     }
