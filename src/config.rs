@@ -16,6 +16,8 @@ pub(crate) struct Config<T> {
     pub(crate) max: usize,
     /// The largest bound `set_max_connections` accepts; the idle queue is allocated this big.
     pub(crate) ceiling: usize,
+    /// Hot slots in front of the idle queue (0: none).
+    pub(crate) worker_slots: usize,
     /// `None`: no limit.
     pub(crate) max_waiters: Option<usize>,
     /// The `pool` label of the pool's metrics.

@@ -89,9 +89,7 @@ async fn run<T: Send + 'static>(running: Running<T>) {
         reap(&shared);
         top_up(&shared);
         if Telemetry::ENABLED {
-            shared
-                .telemetry
-                .gauges(&shared.stats.snapshot(shared.state(), shared.max()));
+            shared.telemetry.gauges(&shared.stats());
         }
         let interval = shared.config.maintenance_interval;
         let closed = shared.closed_event.listen();
@@ -139,6 +137,8 @@ pub(crate) fn sweep_idle<T: Send + 'static>(
 ) -> (usize, usize) {
     let mut kept: Vec<Lease<T>> = Vec::new();
     let mut removed = 0;
+    // Resources parked in workers' hot slots are idle too.
+    Engine::sweep_hot(shared);
     for _ in 0..shared.state().avail() {
         let Some((tracked, unit)) = Engine::claim_idle_internal(shared) else {
             break;

@@ -35,6 +35,7 @@ use crate::pool::Pool;
 pub struct PoolOptions<T> {
     pub(crate) max_connections: Option<usize>,
     pub(crate) max_connections_ceiling: Option<usize>,
+    pub(crate) worker_slots: Option<usize>,
     pub(crate) min_connections: usize,
     pub(crate) warmup_concurrency: usize,
     pub(crate) acquire_timeout: Option<Duration>,
@@ -65,6 +66,7 @@ impl<T> std::fmt::Debug for PoolOptions<T> {
         f.debug_struct("PoolOptions")
             .field("max_connections", &self.max_connections)
             .field("max_connections_ceiling", &self.max_connections_ceiling)
+            .field("worker_slots", &self.worker_slots)
             .field("min_connections", &self.min_connections)
             .field("warmup_concurrency", &self.warmup_concurrency)
             .field("acquire_timeout", &self.acquire_timeout)
@@ -104,12 +106,26 @@ pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest default maintenance interval; see [`PoolOptions::maintenance_interval`].
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
 
+/// The most hot slots a pool may have ([`PoolOptions::worker_slots`]).
+const MAX_WORKER_SLOTS: usize = 1024;
+
+/// Twice the available parallelism (a runtime's workers plus the threads around them), at most
+/// 64. Loom builds default to none, so that every model not about the slots explores the same
+/// engine as before; the slot models set it.
+fn default_worker_slots() -> usize {
+    if cfg!(shadowcat_loom) {
+        return 0;
+    }
+    std::thread::available_parallelism().map_or(2, |n| (2 * n.get()).min(64))
+}
+
 impl<T> PoolOptions<T> {
     /// Options with every default; [`max_connections`](Self::max_connections) must still be set.
     pub fn new() -> Self {
         PoolOptions {
             max_connections: None,
             max_connections_ceiling: None,
+            worker_slots: None,
             min_connections: 0,
             warmup_concurrency: 2,
             acquire_timeout: Some(DEFAULT_ACQUIRE_TIMEOUT),
@@ -142,6 +158,21 @@ impl<T> PoolOptions<T> {
     /// growth beyond the initial bound; lowering and raising back up are always allowed).
     pub fn max_connections_ceiling(mut self, ceiling: usize) -> Self {
         self.max_connections_ceiling = Some(ceiling);
+        self
+    }
+
+    /// Hot slots: one idle resource per worker thread, kept in front of the shared idle queue.
+    /// While nobody waits, a connection dropped on a worker thread parks in that worker's slot
+    /// and the next acquire on the same worker takes it back, touching no memory that other
+    /// workers write: an uncontended acquire+release scales with workers. Once anyone waits, the
+    /// slots are emptied into the queue and the waiter line serves in arrival order, as without
+    /// them (DESIGN.md §8). Idle timeout, `retain`, `close` and a shrink see parked resources.
+    ///
+    /// Threads map to slots by the order they first use any pool, modulo the count (rounded up
+    /// to a power of two); threads sharing a slot stay correct, they just share it. `0` turns
+    /// them off. Must be at most 1024. Default: twice the machine's available parallelism.
+    pub fn worker_slots(mut self, slots: usize) -> Self {
+        self.worker_slots = Some(slots);
         self
     }
 
@@ -359,6 +390,13 @@ impl<T> PoolOptions<T> {
                 ),
             ));
         }
+        let worker_slots = self.worker_slots.unwrap_or_else(default_worker_slots);
+        if worker_slots > MAX_WORKER_SLOTS {
+            return Err(BuildError::new(
+                "worker_slots",
+                format!("must be at most {MAX_WORKER_SLOTS}, got {worker_slots}"),
+            ));
+        }
         if self.min_connections > max {
             return Err(BuildError::new(
                 "min_connections",
@@ -415,6 +453,7 @@ impl<T> PoolOptions<T> {
         Ok(Config {
             max,
             ceiling,
+            worker_slots,
             max_waiters: self.max_waiters,
             name: self.name,
             needs_maintenance,

@@ -152,9 +152,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// A lock-free snapshot of gauges and counters.
     pub fn stats(&self) -> PoolStats {
-        self.shared
-            .stats
-            .snapshot(self.shared.state(), self.shared.max())
+        self.shared.stats()
     }
 
     /// Sets the pool's metrics gauges (`shadowcat_pool_size`, `_idle`, `_in_use`, `_waiting`,
@@ -173,7 +171,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// Idle resources available now.
     pub fn num_idle(&self) -> usize {
-        self.shared.state().avail()
+        self.shared.idle()
     }
 
     /// The bound on [`size`](Self::size) now in force: `max_connections` as built, or as last

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::clock::{Clock, Stamp};
 use crate::config::Config;
 use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
-use crate::engine::{CapacityGuard, Engine, Host, State};
+use crate::engine::{CapacityGuard, Engine, Host, HotSlots, State};
 use crate::manager::DynManager;
 use crate::runtime;
 use crate::stats::{Counters, DestroyReason};
@@ -21,6 +21,9 @@ pub(crate) type Unit<T> = CapacityGuard<Shared<T>>;
 pub(crate) struct Shared<T: Send + 'static> {
     /// Claims, releases, the waiter line, close.
     engine: Engine<Tracked<T>>,
+    /// One slot per worker in front of the engine's queue (`config.worker_slots`; none for a
+    /// keyed pool's keys).
+    hot: HotSlots<Shared<T>>,
     /// Woken once when the pool closes (`close_event()` waits on it).
     pub(crate) closed_event: Event,
     /// Woken when the maintenance task has something to look at again (a resource appeared, or
@@ -63,6 +66,7 @@ impl<T: Send + 'static> Shared<T> {
     ) -> Self {
         Shared {
             engine: Engine::new(config.max, config.ceiling),
+            hot: HotSlots::new(config.worker_slots),
             closed_event: Event::new(),
             maintenance_wake: Event::new(),
             handles: AtomicUsize::new(1),
@@ -83,6 +87,19 @@ impl<T: Send + 'static> Shared<T> {
     #[inline]
     pub(crate) fn state(&self) -> State {
         self.engine.state()
+    }
+
+    /// Idle resources: published, or parked in a worker's hot slot.
+    #[inline]
+    pub(crate) fn idle(&self) -> usize {
+        Engine::idle(self)
+    }
+
+    /// A snapshot of gauges and counters, idle counting resources parked in hot slots.
+    pub(crate) fn stats(&self) -> crate::PoolStats {
+        let mut stats = self.stats.snapshot(self.state(), self.max());
+        stats.idle = self.idle();
+        stats
     }
 
     /// The bound on `size` now in force.
@@ -151,6 +168,11 @@ impl<T: Send + 'static> Host for Shared<T> {
     #[inline]
     fn engine(&self) -> &Engine<Tracked<T>> {
         &self.engine
+    }
+
+    #[inline]
+    fn hot(&self) -> Option<&HotSlots<Self>> {
+        self.hot.enabled().then_some(&self.hot)
     }
 
     fn destroy_drained(self: &Arc<Self>, item: Tracked<T>, unit: Unit<T>) {

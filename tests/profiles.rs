@@ -12,7 +12,7 @@ fn knobs<T>(options: &shadowcat_pool::PoolOptions<T>) -> String {
 fn stdio_subprocess_values_are_pinned() {
     assert_eq!(
         knobs(&profiles::stdio_subprocess::<()>()),
-        "PoolOptions { max_connections: Some(4), max_connections_ceiling: None, min_connections: 1, warmup_concurrency: 1, \
+        "PoolOptions { max_connections: Some(4), max_connections_ceiling: None, worker_slots: None, min_connections: 1, warmup_concurrency: 1, \
          acquire_timeout: Some(30s), create_timeout: Some(10s), idle_timeout: Some(300s), \
          max_lifetime: Some(3600s), max_lifetime_jitter: None, test_before_acquire: true, \
          maintenance_interval: None, acquire_slow_threshold: Some(1s), release_timeout: Some(5s), \
@@ -24,7 +24,7 @@ fn stdio_subprocess_values_are_pinned() {
 fn http1_upstream_values_are_pinned() {
     assert_eq!(
         knobs(&profiles::http1_upstream::<()>()),
-        "PoolOptions { max_connections: Some(64), max_connections_ceiling: None, min_connections: 0, warmup_concurrency: 4, \
+        "PoolOptions { max_connections: Some(64), max_connections_ceiling: None, worker_slots: None, min_connections: 0, warmup_concurrency: 4, \
          acquire_timeout: Some(2s), create_timeout: Some(2s), idle_timeout: Some(30s), \
          max_lifetime: Some(600s), max_lifetime_jitter: None, test_before_acquire: false, \
          maintenance_interval: None, acquire_slow_threshold: Some(1s), release_timeout: Some(5s), \
@@ -36,7 +36,7 @@ fn http1_upstream_values_are_pinned() {
 fn database_values_are_pinned() {
     assert_eq!(
         knobs(&profiles::database::<()>()),
-        "PoolOptions { max_connections: Some(10), max_connections_ceiling: None, min_connections: 1, warmup_concurrency: 2, \
+        "PoolOptions { max_connections: Some(10), max_connections_ceiling: None, worker_slots: None, min_connections: 1, warmup_concurrency: 2, \
          acquire_timeout: Some(30s), create_timeout: Some(10s), idle_timeout: Some(600s), \
          max_lifetime: Some(1800s), max_lifetime_jitter: None, test_before_acquire: true, \
          maintenance_interval: None, acquire_slow_threshold: Some(1s), release_timeout: Some(5s), \

@@ -3,6 +3,7 @@
 
 use super::guard::CapacityGuard;
 use super::handoff::{Handed, Handoff};
+use super::hot::HotSlots;
 use super::loom::{Arc, Queue};
 use super::state::{Claimed, Free, Publish, State, StateWord};
 use super::Host;
@@ -74,9 +75,38 @@ impl<I: Send + 'static> Engine<I> {
 
     /// The fast path: claim an idle item, or (with `create`) room to create one. Fair without
     /// looking at waiters, because nothing owed to a waiter is ever published or freed
-    /// (`StateWord::claim`). Without `create` (for `try_acquire`) it never grows.
+    /// (`StateWord::claim`). Without `create` (for `try_acquire`) it never grows. With hot slots
+    /// it first takes from this worker's slot, and before growing or giving up it looks in the
+    /// other workers' slots (`hot.rs`).
     #[inline]
     pub(crate) fn claim<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
+        let Some(hot) = host.hot() else {
+            return Self::claim_shared(host, create);
+        };
+        if let Some((item, unit)) = hot.take_own() {
+            return Claim::Idle(item, unit);
+        }
+        match Self::claim_shared(host, false) {
+            Claim::Wait => {}
+            claimed => return claimed,
+        }
+        // Nothing published: a resource parked on another worker beats a new one, while nobody
+        // waits (with waiters counted, the slots are being flushed to them).
+        if host.engine().state.peek().waiters() == 0 {
+            if let Some((item, unit)) = hot.take_any() {
+                return Claim::Idle(item, unit);
+            }
+        }
+        if create {
+            Self::claim_shared(host, true)
+        } else {
+            Claim::Wait
+        }
+    }
+
+    /// The claim on the state word alone.
+    #[inline]
+    fn claim_shared<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
         let engine = host.engine();
         match engine.state.claim(create) {
             Claimed::Item => match Self::pop_claimed(host) {
@@ -127,10 +157,27 @@ impl<I: Send + 'static> Engine<I> {
 
     // ===== releasing =====
 
-    /// Returns an item to the idle set with the unit `guard` owned: push, then publish it, or
-    /// hand it to the oldest waiter. Synchronous, lock-free, allocation-free when nobody waits.
+    /// Returns an item to the idle set with the unit `guard` owned: into this worker's hot slot
+    /// while nobody waits (`hot.rs`), else pushed and published, or handed to the oldest waiter.
+    /// Synchronous and allocation-free; it waits for no lock.
     #[inline]
     pub(crate) fn release<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I) {
+        if guard.host().hot().is_none() {
+            return Self::release_to_queue(guard, item);
+        }
+        // The unit and its pool reference go into the slot with the item; keep the pool alive
+        // until the put is done.
+        let host = guard.host().clone();
+        let hot = host.hot().expect("checked above");
+        if let Err((item, guard)) = hot.park(&host.engine().state, (item, guard)) {
+            Self::release_to_queue(guard, item);
+        }
+    }
+
+    /// [`release`](Self::release) through the queue: push, then publish, or hand the item to the
+    /// oldest waiter. Lock-free when nobody waits.
+    #[inline]
+    pub(super) fn release_to_queue<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I) {
         // The unit moves from the guard into the queue.
         let host = guard.disarm();
         let engine = host.engine();
@@ -194,6 +241,8 @@ impl<I: Send + 'static> Engine<I> {
         let engine = host.engine();
         let (old, s) = engine.state.set_max(max);
         if max < old {
+            // Parked resources above the new bound must reach `trim`, or be retired on return.
+            Self::flush_hot(host);
             Self::trim(host);
         } else if max > old && !s.is_closed() {
             // Waiters that registered before our RMW; later ones see the new bound (race 7).
@@ -249,9 +298,34 @@ impl<I: Send + 'static> Engine<I> {
             H::retire(&host, item);
             true
         } else {
-            Self::release(unit, item);
+            Self::release_to_queue(unit, item);
             false
         }
+    }
+
+    // ===== hot slots =====
+
+    /// Moves every resource parked in a hot slot into the queue, through the release path (which
+    /// hands it to the oldest waiter, drains it from a closed pool or retires it above `max`), so
+    /// that no later park slips past: the caller changed the state word first (a waiter's
+    /// registration, close, a shrink). See `hot.rs`.
+    pub(crate) fn flush_hot<H: Host<Item = I>>(host: &Arc<H>) {
+        if let Some(hot) = host.hot() {
+            hot.flush(|(item, unit)| Self::release_to_queue(unit, item));
+        }
+    }
+
+    /// Moves resources parked in hot slots into the queue, so that maintenance and `retain` see
+    /// them. Not a barrier: a resource parked meanwhile is seen next time.
+    pub(crate) fn sweep_hot<H: Host<Item = I>>(host: &Arc<H>) {
+        if let Some(hot) = host.hot() {
+            hot.sweep(|(item, unit)| Self::release_to_queue(unit, item));
+        }
+    }
+
+    /// Idle resources: published ones plus those parked in hot slots (a snapshot).
+    pub(crate) fn idle<H: Host<Item = I>>(host: &H) -> usize {
+        host.engine().state().avail() + host.hot().map_or(0, HotSlots::occupied)
     }
 
     // ===== closing =====
@@ -262,6 +336,8 @@ impl<I: Send + 'static> Engine<I> {
         let engine = host.engine();
         let (first, before) = engine.state.close();
         engine.handoff.wake_all();
+        // After the closed bit: a release that parks later is refused (race 8).
+        Self::flush_hot(host);
         Self::drain(host);
         first.then_some(before)
     }

@@ -13,6 +13,7 @@
 //! | `handoff.rs` | `Handoff` | the line plus item and slot reservations; `hand_off` (race 3) |
 //! | `waiter.rs` | `Waiter`, `Reservation` | join the line, register, park, leave (races 2, 4, 5) |
 //! | `guard.rs` | `CapacityGuard` | owns one unit; its drop returns it |
+//! | `hot.rs` | `HotSlots` | one slot per worker in front of the queue, and its handshake (race 8) |
 //! | `core.rs` | `Engine`, `Claim` | claim, release, return a unit, resize, close, drain |
 //! | `loom/` | facade | std or loom atomics, mutex, queue and event, one API |
 //!
@@ -42,6 +43,7 @@
 mod core;
 mod guard;
 mod handoff;
+mod hot;
 mod line;
 pub(crate) mod loom;
 mod state;
@@ -49,6 +51,7 @@ mod waiter;
 
 pub(crate) use self::core::{Claim, Engine};
 pub(crate) use self::guard::CapacityGuard;
+pub(crate) use self::hot::HotSlots;
 pub(crate) use self::state::{State, MAX_SIZE, MAX_WAITERS};
 pub(crate) use self::waiter::{CreatorJoined, Joined, Reservation, Waiter};
 
@@ -61,6 +64,12 @@ pub(crate) trait Host: Send + Sync + Sized + 'static {
 
     /// The pool's engine.
     fn engine(&self) -> &Engine<Self::Item>;
+
+    /// The pool's per-worker hot slots, if it has any.
+    #[inline]
+    fn hot(&self) -> Option<&HotSlots<Self>> {
+        None
+    }
 
     /// Destroys an item drained from a closed pool. `unit` holds the item's unit of capacity
     /// and must be dropped once the teardown is finished.

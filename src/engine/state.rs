@@ -233,6 +233,13 @@ impl StateWord {
         State(self.word.load(Ordering::Acquire))
     }
 
+    /// A snapshot for a decision another protocol makes safe (the hot slots' epoch, whose acquire
+    /// load comes first). Relaxed: ordered by that load.
+    #[inline]
+    pub(crate) fn peek(&self) -> State {
+        State(self.word.load(Ordering::Relaxed))
+    }
+
     /// A snapshot that only seeds a CAS loop. Relaxed: the CAS re-reads and decides.
     #[inline]
     fn hint(&self) -> State {

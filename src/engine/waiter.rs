@@ -92,12 +92,15 @@ impl<'a, H: Host> Waiter<'a, H> {
         match turn {
             Turn::Registered => {
                 waiter.registered = true;
+                // Race 8: resources parked in hot slots come to the line.
+                Engine::flush_hot(host);
                 Joined::Waiting(waiter)
             }
             Turn::RegisteredWithRoom => {
                 // Race 7: a resize raised the bound after we looked; make sure its room reaches
                 // the line (most likely us, if we are the oldest).
                 waiter.registered = true;
+                Engine::flush_hot(host);
                 Engine::grow_for_line(host);
                 Joined::Waiting(waiter)
             }

@@ -293,6 +293,8 @@ impl KeyedConfig {
         Config {
             max: self.max_per_key,
             ceiling: self.max_per_key,
+            // A key's pool is small and many keys share the workers: slots would cost per key.
+            worker_slots: 0,
             max_waiters: self.max_waiters_per_key,
             name: "keyed",
             min: 0,
