@@ -86,22 +86,17 @@ impl<I: Send + 'static> Engine<I> {
         if let Some((item, unit)) = hot.take_own() {
             return Claim::Idle(item, unit);
         }
-        match Self::claim_shared(host, false) {
-            Claim::Wait => {}
-            claimed => return claimed,
-        }
-        // Nothing published: a resource parked on another worker beats a new one, while nobody
-        // waits (with waiters counted, the slots are being flushed to them).
-        if host.engine().state.peek().waiters() == 0 {
+        // Nothing published, nobody waiting, and we would create (or give up): a resource parked
+        // on another worker beats a new one. (With the pool full we would register instead, and
+        // registering flushes the slots to the line.)
+        let engine = host.engine();
+        let s = engine.state.peek();
+        if s.avail() == 0 && s.waiters() == 0 && (!create || s.size() < engine.max()) {
             if let Some((item, unit)) = hot.take_any() {
                 return Claim::Idle(item, unit);
             }
         }
-        if create {
-            Self::claim_shared(host, true)
-        } else {
-            Claim::Wait
-        }
+        Self::claim_shared(host, create)
     }
 
     /// The claim on the state word alone.
@@ -162,14 +157,8 @@ impl<I: Send + 'static> Engine<I> {
     /// Synchronous and allocation-free; it waits for no lock.
     #[inline]
     pub(crate) fn release<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I) {
-        if guard.host().hot().is_none() {
-            return Self::release_to_queue(guard, item);
-        }
-        // The unit and its pool reference go into the slot with the item; keep the pool alive
-        // until the put is done.
-        let host = guard.host().clone();
-        let hot = host.hot().expect("checked above");
-        if let Err((item, guard)) = hot.park(&host.engine().state, (item, guard)) {
+        // The unit and its pool reference go into the slot with the item.
+        if let Err((item, guard)) = HotSlots::park(item, guard) {
             Self::release_to_queue(guard, item);
         }
     }

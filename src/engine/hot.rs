@@ -10,64 +10,218 @@
 //!
 //! A resource in a slot is counted in `size` but not in `avail`, like one checked out. So a task
 //! that finds nothing claimable registers as a waiter exactly as if every parked resource were in
-//! use, and every parked resource must then reach the line. Three things make sure of it:
+//! use, and every parked resource must then reach the line. The two sides meet in a
+//! store-buffering handshake, with a `SeqCst` fence on each side between its write and its read:
 //!
-//! * an **epoch** counter, bumped by whoever needs the slots emptied *after* it changed the state
-//!   word: a waiter after its registration CAS, `close` after setting the closed bit, a shrink
-//!   after lowering `max`;
-//! * the **flush** that follows each bump *seals* every slot at the new epoch and takes what it
-//!   holds into the queue (through the release path, which hands it to the oldest waiter, drains
-//!   it, or retires it);
-//! * a **release** reads the epoch (acquire), *then* the state word, and parks only if nobody
-//!   waits, the pool is open and within `max`, and only into a slot not sealed after the epoch it
-//!   read.
+//! * the **releaser** claims its slot (`EMPTY → BUSY`), fences, and re-reads the state word: only
+//!   if nobody waits, the pool is open and `size <= max` does it store the resource and publish it
+//!   (`BUSY → FULL`); otherwise it frees the slot and releases through the queue, which hands the
+//!   resource to the oldest waiter, drains or retires it;
+//! * the **flusher** changes the state word first (a waiter's registration CAS, `close` setting
+//!   the closed bit, a shrink lowering `max` then its RMW on the word), fences, and looks at every
+//!   slot: it takes a `FULL` one (`FULL → BUSY → EMPTY`) into the queue the same way, and marks a
+//!   `BUSY` one `FLUSH`.
 //!
-//! If the releaser's epoch read sees a bump, it also sees the state change behind it (the bump
-//! is a release RMW sequenced after that change), and does not park. If it does not see the bump,
-//! the flush's seal comes later than what it read: its put either lands before the seal (and the
-//! flush takes it) or after it (and is refused, because the seal is newer than its epoch). The
-//! slot's lock orders each put before or after each seal. So no resource stays in a slot while a
-//! waiter that flushed is parked, in a closed pool, or above a lowered bound; and each parked
-//! resource is taken exactly once.
+//! With the fences, at least one side sees the other's write: the releaser sees the state change
+//! (and keeps its resource out of the slot), or the flusher sees the slot claimed. If it is claimed
+//! by a put still deciding, the flusher cannot know which way the put's re-check went, so it marks
+//! the slot and moves on: the put's publishing CAS (`BUSY → FULL`) then fails, and the releaser
+//! releases through the queue itself. Nobody ever waits for anybody. Each transition is a CAS on
+//! the slot's state, so each parked resource is taken exactly once. A releaser that sees a waiter
+//! *before* it claims (its first, fence-free look) leaves its slot alone, so under contention the
+//! slots stay empty and the wait path costs one fence and one load per slot per registration.
 //!
-//! The releaser never touches the pool after its put: the resource, its unit and its pool
-//! reference are in the slot, and the pool may be gone a moment later (a flush by the last
-//! handle's close). That is why the check comes before the put, and the seal makes it sufficient.
+//! # Liveness of the pool's memory, and the `unsafe` here
 //!
-//! An acquirer takes from its own slot before anything else, without looking at waiters. That
-//! overtakes nobody who has finished joining: a waiter flushes the slots after registering and
-//! before it parks, and any resource put in a slot after that flush is seen by its putter's
-//! re-check and goes to the queue. So an acquire served from a slot ahead of a waiter overlapped
-//! that waiter's arrival, and at most one such acquire per slot overlaps each arrival. An acquirer
-//! that would otherwise create a resource, or a `try_acquire` that finds nothing, looks in the
-//! other workers' slots while no one waits, so resources parked on an idle worker are reused
-//! instead of new ones created.
+//! This is the crate's one module with `unsafe` code: the slot's value cell, and the release that
+//! parks. Both exist to keep the uncontended cycle free of writes other workers make: the slot
+//! stores the resource's unit *with its pool reference*, so neither side of a hot cycle touches
+//! the pool's reference count (one cache line every worker would write on every checkout), and a
+//! slot is a state word and a cell rather than a lock (one CAS and one store a side, not two CASes).
+//! `benches/RESULTS.md` has the measurement that decided it.
 //!
-//! # Liveness of the pool's memory
+//! A parked reference keeps the pool alive while resources sit in slots; that would be a cycle
+//! (pool → slot → pool) if nothing broke it. The last `Pool` handle's drop closes the pool, and
+//! close flushes every slot, so the cycle ends with the pool. The other side of the same fact: once
+//! a releaser has published its resource (`BUSY → FULL`), the pool may be freed at any moment (a
+//! flush by the last handle's close can take the resource and drop the last reference), so the
+//! release decides everything before that CAS and touches nothing of the pool after it. `park`
+//! works on raw pointers for that reason: a reference held across the CAS would claim the memory
+//! stays valid until the function returns.
 //!
-//! The pool reference parked with each resource keeps the pool alive while resources sit in
-//! slots, which would be a cycle (pool → slot → pool) if nothing broke it. The last `Pool` handle's
-//! drop closes the pool, and close flushes every slot: the cycle ends with the pool.
-
-use crossbeam_utils::CachePadded;
+//! Loom checks the protocol: every access to the cell goes through loom's `UnsafeCell`, so loom
+//! reports two threads touching one value at once, and the models in `loom-tests/hot.rs` race
+//! puts, takes and flushes (DESIGN.md §13).
 
 use super::guard::CapacityGuard;
-use super::loom::{worker_index, AtomicUsize, Ordering, Slot};
+use super::loom::{fence, worker_index, AtomicUsize, Ordering, UnsafeCell};
 use super::state::StateWord;
 use super::Host;
 
 /// What a slot holds: an idle item and the unit it keeps (with its pool reference).
 pub(super) type Parked<H> = (<H as Host>::Item, CapacityGuard<H>);
 
+/// The slot holds nothing.
+const EMPTY: usize = 0;
+/// A put or a take owns the cell.
+const BUSY: usize = 1;
+/// The cell holds a value.
+const FULL: usize = 2;
+/// A put owns the cell, and a flusher saw it: the put must not publish.
+const FLUSH: usize = 3;
+
+/// One worker's slot: a state word and a cell, on a cache line of their own.
+#[repr(align(128))]
+struct Slot<T> {
+    /// `EMPTY`, `BUSY`, `FULL` or `FLUSH`; whoever moves it to `BUSY` (or a put whose `BUSY` was
+    /// marked `FLUSH`) owns `value` until it moves it on.
+    state: AtomicUsize,
+    /// `Some` exactly while `state` is `FULL` (and transiently inside a put or take).
+    value: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: `value` is only accessed by the thread that owns the slot's state (it moved `state` to
+// `BUSY` with a CAS, and has not yet moved it on), so sharing a `Slot` between threads shares no
+// concurrent access to the `T` inside; moving a `T` in from one thread and out on another needs
+// `T: Send`.
+unsafe impl<T: Send> Sync for Slot<T> {}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            state: AtomicUsize::new(EMPTY),
+            value: UnsafeCell::new(None),
+        }
+    }
+
+    /// Takes the value if the slot is `FULL` (a `BUSY` one counts as empty).
+    #[inline]
+    fn take(&self) -> Option<T> {
+        // Relaxed: only spares the CAS on an empty slot; the CAS decides.
+        if self.state.load(Ordering::Relaxed) != FULL {
+            return None;
+        }
+        // Acquire: pairs with the put's release CAS, so its write of the cell happens before our
+        // read.
+        self.state
+            .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        // SAFETY: our CAS moved the state from FULL to BUSY, so we own the cell until our store
+        // below, and the putter's write is visible (acquire above).
+        let value = self.value.with_mut(|cell| unsafe { (*cell).take() });
+        debug_assert!(value.is_some(), "a full slot holds a value");
+        // Release: our read of the cell happens before the next put's write. A flusher may have
+        // marked our BUSY as FLUSH meanwhile; overwriting the mark is right, since the value is
+        // going to an acquirer, not staying parked.
+        self.state.store(EMPTY, Ordering::Release);
+        value
+    }
+
+    /// The flusher's look at one slot, after its state change and fence: takes a `FULL` slot's
+    /// value, marks a `BUSY` one so that a put under way does not publish. Never waits.
+    fn flush(&self) -> Option<T> {
+        // Relaxed: ordered after the caller's fence; each CAS below re-reads.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = match state {
+                FULL => BUSY,
+                BUSY => FLUSH,
+                _ => return None, // EMPTY, or already marked
+            };
+            // Acquire (when taking): pairs with the put's release CAS.
+            match self
+                .state
+                .compare_exchange(state, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) if state == BUSY => return None,
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        // SAFETY: our CAS moved the state from FULL to BUSY: we own the cell (as in `take`).
+        let value = self.value.with_mut(|cell| unsafe { (*cell).take() });
+        // Release: as in `take`.
+        self.state.store(EMPTY, Ordering::Release);
+        value
+    }
+
+    /// Whether the slot holds (or is being given) a value: a snapshot, for statistics.
+    fn is_full(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.state.load(Ordering::Relaxed) == FULL
+    }
+}
+
+impl<T> Slot<T> {
+    /// Parks `value` in the slot at `this` if the slot is empty and, after the handshake's fence,
+    /// the state word at `pool_state` still allows it ([`may_park`]); otherwise hands it back.
+    /// Raw pointers, not references: a reference argument would assert that the memory stays
+    /// valid until the call returns, and it may not (below).
+    ///
+    /// # Safety
+    ///
+    /// `this` must point to a live slot at the call, and the memory must stay live for as long
+    /// as the caller owns `value`: the caller's `value` is what keeps the slot's pool alive.
+    /// After the successful publishing CAS the slot is not touched again, because whoever takes
+    /// the value may free the pool at once.
+    #[inline]
+    unsafe fn put(this: *const Self, value: T, pool_state: *const StateWord) -> Result<(), T> {
+        // SAFETY: live while we own `value` (the caller's contract); we own it until the CAS
+        // that publishes it succeeds, and the reference is not used after that CAS.
+        let state = unsafe { &(*this).state };
+        // Acquire: the last taker's read of the cell happens before our write.
+        if state
+            .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(value);
+        }
+        // SeqCst: the releaser's side of the handshake: our claim of the slot, then the re-check
+        // (module docs).
+        fence(Ordering::SeqCst);
+        // SAFETY: the pool, which holds the state word, is live while we own `value`.
+        if !may_park(unsafe { &*pool_state }) {
+            // Release: nothing was written; a flusher's FLUSH mark is cleared with the claim.
+            state.store(EMPTY, Ordering::Release);
+            return Err(value);
+        }
+        // SAFETY: our CAS moved the state from EMPTY to BUSY: we own the cell, and the slot is
+        // live (we still own `value`).
+        unsafe { &(*this).value }.with_mut(|cell| unsafe { *cell = Some(value) });
+        // Release: publishes the cell's value to the next taker. Fails only if a flusher marked
+        // the slot FLUSH: then the value must not stay parked. (The CAS's own `&self` outlives the
+        // moment another thread may free the slot, exactly as in `Arc`'s drop: sound for atomics.)
+        match state.compare_exchange(BUSY, FULL, Ordering::Release, Ordering::Relaxed) {
+            // From here on the slot and its pool may be gone: touch nothing.
+            Ok(_) => Ok(()),
+            Err(_) => {
+                // SAFETY: a FLUSH mark leaves the cell ours (nobody takes from a marked slot),
+                // and the slot is live: the value inside keeps the pool alive.
+                let value = unsafe { &(*this).value }
+                    .with_mut(|cell| unsafe { (*cell).take() })
+                    .expect("our value is still in the slot");
+                // Release: as in `take`.
+                state.store(EMPTY, Ordering::Release);
+                Err(value)
+            }
+        }
+    }
+}
+
 /// The hot slots of one engine: a power-of-two number of slots, indexed by the thread's worker
 /// index. Zero slots turn the feature off (keyed pools, and `PoolOptions::worker_slots(0)`).
 pub(crate) struct HotSlots<H: Host> {
     /// `slots.len() - 1`; the slots' count is a power of two (or zero).
     mask: usize,
-    /// The handshake's epoch: bumped before each flush that must not be missed. Read on every
-    /// release, written only when a waiter registers or the pool closes or shrinks.
-    epoch: CachePadded<AtomicUsize>,
     slots: Box<[Slot<Parked<H>>]>,
+}
+
+/// Whether a released resource may stay out of the queue: nobody waits, the pool is open and
+/// within its bound.
+#[inline]
+fn may_park(state: &StateWord) -> bool {
+    let s = state.peek();
+    s.waiters() == 0 && !s.is_closed() && s.size() <= state.max()
 }
 
 impl<H: Host> HotSlots<H> {
@@ -76,7 +230,6 @@ impl<H: Host> HotSlots<H> {
         let n = if n == 0 { 0 } else { n.next_power_of_two() };
         HotSlots {
             mask: n.wrapping_sub(1),
-            epoch: CachePadded::new(AtomicUsize::new(0)),
             slots: (0..n).map(|_| Slot::new()).collect(),
         }
     }
@@ -93,21 +246,31 @@ impl<H: Host> HotSlots<H> {
         worker_index().map(|i| &self.slots[i & self.mask])
     }
 
-    /// Parks `parked` in this thread's slot if nobody waits, the pool is open and within its
-    /// bound; otherwise (or if the slot is occupied, busy or sealed since) hands it back.
+    /// Parks an item and its unit in this thread's slot of `unit`'s pool, if that pool has hot
+    /// slots, nobody waits, and the pool is open and within its bound (before and after the
+    /// handshake's fence); otherwise (or if the slot is occupied or busy) hands them back.
     #[inline]
-    pub(super) fn park(&self, state: &StateWord, parked: Parked<H>) -> Result<(), Parked<H>> {
-        // Acquire: a flusher bumps the epoch after its state change (release RMW), so if we see
-        // the bump we see the change below and do not park.
-        let seen = self.epoch.load(Ordering::Acquire);
-        let s = state.peek();
-        if s.waiters() > 0 || s.is_closed() || s.size() > state.max() {
-            return Err(parked);
-        }
-        match self.own() {
-            Some(slot) => slot.put(parked, seen),
-            None => Err(parked),
-        }
+    pub(super) fn park(item: H::Item, unit: CapacityGuard<H>) -> Result<(), Parked<H>> {
+        let (slot, state): (*const Slot<Parked<H>>, *const StateWord) = {
+            // A borrow of the pool through `unit`, ended before `unit` moves.
+            let host = &**unit.host();
+            let Some(hot) = host.hot() else {
+                return Err((item, unit));
+            };
+            let state = host.engine().state_word();
+            // The first look needs no fence: it only spares the slot when a waiter is visible.
+            if !may_park(state) {
+                return Err((item, unit));
+            }
+            let Some(index) = worker_index() else {
+                return Err((item, unit));
+            };
+            (&hot.slots[index & hot.mask], state)
+        };
+        // SAFETY: both pointers point into the pool `unit` holds a reference to, so they stay
+        // valid while we own `unit`; `Slot::put` gives it up only in its publishing CAS and then
+        // touches neither.
+        unsafe { Slot::put(slot, (item, unit), state) }
     }
 
     /// Takes what this thread's slot holds.
@@ -122,20 +285,19 @@ impl<H: Host> HotSlots<H> {
         (0..self.slots.len()).find_map(|k| self.slots[(start + k) & self.mask].take())
     }
 
-    /// Starts a flush that no later park may slip past: bumps the epoch, then seals every slot
-    /// at it and calls `each` on what it held. The caller changed the state word first.
+    /// The flusher's side of the handshake: the caller changed the state word; fence, then take
+    /// from every full slot (and mark every busy one) and call `each` on what it held.
     pub(super) fn flush(&self, mut each: impl FnMut(Parked<H>)) {
-        // AcqRel: the release half publishes the caller's state change to a releaser that reads
-        // this epoch (see `park`).
-        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        // SeqCst: pairs with the fence in each put (store buffering, module docs).
+        fence(Ordering::SeqCst);
         for slot in self.slots.iter() {
-            if let Some(parked) = slot.seal(epoch) {
+            if let Some(parked) = slot.flush() {
                 each(parked);
             }
         }
     }
 
-    /// Takes from every slot that is not busy, without sealing (maintenance: a resource parked a
+    /// Takes from every full slot, without the handshake (maintenance: a resource parked a
     /// moment later waits for the next pass).
     pub(super) fn sweep(&self, mut each: impl FnMut(Parked<H>)) {
         for slot in self.slots.iter() {

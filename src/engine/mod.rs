@@ -43,6 +43,7 @@
 mod core;
 mod guard;
 mod handoff;
+#[allow(unsafe_code)] // The crate's one unsafe module: see its docs.
 mod hot;
 mod line;
 pub(crate) mod loom;

@@ -233,8 +233,8 @@ impl StateWord {
         State(self.word.load(Ordering::Acquire))
     }
 
-    /// A snapshot for a decision another protocol makes safe (the hot slots' epoch, whose acquire
-    /// load comes first). Relaxed: ordered by that load.
+    /// A snapshot for a decision a fence makes safe (the hot slots' handshake), or a hint.
+    /// Relaxed: the fence orders it.
     #[inline]
     pub(crate) fn peek(&self) -> State {
         State(self.word.load(Ordering::Relaxed))

@@ -25,7 +25,7 @@
 //!   The uninstrumented crate cannot be used: loom does not see the happens-before edges of its
 //!   std `Mutex` and reports false deadlocks.
 
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// The waiter line's mutex, on loom's.
 pub(crate) struct Mutex<T>(LoomMutex<T>);
@@ -63,7 +63,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use loom::sync::atomic::fence;
 use loom::sync::Mutex as LoomMutex;
 
 /// The listener list, shared by the event and its listeners.
@@ -82,43 +81,8 @@ struct Slot<T> {
     value: std::sync::Mutex<(loom::cell::UnsafeCell<()>, Option<T>)>,
 }
 
-/// A per-worker hot slot holding at most one value and its seal (see the native `Slot`), on
-/// loom's mutex with the native slot's discipline: `put` and `take` only try to lock, `seal` waits.
-pub(crate) struct Slot<T>(LoomMutex<(usize, Option<T>)>);
-
-impl<T> Slot<T> {
-    pub(crate) fn new() -> Self {
-        Slot(LoomMutex::new((0, None)))
-    }
-
-    /// Stores `value` if the slot is empty, not busy, and not sealed after epoch `seen`.
-    pub(crate) fn put(&self, value: T, seen: usize) -> Result<(), T> {
-        match self.0.try_lock() {
-            Ok(mut cell) if cell.1.is_none() && cell.0 <= seen => {
-                cell.1 = Some(value);
-                Ok(())
-            }
-            _ => Err(value),
-        }
-    }
-
-    /// Takes the value, if the slot holds one and is not busy.
-    pub(crate) fn take(&self) -> Option<T> {
-        self.0.try_lock().ok()?.1.take()
-    }
-
-    /// Seals the slot at `epoch` (waiting for a put or take under way) and takes its value.
-    pub(crate) fn seal(&self, epoch: usize) -> Option<T> {
-        let mut cell = self.0.lock().expect("hot slot");
-        cell.0 = cell.0.max(epoch);
-        cell.1.take()
-    }
-
-    /// Whether the slot holds a value (a snapshot, for statistics).
-    pub(crate) fn is_full(&self) -> bool {
-        self.0.try_lock().map_or(true, |cell| cell.1.is_some())
-    }
-}
+/// loom's `UnsafeCell`: loom checks that the hot slots' protocol makes every access exclusive.
+pub(crate) use loom::cell::UnsafeCell;
 
 /// The loom thread's index for hot slots: its loom thread id (0 for the model's main thread, then
 /// in spawn order), so the slot a thread uses is the same in every execution of a model.

@@ -1,7 +1,7 @@
 //! The std half of the facade: what normal builds run.
 
 pub(crate) use futures_util::task::AtomicWaker;
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Arc, Weak};
 
 use std::future::Future;
@@ -52,60 +52,19 @@ impl<T> Queue<T> {
     }
 }
 
-/// A per-worker hot slot: holds at most one value, on a cache line of its own, plus the *seal*:
-/// the newest epoch of the hot slots' handshake (`engine/hot.rs`) that flushed it. A put succeeds
-/// only into an empty slot sealed no later than the epoch its caller saw.
-///
-/// A `parking_lot` mutex: `put` and `take` only *try* to lock (one CAS to lock, one to unlock, on a
-/// line that in steady state only its own worker writes; a busy slot counts as full for `put` and
-/// as empty for `take`), while `seal` waits for the lock, so a flush never misses a put that is
-/// under way: the lock orders every put before or after each seal.
-pub(crate) struct Slot<T>(crossbeam_utils::CachePadded<parking_lot::Mutex<SlotCell<T>>>);
+/// A cell for the hot slots' values (`engine/hot.rs`, the crate's one `unsafe` module), with
+/// loom's `UnsafeCell` API so that loom builds can check every access.
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-struct SlotCell<T> {
-    sealed: usize,
-    value: Option<T>,
-}
-
-impl<T> Slot<T> {
-    pub(crate) fn new() -> Self {
-        Slot(crossbeam_utils::CachePadded::new(parking_lot::Mutex::new(
-            SlotCell {
-                sealed: 0,
-                value: None,
-            },
-        )))
+impl<T> UnsafeCell<T> {
+    pub(crate) fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
     }
 
-    /// Stores `value` if the slot is empty, not busy, and not sealed after epoch `seen`;
-    /// otherwise hands it back.
+    /// Calls `f` with a pointer to the value; the caller's protocol makes the access exclusive.
     #[inline]
-    pub(crate) fn put(&self, value: T, seen: usize) -> Result<(), T> {
-        match self.0.try_lock() {
-            Some(mut cell) if cell.value.is_none() && cell.sealed <= seen => {
-                cell.value = Some(value);
-                Ok(())
-            }
-            _ => Err(value),
-        }
-    }
-
-    /// Takes the value, if the slot holds one and is not busy.
-    #[inline]
-    pub(crate) fn take(&self) -> Option<T> {
-        self.0.try_lock()?.value.take()
-    }
-
-    /// Seals the slot at `epoch` (waiting for a put or take under way) and takes its value.
-    pub(crate) fn seal(&self, epoch: usize) -> Option<T> {
-        let mut cell = self.0.lock();
-        cell.sealed = cell.sealed.max(epoch);
-        cell.value.take()
-    }
-
-    /// Whether the slot holds a value (a snapshot, for statistics; a busy slot counts as full).
-    pub(crate) fn is_full(&self) -> bool {
-        self.0.try_lock().is_none_or(|cell| cell.value.is_some())
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
     }
 }
 
