@@ -50,7 +50,7 @@ struct Cli {
     #[arg(short = 's', long, visible_alias = "scenario", value_name = "LIST", value_delimiter = ',', value_parser = parse_scenario)]
     scenarios: Vec<Scenario>,
     /// Comma-separated (default: these five):
-    /// shadowcat-pool,mutex-baseline,spawn-drop-baseline,deadpool,bb8; also shadowcat-defaults (the crate's default options, opt-in);
+    /// shadowcat-pool,mutex-baseline,spawn-drop-baseline,deadpool,bb8; also shadowcat-defaults (the crate's default options, opt-in) and shadowcat-no-slots (worker_slots(0), opt-in);
     /// bare-arrayqueue is always added to S1 and S2. S8 runs only shadowcat-pool (as KeyedPool),
     /// mutex-baseline (as a map of mutex pools with a global semaphore) and deadpool (as a map of
     /// deadpool pools).
@@ -876,6 +876,7 @@ mod plot {
             PoolKind::Bb8 => RGBColor(255, 127, 14),
             PoolKind::BareQueue => RGBColor(127, 127, 127),
             PoolKind::ShadowcatDefaults => RGBColor(227, 119, 194),
+            PoolKind::ShadowcatNoSlots => RGBColor(188, 189, 34),
         }
     }
 

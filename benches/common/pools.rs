@@ -9,6 +9,8 @@
 //!   read on release), `acquire_timeout(None)` (deadpool's default `wait: None`).
 //! * `shadowcat-defaults` (opt-in): the crate's defaults (2 s acquire timeout, 10 min idle
 //!   timeout, 30 min lifetime), to show what the clock reads cost.
+//! * `shadowcat-no-slots` (opt-in): `shadowcat-pool` with `worker_slots(0)`, to show what the
+//!   per-worker hot slots change.
 //! * `deadpool`: defaults (FIFO, no timeouts); `recycle` is an instant `Ok(())`.
 //! * `bb8`: `test_on_check_out(false)`, `idle_timeout(None)`, `max_lifetime(None)`; its
 //!   `connection_timeout` (30 s) cannot be switched off.
@@ -92,8 +94,16 @@ pub struct Shadowcat {
 impl Shadowcat {
     /// Builds with the comparison's options, or with the crate's defaults.
     pub fn with_options(max: usize, slow: bool, defaults: bool) -> Self {
+        Self::with(max, slow, defaults, None)
+    }
+
+    /// Like [`with_options`](Self::with_options), with `worker_slots` set if `Some`.
+    pub fn with(max: usize, slow: bool, defaults: bool, slots: Option<usize>) -> Self {
         let created = Arc::new(AtomicU64::new(0));
         let mut options = PoolOptions::new().max_connections(max);
+        if let Some(slots) = slots {
+            options = options.worker_slots(slots);
+        }
         if !defaults {
             options = options
                 .idle_timeout(None)
@@ -136,6 +146,26 @@ impl BenchPool for ShadowcatDefaults {
 
     fn build(max: usize, slow: bool) -> Self {
         ShadowcatDefaults(Shadowcat::with_options(max, slow, true))
+    }
+
+    #[inline]
+    fn acquire(&self) -> impl Future<Output = Self::Conn<'_>> + Send {
+        self.0.acquire()
+    }
+
+    fn created(&self) -> u64 {
+        self.0.created()
+    }
+}
+
+/// `shadowcat-pool` without hot slots (`worker_slots(0)`): opt-in, to show what they change.
+pub struct ShadowcatNoSlots(pub Shadowcat);
+
+impl BenchPool for ShadowcatNoSlots {
+    type Conn<'a> = PoolConnection<Res>;
+
+    fn build(max: usize, slow: bool) -> Self {
+        ShadowcatNoSlots(Shadowcat::with(max, slow, false, Some(0)))
     }
 
     #[inline]

@@ -14,6 +14,7 @@ use super::keyed::{self, DeadpoolMap, KeyedMutexBaseline, KeyedOutcome, KeyedSha
 use super::load::LoadSample;
 use super::pools::{
     BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults,
+    ShadowcatNoSlots,
     SpawnDropBaseline,
 };
 
@@ -153,6 +154,8 @@ pub enum PoolKind {
     BareQueue,
     /// This crate with its default options (opt-in).
     ShadowcatDefaults,
+    /// This crate without hot slots, `worker_slots(0)` (opt-in: what the slots change).
+    ShadowcatNoSlots,
 }
 
 impl PoolKind {
@@ -196,7 +199,7 @@ impl PoolKind {
     ];
 
     /// Every pool that can be named on the command line.
-    pub const ALL: [PoolKind; 7] = [
+    pub const ALL: [PoolKind; 8] = [
         PoolKind::Shadowcat,
         PoolKind::MutexBaseline,
         PoolKind::SpawnDropBaseline,
@@ -204,6 +207,7 @@ impl PoolKind {
         PoolKind::Bb8,
         PoolKind::BareQueue,
         PoolKind::ShadowcatDefaults,
+        PoolKind::ShadowcatNoSlots,
     ];
 
     /// The name used in reports.
@@ -216,6 +220,7 @@ impl PoolKind {
             PoolKind::Bb8 => "bb8",
             PoolKind::BareQueue => "bare-arrayqueue",
             PoolKind::ShadowcatDefaults => "shadowcat-defaults",
+            PoolKind::ShadowcatNoSlots => "shadowcat-no-slots",
         }
     }
 
@@ -374,6 +379,7 @@ fn run_timed_quiet(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunRes
     match kind {
         PoolKind::Shadowcat => run_timed_on::<Shadowcat>(scenario, timing),
         PoolKind::ShadowcatDefaults => run_timed_on::<ShadowcatDefaults>(scenario, timing),
+        PoolKind::ShadowcatNoSlots => run_timed_on::<ShadowcatNoSlots>(scenario, timing),
         PoolKind::MutexBaseline => run_timed_on::<MutexBaseline>(scenario, timing),
         PoolKind::SpawnDropBaseline => run_timed_on::<SpawnDropBaseline>(scenario, timing),
         PoolKind::Deadpool => run_timed_on::<Deadpool>(scenario, timing),
