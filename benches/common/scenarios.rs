@@ -14,8 +14,7 @@ use super::keyed::{self, DeadpoolMap, KeyedMutexBaseline, KeyedOutcome, KeyedSha
 use super::load::LoadSample;
 use super::pools::{
     BareQueue, Bb8, BenchPool, Deadpool, MutexBaseline, Res, Shadowcat, ShadowcatDefaults,
-    ShadowcatNoSlots,
-    SpawnDropBaseline,
+    ShadowcatNoSlots, SpawnDropBaseline,
 };
 
 /// Highest latency a histogram tracks (1 hour, in ns); longer values are clamped to it.

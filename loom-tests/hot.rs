@@ -1,0 +1,100 @@
+//! Loom models of the per-worker hot slots (race R8 in DESIGN.md): a release that parks its
+//! resource in its worker's slot races a waiter's registration, `close`, a shrink, and a waiter
+//! that is cancelled after it was served. Each model builds its pool with two slots; loom thread
+//! `i` uses slot `i % 2`, so the main thread (0) and the first spawned thread (1) have slots of
+//! their own.
+#![cfg(shadowcat_loom)]
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::*;
+use loom::thread;
+
+/// A pool of `max` with two hot slots.
+fn hot_pool(max: usize) -> (shadowcat_pool::Pool<Res>, std::sync::Arc<Tracker>) {
+    pool_with(options(max).worker_slots(2), Vec::new())
+}
+
+/// Model H1. The pool's one resource is released on thread 1 (its slot is free, so the release
+/// tries to park it) while the main thread acquires, finds the pool full and registers. The
+/// waiter must get the resource: either the releaser's re-check after its fence sees the
+/// registration and releases through the queue, or the waiter's flush after its fence sees the
+/// slot claimed and takes (or marks) it. A resource left parked beside the parked waiter blocks
+/// forever, which loom reports as a deadlock.
+#[test]
+fn park_racing_a_registration_serves_the_waiter() {
+    model("park_racing_a_registration_serves_the_waiter", || {
+        let (pool, tracker) = hot_pool(1);
+        let held = acquire(&pool).unwrap();
+        let releaser = thread::spawn(move || drop(held));
+        let got = acquire(&pool).unwrap();
+        releaser.join().unwrap();
+        drop(got);
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
+}
+
+/// Model H2. A release that may park races `close`: `close` resolves only once every unit is
+/// back, so a resource parked after the close's flush (and never drained) blocks it forever.
+/// Afterwards nothing is alive.
+#[test]
+fn park_racing_close_leaves_nothing_parked() {
+    model("park_racing_close_leaves_nothing_parked", || {
+        let (pool, tracker) = hot_pool(1);
+        let held = acquire(&pool).unwrap();
+        let releaser = thread::spawn(move || drop(held));
+        loom::future::block_on(pool.close());
+        releaser.join().unwrap();
+        assert_closed_and_empty(&pool, &tracker);
+    });
+}
+
+/// Model H3. A release that may park races a shrink from 2 to 1 while both resources are in use:
+/// the released one must be retired whatever the order (the release sees the lowered bound
+/// before parking, or the shrink's flush takes it from the slot).
+#[test]
+fn park_racing_a_shrink_ends_within_the_bound() {
+    model("park_racing_a_shrink_ends_within_the_bound", || {
+        let (pool, tracker) = pool_with(
+            options(2).worker_slots(2).max_connections_ceiling(2),
+            Vec::new(),
+        );
+        let a = acquire(&pool).unwrap();
+        let b = acquire(&pool).unwrap();
+        let releaser = thread::spawn(move || drop(a));
+        assert_eq!(pool.set_max_connections(1), Ok(2));
+        releaser.join().unwrap();
+        let s = pool.stats();
+        assert_eq!((s.size, s.idle, s.destroyed.resized), (1, 0, 1), "{s:?}");
+        drop(b);
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
+}
+
+/// Model H4. A waiter on thread 1 polls its acquire once and is then cancelled, while the main
+/// thread releases the one resource (parking it if it sees nobody waiting). Whatever the waiter
+/// was handed (the resource flushed from the slot to it, or a release through the queue) must
+/// pass on when it is dropped, so that all capacity is usable afterwards.
+#[test]
+fn waiter_cancelled_after_it_was_served_passes_the_resource_on() {
+    model(
+        "waiter_cancelled_after_it_was_served_passes_the_resource_on",
+        || {
+            let (pool, tracker) = hot_pool(1);
+            let held = acquire(&pool).unwrap();
+            let p = pool.clone();
+            let waiter = thread::spawn(move || {
+                let mut fut = Box::pin(p.acquire());
+                let _ = poll_once(&mut fut).map(|r| Held::new(r.unwrap()));
+                drop(fut);
+            });
+            drop(held);
+            waiter.join().unwrap();
+            assert_at_rest(&pool, &tracker);
+            assert_all_capacity_usable(&pool, &tracker);
+        },
+    );
+}
