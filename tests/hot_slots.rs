@@ -1,0 +1,180 @@
+//! Per-worker hot slots (`PoolOptions::worker_slots`): a resource released while nobody waits is
+//! parked in its worker's slot. These tests check that parked resources are still the pool's:
+//! counted idle, reused from other threads before anything is created, seen by `retain`, handed
+//! to waiters, destroyed by `close`, and that dropping the last `Pool` handle frees the pool even
+//! though parked resources hold references to it.
+#![cfg(not(shadowcat_loom))]
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use shadowcat_pool::PoolOptions;
+use support::{options, Conn, Gated, TestManager};
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_released_resource_is_parked_and_counted_idle() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let rt = current_thread();
+    rt.block_on(async {
+        let pool = options(2).worker_slots(4).build(m).unwrap();
+        let conn = pool.acquire().await.unwrap();
+        let id = conn.id();
+        drop(conn);
+        // Parked in this thread's slot: idle, and the next acquire here gets it back.
+        assert_eq!((pool.num_idle(), pool.stats().idle, pool.size()), (1, 1, 1));
+        let again = pool.acquire().await.unwrap();
+        assert_eq!(again.id(), id);
+        assert_eq!(pool.num_idle(), 0);
+        drop(again);
+        pool.close().await;
+    });
+    assert_eq!(counts.live(), 0);
+}
+
+#[test]
+fn a_resource_parked_on_one_thread_is_reused_on_another_before_creating() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(2).worker_slots(4).build(m).unwrap();
+    let rt = current_thread();
+    let id = rt.block_on(async {
+        let conn = pool.acquire().await.unwrap();
+        conn.id() // parked in this thread's slot on drop
+    });
+    let p = pool.clone();
+    let (try_id, acquire_id) = std::thread::spawn(move || {
+        // `try_acquire` looks in other threads' slots when nothing is published.
+        let conn = p.try_acquire().expect("the parked resource");
+        let try_id = conn.id();
+        drop(conn); // parked in this thread's slot now
+        let rt = current_thread();
+        // So does an acquire that would otherwise create.
+        let acquire_id = rt.block_on(async { p.acquire().await.unwrap().id() });
+        (try_id, acquire_id)
+    })
+    .join()
+    .unwrap();
+    assert_eq!((try_id, acquire_id), (id, id));
+    assert_eq!(
+        counts.created.load(Ordering::SeqCst),
+        1,
+        "a parked resource was not reused"
+    );
+    // And back on the first thread: the resource is in the other thread's slot.
+    let conn = pool.try_acquire().expect("parked on the other thread");
+    assert_eq!(conn.id(), id);
+}
+
+#[test]
+fn a_waiter_is_served_from_a_resource_parked_on_another_thread() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).worker_slots(4).build(m).unwrap();
+    let rt = current_thread();
+    rt.block_on(async { drop(pool.acquire().await.unwrap()) }); // parked here
+    let p = pool.clone();
+    std::thread::spawn(move || {
+        let rt = current_thread();
+        rt.block_on(async {
+            // The pool is full (its one resource is parked elsewhere): this acquire registers as
+            // a waiter, and its registration flushes the slots to it.
+            let conn = p.acquire().await.unwrap();
+            assert_eq!(conn.id(), 0);
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(counts.created.load(Ordering::SeqCst), 1);
+    assert_eq!(pool.stats().waiting, 0);
+}
+
+#[test]
+fn retain_and_close_see_parked_resources() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let rt = current_thread();
+    rt.block_on(async {
+        let pool = options(2).worker_slots(4).build(m).unwrap();
+        let (a, b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+        drop(a); // parked
+        drop(b); // the slot is taken: queued
+        assert_eq!(pool.num_idle(), 2);
+        let kept = pool.retain(|conn, _| conn.id == 0);
+        assert_eq!((kept.retained, kept.removed), (1, 1));
+        assert_eq!(pool.num_idle(), 1);
+        drop(pool.acquire().await.unwrap()); // parked again
+        pool.close().await;
+        let s = pool.stats();
+        assert_eq!((s.size, s.idle), (0, 0), "{s:?}");
+    });
+    assert_eq!(counts.live(), 0);
+    assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 2);
+}
+
+/// The pool's memory must be freed once the last handle is gone and everything in flight has
+/// finished, even though resources parked in slots hold references to the pool: the last
+/// handle's drop closes the pool, and close empties the slots. In flight when the last handle
+/// drops: a resource parked in a slot, a checked-out connection, and a create finishing in the
+/// background (its acquirer was handed a released resource first). The manager lives inside the
+/// pool, so its `Arc<Counts>` clone goes only when the pool is freed.
+#[test]
+fn dropping_the_last_handle_with_work_in_flight_frees_the_pool() {
+    let (m, create_gate) = TestManager::gated(Gated::Create, 2);
+    let counts = m.counts();
+    let rt = current_thread();
+    rt.block_on(async {
+        let pool = options(3).worker_slots(4).build(m).unwrap();
+        let a = pool.acquire().await.unwrap();
+        let b = pool.acquire().await.unwrap();
+        // A third acquire creates (the gate has no permits left) while counted in line.
+        let p = pool.clone();
+        let creator = tokio::spawn(async move { p.acquire().await.unwrap().id() });
+        while pool.stats().creating == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Released while the creator is in line: handed to it; its create goes on in the
+        // background. The creator's task then drops the connection, which parks in this
+        // thread's slot (nobody waits any more).
+        drop(a);
+        assert_eq!(creator.await.unwrap(), 0);
+        assert_eq!(pool.num_idle(), 1);
+        assert_eq!(pool.stats().creating, 1);
+        // The last handle: closes the pool, destroying the parked resource.
+        drop(pool);
+        drop(b); // into a closed pool: destroyed
+        create_gate.add_permits(1); // the background create lands in a closed pool
+        for _ in 0..100_000 {
+            if Arc::strong_count(&counts) == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    assert_eq!(counts.live(), 0, "{counts:?}");
+    assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        Arc::strong_count(&counts),
+        1,
+        "the pool (and its manager) was not freed"
+    );
+}
+
+#[test]
+fn worker_slots_is_validated_by_build() {
+    let err = PoolOptions::<Conn>::new()
+        .max_connections(1)
+        .worker_slots(4096)
+        .build(TestManager::new())
+        .unwrap_err();
+    assert_eq!(err.field, "worker_slots");
+}
