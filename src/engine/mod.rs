@@ -31,13 +31,18 @@
 //!   what is published or room below `max`, never overtakes a parked waiter.
 //! * **Release is synchronous**: push, then one CAS to publish when nobody waits. No lock, no
 //!   allocation, no spawn.
+//! * **Hot slots** (`hot.rs`): while nobody waits, a release parks its item, with its unit and pool
+//!   reference, in its worker's slot, and the next acquire on that worker takes it back, without
+//!   touching the word, the queue or the reference count. A waiter's registration (and close, and
+//!   a shrink) flushes the slots into the queue through the release path (race 8), so nothing
+//!   owed to a waiter stays parked. `hot.rs` is the crate's one module with `unsafe` code.
 //! * **Close** sets the closed bit and zeroes `avail` with one RMW. From then on every queued item
 //!   and every slot reservation belongs to whoever drains it. Anybody who deposits something
 //!   performs an RMW on the state word afterwards and drains if it sees the bit: the two RMWs are
 //!   totally ordered, so either the depositor sees `closed`, or the closer's drain sees the
 //!   deposit. Nothing is ever stranded in a closed pool.
 //!
-//! DESIGN.md draws the module graph (§1), numbers the races R1–R7 this handles (§7), argues
+//! DESIGN.md draws the module graph (§1), numbers the races R1–R8 this handles (§7), argues
 //! every ordering (§10) and lists the loom models in `loom-tests/` that check them (§13).
 
 mod core;
