@@ -170,7 +170,8 @@ impl<T> PoolOptions<T> {
     ///
     /// Threads map to slots by the order they first use any pool, modulo the count (rounded up
     /// to a power of two); threads sharing a slot stay correct, they just share it. `0` turns
-    /// them off. Must be at most 1024. Default: twice the machine's available parallelism.
+    /// them off. Must be at most 1024. Default: twice the machine's available parallelism, at
+    /// most 64.
     pub fn worker_slots(mut self, slots: usize) -> Self {
         self.worker_slots = Some(slots);
         self
