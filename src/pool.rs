@@ -54,7 +54,8 @@ impl<T: Send + 'static> Pool<T> {
         Pool { shared }
     }
 
-    /// Checks out a resource: an idle one if any (oldest first), a new one if there is room,
+    /// Checks out a resource: an idle one if any (the one this worker thread released last, if
+    /// it is still in the worker's hot slot, else the oldest), a new one if there is room,
     /// otherwise waits its turn behind earlier waiters.
     ///
     /// Served at once, it reads no clock and starts no timer. Otherwise it is bounded by
