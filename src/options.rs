@@ -168,8 +168,9 @@ impl<T> PoolOptions<T> {
     /// slots are emptied into the queue and the waiter line serves in arrival order, as without
     /// them (DESIGN.md §8). Idle timeout, `retain`, `close` and a shrink see parked resources.
     ///
-    /// Threads map to slots by the order they first use any pool, modulo the count (rounded up
-    /// to a power of two); threads sharing a slot stay correct, they just share it. `0` turns
+    /// Each live thread holds a small index (the lowest free one, taken when it first uses any
+    /// pool and given back when it exits), and uses the slot at that index modulo the count
+    /// (rounded up to a power of two); threads sharing a slot stay correct, they just share it. `0` turns
     /// them off. Must be at most 1024. Default: twice the machine's available parallelism, at
     /// most 64.
     pub fn worker_slots(mut self, slots: usize) -> Self {

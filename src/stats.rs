@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
+use crate::engine::loom::{worker_index, WORKER_INDICES};
 use crate::engine::State;
 
 // Plain std atomics, not the loom facade: counters never order anything, and modelling them
@@ -85,51 +86,9 @@ impl DestroyReason {
     }
 }
 
-/// How many threads get a cell of their own; later threads share one cell through RMWs.
-const CELLS: usize = 64;
-
-/// Which [`PerThread`] cell the current thread owns: `0..CELLS` for its own, `CELLS` for the
-/// shared fallback. Claimed from `CLAIMED`, a bitmap of cells owned by live threads, on first use,
-/// and given back when the thread exits, so cells are recycled and never owned by two live
-/// threads at once.
-static CLAIMED: AtomicU64 = AtomicU64::new(0);
-
-struct CellSlot(usize);
-
-impl CellSlot {
-    fn claim() -> Self {
-        // Relaxed: a hint for the CAS.
-        let mut bits = CLAIMED.load(Ordering::Relaxed);
-        while bits != u64::MAX {
-            let free = bits.trailing_ones() as usize;
-            // AcqRel: acquire the previous owner's last writes to the cell (released when it
-            // gave the cell back), so our first load continues from its last store.
-            match CLAIMED.compare_exchange_weak(
-                bits,
-                bits | 1 << free,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return CellSlot(free),
-                Err(actual) => bits = actual,
-            }
-        }
-        CellSlot(CELLS)
-    }
-}
-
-impl Drop for CellSlot {
-    fn drop(&mut self) {
-        if self.0 < CELLS {
-            // Release: our stores to the cell happen-before the next owner's claim.
-            CLAIMED.fetch_and(!(1 << self.0), Ordering::Release);
-        }
-    }
-}
-
-thread_local! {
-    static SLOT: CellSlot = CellSlot::claim();
-}
+/// How many threads get a cell of their own (their worker index, `engine/loom`); later threads
+/// share one cell through RMWs.
+const CELLS: usize = WORKER_INDICES;
 
 /// A counter with one cell per thread: increments are plain stores on the thread's own cache
 /// line; reads sum the cells.
@@ -157,11 +116,12 @@ impl PerThread {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         // A thread that is exiting (its slot already destroyed) counts in the shared cell.
-        let slot = SLOT.try_with(|s| s.0).unwrap_or(CELLS);
+        let slot = worker_index().unwrap_or(CELLS);
         let cell = &self.cells[slot];
         if slot < CELLS {
-            // Only this thread writes this cell while it owns the slot, so load + store loses
-            // nothing, and needs no locked instruction. Relaxed: readers only sum the cells.
+            // Only this thread writes this cell while it owns the index (a live thread's index is
+            // its own; the next owner acquires our last store), so load + store loses nothing
+            // and needs no locked instruction. Relaxed: readers only sum the cells.
             cell.store(
                 cell.load(Ordering::Relaxed).wrapping_add(n),
                 Ordering::Relaxed,

@@ -84,14 +84,18 @@ struct Slot<T> {
 /// loom's `UnsafeCell`: loom checks that the hot slots' protocol makes every access exclusive.
 pub(crate) use loom::cell::UnsafeCell;
 
-/// The loom thread's index for hot slots: its loom thread id (0 for the model's main thread, then
-/// in spawn order), so the slot a thread uses is the same in every execution of a model.
+/// How many threads hold a worker index at once (as natively).
+pub(crate) const WORKER_INDICES: usize = 64;
+
+/// The loom thread's worker index: its loom thread id (0 for the model's main thread, then in
+/// spawn order), so the slot a thread uses is the same in every execution of a model.
 pub(crate) fn worker_index() -> Option<usize> {
     let id = format!("{:?}", loom::thread::current().id());
     id.trim_start_matches("ThreadId(")
         .trim_end_matches(')')
         .parse()
         .ok()
+        .filter(|&i| i < WORKER_INDICES)
 }
 
 /// The idle set: a bounded MPMC queue on loom atomics, with the algorithm and orderings of

@@ -68,27 +68,62 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// This thread's index for hot slots: a number handed out once per thread, in the order threads
-/// first ask (so a runtime's workers get consecutive ones). `None` while the thread's locals are
-/// being torn down (a connection dropped from another thread-local's destructor).
+/// How many threads hold a worker index at once; later threads get none.
+pub(crate) const WORKER_INDICES: usize = 64;
+
+/// Worker indices owned by live threads: one bit each.
+static CLAIMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A thread's worker index, claimed from `CLAIMED` on first use (the lowest free one) and given
+/// back when the thread exits, so live threads never share one and a runtime's workers get small,
+/// distinct numbers however many threads came and went before. `WORKER_INDICES` if none was free.
+struct WorkerIndex(usize);
+
+impl WorkerIndex {
+    fn claim() -> Self {
+        use std::sync::atomic::Ordering;
+        // Relaxed: a hint for the CAS.
+        let mut bits = CLAIMED.load(Ordering::Relaxed);
+        while bits != u64::MAX {
+            let free = bits.trailing_ones() as usize;
+            // AcqRel: acquire the previous owner's last writes to what it owned under this index
+            // (released when it gave the index back), so we continue from its last stores.
+            match CLAIMED.compare_exchange_weak(
+                bits,
+                bits | 1 << free,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return WorkerIndex(free),
+                Err(actual) => bits = actual,
+            }
+        }
+        WorkerIndex(WORKER_INDICES)
+    }
+}
+
+impl Drop for WorkerIndex {
+    fn drop(&mut self) {
+        if self.0 < WORKER_INDICES {
+            // Release: our stores under this index happen-before the next owner's claim.
+            CLAIMED.fetch_and(!(1 << self.0), std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static INDEX: WorkerIndex = WorkerIndex::claim();
+}
+
+/// This thread's worker index, `0..WORKER_INDICES`: the per-thread statistics cells and the hot
+/// slots use it. `None` if every index is taken by a live thread, or while the thread's locals
+/// are being torn down (a connection dropped from another thread-local's destructor).
 #[inline]
 pub(crate) fn worker_index() -> Option<usize> {
-    use std::cell::Cell;
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
     INDEX
-        .try_with(|index| {
-            let mut i = index.get();
-            if i == usize::MAX {
-                // Relaxed: the counter only hands out distinct numbers.
-                i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                index.set(i);
-            }
-            i
-        })
+        .try_with(|index| index.0)
         .ok()
+        .filter(|&i| i < WORKER_INDICES)
 }
 
 /// A list of parked tasks: event-listener's `Event`.
