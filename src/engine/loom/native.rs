@@ -104,6 +104,8 @@ impl WorkerIndex {
 
 impl Drop for WorkerIndex {
     fn drop(&mut self) {
+        // From now on this thread has no index: the bit may go to another thread.
+        let _ = CACHED.try_with(|cached| cached.set(EXITED));
         if self.0 < WORKER_INDICES {
             // Release: our stores under this index happen-before the next owner's claim.
             CLAIMED.fetch_and(!(1 << self.0), std::sync::atomic::Ordering::Release);
@@ -111,19 +113,36 @@ impl Drop for WorkerIndex {
     }
 }
 
+/// `CACHED` before the first claim.
+const UNSET: usize = usize::MAX;
+/// `CACHED` once the thread gave its index back.
+const EXITED: usize = usize::MAX - 1;
+
 thread_local! {
+    /// Owns the index and gives it back at thread exit (a local with a destructor).
     static INDEX: WorkerIndex = WorkerIndex::claim();
+    /// The index, read on the hot path: a `const` local without a destructor is one load.
+    static CACHED: std::cell::Cell<usize> = const { std::cell::Cell::new(UNSET) };
 }
 
 /// This thread's worker index, `0..WORKER_INDICES`: the per-thread statistics cells and the hot
-/// slots use it. `None` if every index is taken by a live thread, or while the thread's locals
+/// slots use it. `None` if every index is taken by a live thread, or once the thread's locals
 /// are being torn down (a connection dropped from another thread-local's destructor).
 #[inline]
 pub(crate) fn worker_index() -> Option<usize> {
-    INDEX
-        .try_with(|index| index.0)
-        .ok()
-        .filter(|&i| i < WORKER_INDICES)
+    match CACHED.try_with(std::cell::Cell::get).unwrap_or(EXITED) {
+        UNSET => claim_worker_index(),
+        i if i < WORKER_INDICES => Some(i),
+        _ => None,
+    }
+}
+
+/// The first call on a thread: claims its index.
+#[cold]
+fn claim_worker_index() -> Option<usize> {
+    let i = INDEX.try_with(|index| index.0).ok()?;
+    let _ = CACHED.try_with(|cached| cached.set(i));
+    (i < WORKER_INDICES).then_some(i)
 }
 
 /// A list of parked tasks: event-listener's `Event`.
