@@ -179,12 +179,7 @@ async fn slow<T: Send + 'static>(
                         note_wait(shared, parked_at);
                         return Ok(attach(lease));
                     }
-                    Prepared::Replaced(unit) => Next::Create(unit),
-                    Prepared::Gone => {
-                        rejoin_front = parked_at.is_some();
-                        Next::from(Engine::claim(shared, true))
-                    }
-                    Prepared::Closed => Next::Closed,
+                    failed => retry(shared, failed, parked_at, &mut rejoin_front),
                 }
             }
             Next::Create(unit) => create_in_line(shared, unit).await?,
@@ -208,11 +203,45 @@ async fn slow<T: Send + 'static>(
                         // The only await while in line; everything after it is synchronous, so
                         // a cancellation cannot split the wake-up from taking the reservation.
                         waiter.notified().await;
-                        Next::from(waiter.take_reservation())
+                        match waiter.take_reservation() {
+                            // The usual wake-up: a released resource that needs no check or
+                            // hook, handed out from here without another turn of the loop.
+                            Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
+                                match prepare_now(shared, Lease::new(tracked, unit)) {
+                                    Prepared::Ready(lease) => {
+                                        note_wait(shared, parked_at);
+                                        return Ok(attach(lease));
+                                    }
+                                    failed => retry(shared, failed, parked_at, &mut rejoin_front),
+                                }
+                            }
+                            other => Next::from(other),
+                        }
                     }
                 }
             }
         };
+    }
+}
+
+/// Where an acquire goes on after preparing an idle resource did not make it ready: a
+/// replacement to create with the kept unit, another claim (at the front of the line if it had
+/// parked), or `Closed`.
+#[inline]
+fn retry<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    prepared: Prepared<T>,
+    parked_at: Option<Instant>,
+    rejoin_front: &mut bool,
+) -> Next<T> {
+    match prepared {
+        Prepared::Ready(lease) => Next::Ready(lease),
+        Prepared::Replaced(unit) => Next::Create(unit),
+        Prepared::Gone => {
+            *rejoin_front = parked_at.is_some();
+            Next::from(Engine::claim(shared, true))
+        }
+        Prepared::Closed => Next::Closed,
     }
 }
 
