@@ -34,6 +34,8 @@ enum Next<T: Send + 'static> {
     Create(Unit<T>),
     /// Nothing now: wait in line.
     Wait,
+    /// Too many waiters to count: yield, then wait in line.
+    Saturated,
     /// `max_waiters` acquirers are waiting already.
     Full,
     /// The pool is closed.
@@ -187,38 +189,52 @@ async fn slow<T: Send + 'static>(
             // leaves the line and passes on anything it was handed.
             Next::Wait => {
                 let front = std::mem::take(&mut rejoin_front);
-                match Waiter::join(shared, front, waiter_limit(shared)) {
-                    Joined::Item(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
-                    Joined::Unit(unit) => Next::Create(unit),
-                    Joined::Saturated => {
-                        tokio::task::yield_now().await;
-                        Next::Wait
+                // Bound by value out of the match, so only the waiter (not the whole `Joined`)
+                // is kept in the state machine across the await.
+                let mut waiter = match Waiter::join(shared, front, waiter_limit(shared)) {
+                    Joined::Waiting(waiter) => waiter,
+                    Joined::Item(tracked, unit) => {
+                        next = Next::Idle(Lease::new(tracked, unit));
+                        continue;
                     }
-                    Joined::Full => Next::Full,
-                    Joined::Closed => Next::Closed,
-                    Joined::Waiting(mut waiter) => {
-                        // The only clock read on this path, and only tasks that really wait pay
-                        // it.
-                        parked_at.get_or_insert_with(Instant::now);
-                        // The only await while in line; everything after it is synchronous, so
-                        // a cancellation cannot split the wake-up from taking the reservation.
-                        waiter.notified().await;
-                        match waiter.take_reservation() {
-                            // The usual wake-up: a released resource that needs no check or
-                            // hook, handed out from here without another turn of the loop.
-                            Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
-                                match prepare_now(shared, Lease::new(tracked, unit)) {
-                                    Prepared::Ready(lease) => {
-                                        note_wait(shared, parked_at);
-                                        return Ok(attach(lease));
-                                    }
-                                    failed => retry(shared, failed, parked_at, &mut rejoin_front),
-                                }
+                    Joined::Unit(unit) => {
+                        next = Next::Create(unit);
+                        continue;
+                    }
+                    Joined::Saturated => {
+                        next = Next::Saturated;
+                        continue;
+                    }
+                    Joined::Full => {
+                        next = Next::Full;
+                        continue;
+                    }
+                    Joined::Closed => return Err(Error::Closed),
+                };
+                // The only clock read on this path, and only tasks that really wait pay it.
+                parked_at.get_or_insert_with(Instant::now);
+                // The only await while in line; everything after it is synchronous, so a
+                // cancellation cannot split the wake-up from taking the reservation.
+                waiter.notified().await;
+                match waiter.take_reservation() {
+                    // The usual wake-up: a released resource that needs no check or hook, handed
+                    // out from here without another turn of the loop.
+                    Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
+                        match prepare_now(shared, Lease::new(tracked, unit)) {
+                            Prepared::Ready(lease) => {
+                                note_wait(shared, parked_at);
+                                return Ok(attach(lease));
                             }
-                            other => Next::from(other),
+                            failed => retry(shared, failed, parked_at, &mut rejoin_front),
                         }
                     }
+                    other => Next::from(other),
                 }
+            }
+            // The waiter count is full: let other tasks run (some will leave), then try again.
+            Next::Saturated => {
+                tokio::task::yield_now().await;
+                Next::Wait
             }
         };
     }
@@ -303,7 +319,7 @@ async fn create_in_line<T: Send + 'static>(
 }
 
 /// Hands a prepared resource to the user.
-#[inline]
+#[inline(always)]
 fn attach<T: Send + 'static>(mut lease: Lease<T>) -> PoolConnection<T> {
     lease.shared().stats.checkouts.bump();
     // Checked out: not idle (hook metadata reads zero idle time until it is released).
