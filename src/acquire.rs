@@ -185,7 +185,7 @@ async fn slow<T: Send + 'static>(
                 }
             }
             Next::Create(unit) => create_in_line(shared, unit).await?,
-            // Waits for this task's turn. Cancel-safe at its await points: a dropped [`Waiter`]
+            // Waits for this task's turn. Cancel-safe at its one await point: a dropped [`Waiter`]
             // leaves the line and passes on anything it was handed.
             Next::Wait => {
                 let front = std::mem::take(&mut rejoin_front);
