@@ -34,6 +34,8 @@ enum Next<T: Send + 'static> {
     Create(Unit<T>),
     /// Nothing now: wait in line.
     Wait,
+    /// Too many waiters to count: yield, then wait in line.
+    Saturated,
     /// `max_waiters` acquirers are waiting already.
     Full,
     /// The pool is closed.
@@ -139,6 +141,11 @@ pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<
 
 /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
 /// `acquire_timeout` around it.
+///
+/// One flat state machine: waiting in line and preparing an idle resource without a check or
+/// hook are written out here instead of being nested async fns, so a parked acquire's cycle
+/// (join, park, take the reservation, hand out) moves no inner future's state and goes round
+/// the loop once (issue 10: the values moved per wait were a measured part of its cost).
 async fn slow<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
     mut next: Next<T>,
@@ -162,53 +169,106 @@ async fn slow<T: Send + 'static>(
                 note_wait(shared, parked_at);
                 return Ok(attach(lease));
             }
-            Next::Idle(lease) => match prepare_idle(shared, lease).await {
-                Prepared::Ready(lease) => Next::Ready(lease),
-                Prepared::Replaced(unit) => Next::Create(unit),
-                Prepared::Gone => {
-                    rejoin_front = parked_at.is_some();
-                    Next::from(Engine::claim(shared, true))
+            Next::Idle(lease) => {
+                // Only a check or a hook needs an await; the usual hand-out is synchronous.
+                let prepared = if needs_preparing(shared) {
+                    prepare_idle(shared, lease).await
+                } else {
+                    prepare_now(shared, lease)
+                };
+                match prepared {
+                    Prepared::Ready(lease) => {
+                        note_wait(shared, parked_at);
+                        return Ok(attach(lease));
+                    }
+                    failed => retry(shared, failed, parked_at, &mut rejoin_front),
                 }
-                Prepared::Closed => Next::Closed,
-            },
+            }
             Next::Create(unit) => create_in_line(shared, unit).await?,
+            // Waits for this task's turn. Cancel-safe at its one await point: a dropped [`Waiter`]
+            // leaves the line and passes on anything it was handed.
             Next::Wait => {
                 let front = std::mem::take(&mut rejoin_front);
-                wait_turn(shared, &mut parked_at, front).await
+                // Bound by value out of the match, so only the waiter (not the whole `Joined`)
+                // is kept in the state machine across the await.
+                let mut waiter = match Waiter::join(shared, front, waiter_limit(shared)) {
+                    Joined::Waiting(waiter) => waiter,
+                    Joined::Item(tracked, unit) => {
+                        next = Next::Idle(Lease::new(tracked, unit));
+                        continue;
+                    }
+                    Joined::Unit(unit) => {
+                        next = Next::Create(unit);
+                        continue;
+                    }
+                    Joined::Saturated => {
+                        next = Next::Saturated;
+                        continue;
+                    }
+                    Joined::Full => {
+                        next = Next::Full;
+                        continue;
+                    }
+                    Joined::Closed => return Err(Error::Closed),
+                };
+                // The only clock read on this path, and only tasks that really wait pay it.
+                parked_at.get_or_insert_with(Instant::now);
+                // The only await while in line; everything after it is synchronous, so a
+                // cancellation cannot split the wake-up from taking the reservation.
+                waiter.notified().await;
+                match waiter.take_reservation() {
+                    // The usual wake-up: a released resource that needs no check or hook, handed
+                    // out from here without another turn of the loop.
+                    Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
+                        match prepare_now(shared, Lease::new(tracked, unit)) {
+                            Prepared::Ready(lease) => {
+                                note_wait(shared, parked_at);
+                                return Ok(attach(lease));
+                            }
+                            failed => retry(shared, failed, parked_at, &mut rejoin_front),
+                        }
+                    }
+                    other => Next::from(other),
+                }
+            }
+            // The waiter count is full: let other tasks run (some will leave), then try again.
+            Next::Saturated => {
+                tokio::task::yield_now().await;
+                Next::Wait
             }
         };
     }
 }
 
-/// Waits for this task's turn. Cancel-safe at its only await point: a dropped [`Waiter`] leaves
-/// the line and passes on anything it was handed.
-///
-/// `parked_at` is set to the time this task parked, if it does (and was not set before): it is
-/// the only clock read on this path, and only tasks that really wait pay it.
-async fn wait_turn<T: Send + 'static>(
+/// Where an acquire goes on after preparing an idle resource did not make it ready: a
+/// replacement to create with the kept unit, another claim (at the front of the line if it had
+/// parked), or `Closed`.
+#[inline]
+fn retry<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
-    parked_at: &mut Option<Instant>,
-    front: bool,
+    prepared: Prepared<T>,
+    parked_at: Option<Instant>,
+    rejoin_front: &mut bool,
 ) -> Next<T> {
-    // Acquirers creating while in line are counted in `waiters` too; the limit leaves them out.
-    let waiter_limit = shared.config.max_waiters.map_or(MAX_WAITERS, |n| {
+    match prepared {
+        Prepared::Ready(lease) => Next::Ready(lease),
+        Prepared::Replaced(unit) => Next::Create(unit),
+        Prepared::Gone => {
+            *rejoin_front = parked_at.is_some();
+            Next::from(Engine::claim(shared, true))
+        }
+        Prepared::Closed => Next::Closed,
+    }
+}
+
+/// How many waiters may be counted when this acquire joins the line. Acquirers creating while in
+/// line are counted in `waiters` too; the limit leaves them out.
+#[inline]
+fn waiter_limit<T: Send + 'static>(shared: &Shared<T>) -> usize {
+    shared.config.max_waiters.map_or(MAX_WAITERS, |n| {
         let creators = shared.stats.creators_in_line.load(Ordering::Relaxed);
         n.saturating_add(creators).min(MAX_WAITERS)
-    });
-    match Waiter::join(shared, front, waiter_limit) {
-        Joined::Item(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
-        Joined::Unit(unit) => Next::Create(unit),
-        Joined::Saturated => {
-            tokio::task::yield_now().await;
-            Next::Wait
-        }
-        Joined::Full => Next::Full,
-        Joined::Closed => Next::Closed,
-        Joined::Waiting(waiter) => {
-            parked_at.get_or_insert_with(Instant::now);
-            Next::from(waiter.wait().await)
-        }
-    }
+    })
 }
 
 /// Creates a resource with `unit` while staying in line as a waiter: if a released resource is
@@ -259,7 +319,7 @@ async fn create_in_line<T: Send + 'static>(
 }
 
 /// Hands a prepared resource to the user.
-#[inline]
+#[inline(always)]
 fn attach<T: Send + 'static>(mut lease: Lease<T>) -> PoolConnection<T> {
     lease.shared().stats.checkouts.bump();
     // Checked out: not idle (hook metadata reads zero idle time until it is released).
@@ -273,9 +333,31 @@ fn needs_preparing<T: Send + 'static>(shared: &Shared<T>) -> bool {
     shared.config.test_before_acquire || shared.config.hooks.before_acquire.is_some()
 }
 
-/// Prepares an idle resource for hand-out: `is_open`, then `test_before_acquire` and
-/// `before_acquire`, then a last look at `closed` (a resource prepared while the pool closed is
-/// destroyed, not handed out of a closed pool).
+/// Prepares an idle resource for hand-out when neither `test_before_acquire` nor
+/// `before_acquire` is set: `is_open`, then a last look at `closed` (a resource handed out of a
+/// closed pool is destroyed instead). Synchronous, so the usual hand-out after a wait builds no
+/// future.
+#[inline]
+fn prepare_now<T: Send + 'static>(shared: &Shared<T>, mut lease: Lease<T>) -> Prepared<T> {
+    if let Some(failed) = open_or_destroy(&mut lease) {
+        return failed;
+    }
+    unless_closed(shared, lease)
+}
+
+/// The last look at `closed` before hand-out.
+#[inline]
+fn unless_closed<T: Send + 'static>(shared: &Shared<T>, lease: Lease<T>) -> Prepared<T> {
+    if shared.state().is_closed() {
+        lease.destroy(DestroyReason::Closed);
+        return Prepared::Closed;
+    }
+    Prepared::Ready(lease)
+}
+
+/// Prepares an idle resource for hand-out when a check or a hook is set: `is_open`, then
+/// `test_before_acquire` and `before_acquire`, then a last look at `closed` (a resource prepared
+/// while the pool closed is destroyed, not handed out of a closed pool).
 ///
 /// The check and the hook run in a future that owns the resource. If the acquire is cancelled
 /// meanwhile (its timeout, a dropped request), that future finishes in the background instead of
@@ -287,23 +369,14 @@ async fn prepare_idle<T: Send + 'static>(shared: &Arc<Shared<T>>, lease: Lease<T
     if let Some(failed) = open_or_destroy(&mut lease) {
         return failed;
     }
-    let lease = if needs_preparing(shared) {
-        let checking = Checking {
-            shared: shared.clone(),
-            running: Some(Box::pin(check_and_judge(shared.clone(), lease))),
-        };
-        match checking.await {
-            (lease, None) => lease,
-            (lease, Some(reason)) => return destroy_for_retry(lease, reason),
-        }
-    } else {
-        lease
+    let checking = Checking {
+        shared: shared.clone(),
+        running: Some(Box::pin(check_and_judge(shared.clone(), lease))),
     };
-    if shared.state().is_closed() {
-        lease.destroy(DestroyReason::Closed);
-        return Prepared::Closed;
+    match checking.await {
+        (lease, None) => unless_closed(shared, lease),
+        (lease, Some(reason)) => destroy_for_retry(lease, reason),
     }
-    Prepared::Ready(lease)
 }
 
 /// A check and hook in flight: the lease, and why it failed (`None`: it passed).

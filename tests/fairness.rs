@@ -129,3 +129,28 @@ async fn a_waiter_whose_resource_is_dead_and_slow_to_tear_down_keeps_its_place()
     assert!(matches!(poll_once(&mut second).await, Poll::Ready(Ok(_))));
     assert_eq!(pool.stats().destroyed.check_failed, 1);
 }
+
+#[tokio::test]
+async fn a_waiter_handed_a_closed_resource_without_a_check_creates_in_its_place() {
+    // No check or hook: the wake-up hands out synchronously from the waiting arm, where only
+    // `is_open` runs. A resource it rejects (teardown at once) leaves the waiter its unit, and it
+    // creates a replacement before the waiter behind it is served.
+    let m = TestManager::new();
+    m.close_next_opens
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap(); // fresh: is_open not consulted
+    let mut first = parked(&pool).await;
+    let mut second = parked(&pool).await;
+    drop(held); // handed to `first`; `is_open` will reject it
+    let conn = match poll_once(&mut first).await {
+        Poll::Ready(Ok(conn)) => conn,
+        _ => panic!("the oldest waiter lost its place when its resource was not open"),
+    };
+    assert_eq!(conn.id, 1, "a replacement was created");
+    assert!(poll_once(&mut second).await.is_pending());
+    drop(conn);
+    assert!(matches!(poll_once(&mut second).await, Poll::Ready(Ok(_))));
+    assert_eq!(pool.stats().destroyed.check_failed, 1);
+    assert_eq!(pool.stats().size, 1);
+}

@@ -164,10 +164,13 @@ impl<'a, H: Host> Waiter<'a, H> {
 
     /// Called once the place completed: leave the line and take what we were handed.
     pub(crate) fn take_reservation(mut self) -> Reservation<H> {
-        // A completed place is already unlinked; nothing to discard.
-        self.place = None;
-        let engine = self.host.engine();
-        let before = if std::mem::replace(&mut self.registered, false) {
+        // A completed place is already unlinked; nothing to discard. With the place gone and the
+        // registration taken over here, `Drop` has nothing left to do: skip it.
+        let (host, registered) = (self.host, self.registered);
+        drop(self.place.take());
+        std::mem::forget(self);
+        let engine = host.engine();
+        let before = if registered {
             engine.state_word().unregister()
         } else {
             engine.state()
@@ -176,9 +179,9 @@ impl<'a, H: Host> Waiter<'a, H> {
             return Reservation::Closed;
         }
         if engine.handoff().take_slot() {
-            return Reservation::Slot(CapacityGuard::adopt(self.host.clone()));
+            return Reservation::Slot(CapacityGuard::adopt(host.clone()));
         }
-        match Engine::pop_claimed(self.host) {
+        match Engine::pop_claimed(host) {
             Some((item, unit)) => Reservation::Item(item, unit),
             None => Reservation::Closed,
         }
