@@ -103,7 +103,14 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         // SeqCst fence: pairs with the one in `Gate::take` between a waiter's registration and
         // its eviction scan, so either we see it counted, or its scan saw what we published.
         super::fence(Ordering::SeqCst);
-        let waiting = gate.saturation == super::Saturation::Evict && gate.state().waiters() > 0;
+        // Only a release that left something idle in its key evicts for them: one handed to the
+        // key's next waiter (or claimed since) freed nothing, and every idle resource that
+        // appeared while they waited was matched by its own publisher's eviction (or seen by
+        // the waiter's scan). Most releases of a saturated pool are hand-offs, and a scan that
+        // finds nothing walks every shard.
+        let waiting = gate.saturation == super::Saturation::Evict
+            && gate.state().waiters() > 0
+            && self.entry.pool.state().avail() > 0;
         if waiting || gate.max_idle_total.is_some() {
             self.evict(waiting);
         }

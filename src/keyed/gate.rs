@@ -7,8 +7,10 @@
 //! never above `max_total`. Waiting for a unit is the engine's FIFO line, so capacity freed by
 //! any key goes to the oldest waiter of any key.
 
-use crate::engine::loom::{Arc, AtomicUsize};
+use crate::engine::loom::{wait_until, Arc, AtomicBool, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Claim, Engine, Host, Joined, Reservation, Waiter, MAX_WAITERS};
+
+use crate::stats::GaugeGuard;
 
 use super::options::Saturation;
 
@@ -39,6 +41,9 @@ pub(crate) struct Gate {
     pub(crate) saturation: Saturation,
     /// What `last_used` stamps count from.
     epoch: tokio::time::Instant,
+    /// Creates waiting for their key's turn (the gauge behind `waiting_for_capacity`, with the
+    /// line's own waiters). A std atomic: a gauge that orders nothing.
+    pub(crate) waiting_for_turn: std::sync::atomic::AtomicUsize,
 }
 
 impl Gate {
@@ -53,6 +58,7 @@ impl Gate {
             max_idle_total,
             saturation,
             epoch: tokio::time::Instant::now(),
+            waiting_for_turn: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -69,10 +75,15 @@ impl Gate {
     /// Takes a unit: at once if one is free and nobody waits, else (per `saturation`) fails, or
     /// waits in the FIFO line, after calling `evict` once to free a unit held by an idle
     /// resource of another key (the freed unit goes to the oldest waiter, which may be us).
-    /// Cancel-safe: a dropped wait leaves the line and passes on what it was handed.
+    /// At most one create per key waits in the line: the others wait for the key's `turn` first,
+    /// so the line holds keys, not creates, and a key with many acquirers cannot queue
+    /// `max_per_key` creates ahead of a key with one (the keys are served round-robin).
+    /// Cancel-safe: a dropped wait leaves the line (or the turn's list) and passes on what it
+    /// was handed.
     pub(crate) async fn take(
         gate: &Arc<Gate>,
         saturation: Saturation,
+        turn: &Turn,
         evict: impl FnOnce(),
     ) -> Result<GlobalUnit, Refused> {
         match Engine::claim(gate, true) {
@@ -84,6 +95,10 @@ impl Gate {
         if saturation == Saturation::Fail {
             return Err(Refused::Saturated);
         }
+        let _turn = {
+            let _waiting = GaugeGuard::enter(&gate.waiting_for_turn);
+            turn.take().await
+        };
         let mut evict = Some(evict);
         loop {
             match Waiter::join(gate, false, MAX_WAITERS) {
@@ -127,6 +142,52 @@ impl Gate {
     /// Resolves once the gate is closed and every unit has come back.
     pub(crate) async fn drained(&self) {
         self.engine.drained().await;
+    }
+}
+
+/// A key's turn to wait in the gate's line: one create of the key at a time.
+pub(crate) struct Turn {
+    taken: AtomicBool,
+    /// Creates of the key waiting for the turn.
+    event: Event,
+}
+
+impl Turn {
+    pub(crate) fn new() -> Self {
+        Turn {
+            taken: AtomicBool::new(false),
+            event: Event::new(),
+        }
+    }
+
+    /// Waits until the turn is free and takes it; the guard gives it back. Cancel-safe: a
+    /// dropped listener that was notified passes the notification on.
+    async fn take(&self) -> TurnGuard<'_> {
+        // check → listen → re-check (`wait_until`): a give-back between our failed check and
+        // our listen is seen by the re-check, one after the listen notifies us.
+        // Acquire (on success): pairs with the Release in `TurnGuard::drop`; the turn guards no
+        // data, but the wait protocol relies on the give-back being visible once we listened
+        // (event-listener's lock orders the give-back's notify and our listen).
+        wait_until(&self.event, || {
+            self.taken
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        })
+        .await;
+        TurnGuard(self)
+    }
+}
+
+/// The key's turn, given back (and the next create of the key woken) on drop.
+struct TurnGuard<'a>(&'a Turn);
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        // Release: the store precedes the notify (which takes event-listener's lock), so a
+        // waiter that listened before the notify is woken, and one that listens after it sees
+        // the store in its re-check.
+        self.0.taken.store(false, Ordering::Release);
+        self.0.event.notify_additional(1);
     }
 }
 

@@ -140,6 +140,7 @@ where
                     gate: key_gate.clone(),
                     inner: this.clone(),
                     saturation,
+                    turn: gate::Turn::new(),
                 })
             })
         });
@@ -290,7 +291,12 @@ where
             idle,
             in_use: c.in_use,
             waiting: waiters.saturating_sub(creators),
-            waiting_for_capacity: gate.waiters(),
+            // Relaxed: a gauge.
+            waiting_for_capacity: gate.waiters()
+                + inner
+                    .gate
+                    .waiting_for_turn
+                    .load(std::sync::atomic::Ordering::Relaxed),
             max_per_key: inner.config.max_per_key,
             max_total: inner.config.max_total,
             closed: inner.is_closed(),

@@ -19,7 +19,8 @@ pub struct KeyedPoolStats {
     pub in_use: usize,
     /// Acquirers parked in their key's line.
     pub waiting: usize,
-    /// Creates (of any key) waiting for a unit of global capacity.
+    /// Creates (of any key) waiting for a unit of global capacity: one per key in the global
+    /// line, the key's others waiting for its turn.
     pub waiting_for_capacity: usize,
     /// `max_per_key`.
     pub max_per_key: usize,
