@@ -199,3 +199,58 @@ async fn a_create_whose_acquirer_took_a_released_resource_leaves_the_global_line
     pool.close().await;
     assert_eq!(tally.total(), 0);
 }
+
+/// Under `Saturation::Evict`, a key whose own waiters take every one of its releases (a hot
+/// key) still gives capacity up: a release of a key holding at least two units more than a key
+/// waiting for global capacity destroys its resource, and the unit goes to that key. The hot
+/// key's next waiter then waits its turn for a global unit.
+#[tokio::test(flavor = "current_thread")]
+async fn a_key_holding_more_gives_a_unit_to_a_waiting_key_holding_less() {
+    let tally = Arc::new(Tally::default());
+    let pool = options(3, 3)
+        .saturation(Saturation::Evict)
+        .build(Counting(tally.clone()))
+        .unwrap();
+    let h1 = pool.acquire(&HOT).await.unwrap();
+    let h2 = pool.acquire(&HOT).await.unwrap();
+    let h3 = pool.acquire(&HOT).await.unwrap();
+    // The hot key is at max_per_key: its next acquire waits in the key's line.
+    let mut h4 = Box::pin(pool.acquire(&HOT));
+    assert_parked(&mut h4, "the fourth hot acquire").await;
+    // The cold key holds nothing and waits for global capacity (nothing idle to evict).
+    let mut cold = Box::pin(pool.acquire(&COLD));
+    assert_parked(&mut cold, "cold").await;
+
+    // h1's release would be handed to h4; instead the hot key (3 units) gives it up for the
+    // cold key (0 units).
+    drop(h1);
+    let cold = match poll_once(&mut cold).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("the hot key kept every unit; the cold key starved"),
+    };
+    assert_eq!(cold.key, COLD);
+    assert_parked(
+        &mut h4,
+        "the fourth hot acquire, now waiting for a global unit",
+    )
+    .await;
+    let stats = pool.stats();
+    assert_eq!(
+        stats.destroyed.evicted, 1,
+        "the given-up resource counts as evicted"
+    );
+    assert_eq!(stats.destroyed.closed_by_user, 0);
+    assert_eq!(tally.live(HOT), 2);
+
+    // Between keys holding two and one, nothing moves: h2's release is handed to h4, whose
+    // create (waiting for a global unit) is given up.
+    drop(h2);
+    let h4 = match poll_once(&mut h4).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("h4 was not served by the hot key's release"),
+    };
+    assert_eq!(pool.stats().destroyed.evicted, 1, "nothing more given up");
+    drop((h3, h4, cold));
+    pool.close().await;
+    assert_eq!(tally.total(), 0);
+}

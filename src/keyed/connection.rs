@@ -55,8 +55,12 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     /// Takes the resource out of the pool for good; its per-key and global capacity are freed.
     pub fn detach(mut self) -> T {
         let conn = self.take();
-        let Held { resource, _unit } = conn.detach();
-        drop(_unit);
+        let Held {
+            resource,
+            _unit,
+            _counted,
+        } = conn.detach();
+        drop((_unit, _counted));
         self.returned();
         resource
     }
@@ -116,6 +120,19 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         }
     }
 
+    /// Whether this release gives its global unit to a key waiting for capacity instead of
+    /// keeping the resource for its own key: under [`Saturation::Evict`](super::Saturation::Evict),
+    /// when a key that holds at least two units fewer than this one waits in the gate's line.
+    /// Without it a key whose own waiters always take its releases (a hot key) would never free
+    /// a unit, and keys with nothing would wait for idle resources that rarely appear.
+    #[inline]
+    fn gives_up_its_unit(&self) -> bool {
+        let gate = &self.entry.gate;
+        gate.saturation == super::Saturation::Evict
+            && gate.state().waiters() > 0
+            && gate.needier_waiter(self.entry.share.units())
+    }
+
     #[cold]
     fn evict(&self, for_waiter: bool) {
         let Some(inner) = self.entry.inner.upgrade() else {
@@ -134,7 +151,16 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     #[inline]
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            drop(conn);
+            if self.gives_up_its_unit() {
+                // Destroyed now: the global unit goes to the oldest key in the gate's line, the
+                // key's unit to this key's next waiter (which then waits its turn for a global
+                // unit like everyone else).
+                // Relaxed: a tally.
+                self.entry.gate.given_up.fetch_add(1, Ordering::Relaxed);
+                conn.discard();
+            } else {
+                drop(conn);
+            }
             self.returned();
         }
     }

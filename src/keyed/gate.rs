@@ -44,6 +44,14 @@ pub(crate) struct Gate {
     /// Creates waiting for their key's turn (the gauge behind `waiting_for_capacity`, with the
     /// line's own waiters). A std atomic: a gauge that orders nothing.
     pub(crate) waiting_for_turn: std::sync::atomic::AtomicUsize,
+    /// `waiting_at[n]`: keys waiting in the line that held `n` units when they joined (the last
+    /// slot counts every larger `n`). Read by a release to decide whether to give its unit up
+    /// (`needier_waiter`). Std atomics: hints that order nothing.
+    waiting_at: Box<[std::sync::atomic::AtomicUsize]>,
+    /// Resources given up on release for a needier key (`KeyedConnection`'s drop). They are
+    /// destroyed through `PoolConnection::discard`, which counts them as closed by the user;
+    /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
+    pub(crate) given_up: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -59,12 +67,27 @@ impl Gate {
             saturation,
             epoch: tokio::time::Instant::now(),
             waiting_for_turn: std::sync::atomic::AtomicUsize::new(0),
+            waiting_at: (0..WAITING_LEVELS)
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
+            given_up: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// Nanoseconds since the gate was made (tokio's clock, so paused-clock tests control it).
     pub(crate) fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Whether a key now holding `units` global units should give one up for a key waiting in
+    /// the line: one that held at most `units - 2` when it joined, so that the unit moving makes
+    /// the two keys' holdings more even (max-min fairness: capacity flows from the keys that
+    /// hold the most to those that hold the least, one unit at a time). Scans at most
+    /// `units - 1` counters, and only while someone waits.
+    pub(crate) fn needier_waiter(&self, units: usize) -> bool {
+        // Relaxed: hints; a stale answer moves one unit too many or too few, never breaks a cap.
+        (0..units.saturating_sub(1).min(WAITING_LEVELS))
+            .any(|n| self.waiting_at[n].load(std::sync::atomic::Ordering::Relaxed) > 0)
     }
 
     /// Whether anything evicts: the policy, or an idle cap.
@@ -83,7 +106,7 @@ impl Gate {
     pub(crate) async fn take(
         gate: &Arc<Gate>,
         saturation: Saturation,
-        turn: &Turn,
+        share: &KeyShare,
         evict: impl FnOnce(),
     ) -> Result<GlobalUnit, Refused> {
         match Engine::claim(gate, true) {
@@ -97,8 +120,10 @@ impl Gate {
         }
         let _turn = {
             let _waiting = GaugeGuard::enter(&gate.waiting_for_turn);
-            turn.take().await
+            share.turn.take().await
         };
+        // Counted in the line at the level the key holds now, until we leave it.
+        let _level = Level::enter(gate, share.units());
         let mut evict = Some(evict);
         loop {
             match Waiter::join(gate, false, MAX_WAITERS) {
@@ -142,6 +167,62 @@ impl Gate {
     /// Resolves once the gate is closed and every unit has come back.
     pub(crate) async fn drained(&self) {
         self.engine.drained().await;
+    }
+}
+
+/// Distinct holdings `Gate::waiting_at` tells apart.
+const WAITING_LEVELS: usize = 64;
+
+/// A key waiting in the line, counted at the holding it joined with.
+struct Level<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Level<'a> {
+    fn enter(gate: &'a Gate, units: usize) -> Self {
+        let slot = &gate.waiting_at[units.min(WAITING_LEVELS - 1)];
+        // Relaxed: a hint (see `Gate::waiting_at`).
+        slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Level(slot)
+    }
+}
+
+impl Drop for Level<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// What one key's manager and its map entry share: the key's turn in the gate's line and how
+/// many global units its resources hold.
+pub(crate) struct KeyShare {
+    pub(crate) turn: Turn,
+    /// Global units held by the key's resources (not counting creates still waiting). A std
+    /// atomic: a hint for `Gate::needier_waiter`, ordering nothing.
+    units: std::sync::atomic::AtomicUsize,
+}
+
+impl KeyShare {
+    pub(crate) fn new() -> Self {
+        KeyShare {
+            turn: Turn::new(),
+            units: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Global units held by the key's resources now.
+    pub(crate) fn units(&self) -> usize {
+        // Relaxed: a hint.
+        self.units.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_unit(&self, delta: isize) {
+        // Relaxed: a hint; the unit itself is accounted by the gate's engine.
+        if delta > 0 {
+            self.units
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            self.units
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

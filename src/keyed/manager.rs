@@ -9,8 +9,8 @@ use crate::engine::loom::{Arc, Weak};
 use crate::error::BoxError;
 use crate::manager::Manager;
 
-use super::gate::{Gate, GlobalUnit, Turn};
-use super::held::Held;
+use super::gate::{Gate, GlobalUnit, KeyShare};
+use super::held::{Counted, Held};
 use super::inner::Inner;
 use super::options::Saturation;
 
@@ -122,8 +122,8 @@ pub(crate) struct KeyManager<K, M: KeyedManager<K>> {
     /// Weak: the keyed pool owns the keys' pools, which own their managers.
     pub(crate) inner: Weak<Inner<K, M::Resource>>,
     pub(crate) saturation: Saturation,
-    /// One create of this key at a time waits in the gate's line.
-    pub(crate) turn: Turn,
+    /// The key's turn in the gate's line and its count of global units (shared with its entry).
+    pub(crate) share: Arc<KeyShare>,
 }
 
 impl<K, M> Manager for KeyManager<K, M>
@@ -140,7 +140,7 @@ where
                 inner.evict_one(Some(&self.key));
             }
         };
-        let mut take = std::pin::pin!(Gate::take(&self.gate, self.saturation, &self.turn, evict));
+        let mut take = std::pin::pin!(Gate::take(&self.gate, self.saturation, &self.share, evict));
         // Still waiting for global capacity when our acquirer took a released resource instead
         // (the crate then polls us in the background with `acquirer_gone` set): give up before
         // creating anything. Dropping the wait leaves the gate's line (or the key's turn) and
@@ -159,6 +159,7 @@ where
         Ok(Held {
             resource,
             _unit: unit,
+            _counted: Counted::new(&self.share),
         })
     }
 
@@ -178,9 +179,13 @@ where
     }
 
     async fn destroy(&self, held: Self::Resource) {
-        let Held { resource, _unit } = held;
+        let Held {
+            resource,
+            _unit,
+            _counted,
+        } = held;
         self.manager.destroy(&self.key, resource).await;
         // The global unit returns once the teardown is done.
-        drop(_unit);
+        drop((_unit, _counted));
     }
 }

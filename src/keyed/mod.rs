@@ -133,16 +133,18 @@ where
         let saturation = config.saturation;
         let key_gate = gate.clone();
         let inner = Inner::new(config, gate, move |this| {
-            Box::new(move |key: &K| -> Box<dyn DynManager<Held<T>>> {
-                Box::new(KeyManager {
-                    key: key.clone(),
-                    manager: manager.clone(),
-                    gate: key_gate.clone(),
-                    inner: this.clone(),
-                    saturation,
-                    turn: gate::Turn::new(),
-                })
-            })
+            Box::new(
+                move |key: &K, share: &Arc<gate::KeyShare>| -> Box<dyn DynManager<Held<T>>> {
+                    Box::new(KeyManager {
+                        key: key.clone(),
+                        manager: manager.clone(),
+                        gate: key_gate.clone(),
+                        inner: this.clone(),
+                        saturation,
+                        share: share.clone(),
+                    })
+                },
+            )
         });
         sweeper::ensure_running(&inner);
         KeyedPool { inner }
@@ -279,7 +281,16 @@ where
             idle += s.avail();
             waiters += s.waiters();
         });
-        let c = inner.counters.snapshot(gate, inner.config.max_total);
+        let mut c = inner.counters.snapshot(gate, inner.config.max_total);
+        // Resources given up on release for a needier key were destroyed as closed by the user
+        // (`PoolConnection::discard`); they are evictions. Relaxed: a tally.
+        let given_up = inner
+            .gate
+            .given_up
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let moved = given_up.min(c.destroyed.closed_by_user);
+        c.destroyed.closed_by_user -= moved;
+        c.destroyed.evicted += moved;
         // Relaxed: a gauge.
         let creators = inner
             .counters

@@ -36,7 +36,8 @@ pub struct KeyedPoolStats {
     pub create_failed: u64,
     /// Acquires that hit `acquire_timeout`.
     pub timeouts: u64,
-    /// Resources destroyed, by reason (`evicted` counts evictions).
+    /// Resources destroyed, by reason (`evicted` counts evictions: idle resources closed for
+    /// another key, and resources given up on release for a key holding fewer).
     pub destroyed: DestroyedStats,
     /// Maintenance passes over the keys.
     pub maintenance_passes: u64,
