@@ -308,6 +308,9 @@ where
                     .gate
                     .waiting_for_turn
                     .load(std::sync::atomic::Ordering::Relaxed),
+            creating: c.creating,
+            acquired_immediately: c.acquired_immediately,
+            acquired_after_wait: c.acquired_after_wait,
             max_per_key: inner.config.max_per_key,
             max_total: inner.config.max_total,
             closed: inner.is_closed(),

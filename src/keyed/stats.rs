@@ -22,6 +22,13 @@ pub struct KeyedPoolStats {
     /// Creates (of any key) waiting for a unit of global capacity: one per key in the global
     /// line, the key's others waiting for its turn.
     pub waiting_for_capacity: usize,
+    /// Creates in flight across keys (waiting for global capacity or running the manager's
+    /// `create`).
+    pub creating: usize,
+    /// Acquires served without parking (as [`PoolStats`](crate::PoolStats)).
+    pub acquired_immediately: u64,
+    /// Acquires that parked in their key's line before they were served.
+    pub acquired_after_wait: u64,
     /// `max_per_key`.
     pub max_per_key: usize,
     /// `max_total`.
