@@ -195,10 +195,10 @@ fn keyed_empty_key_removed_while_acquire_arrives() {
 
 /// Model K4. At most one create per key waits in the gate's line; the key's other creates wait
 /// for its turn. Key A's first create holds the turn while it waits for global capacity (both
-/// units are B's); a second acquire of A arrives on another thread while B's resources are
-/// freed. When the first create gets its unit it gives the turn back, and the second create,
-/// whether it was already listening or only checking, must take the turn and get the other
-/// unit: a give-back that no waiter sees would leave it asleep beside free capacity.
+/// units are B's). One unit is freed for it while a second acquire of A arrives on another
+/// thread; when the first create gets its unit it gives the turn back, and the second create,
+/// whether it was already listening or only checking, must take the turn and get the other unit,
+/// freed next: a give-back that no waiter sees would leave it asleep beside free capacity.
 #[test]
 fn keyed_turn_passes_to_the_next_create_of_the_key() {
     model("keyed_turn_passes_to_the_next_create_of_the_key", || {
@@ -206,25 +206,19 @@ fn keyed_turn_passes_to_the_next_create_of_the_key() {
         let b1 = acquire(&pool, B).unwrap();
         let b2 = acquire(&pool, B).unwrap();
         let a1 = parked(&pool, A);
-        let freer = thread::spawn(move || {
-            b1.discard();
-            b2.discard();
-        });
+        b1.discard(); // handed to A's first create, in the gate's line
         let p = pool.clone();
-        let second = thread::spawn(move || acquire(&p, A).map(|conn| conn.key));
+        let second = thread::spawn(move || acquire(&p, A));
         let a1 = loom::future::block_on(a1).expect("A's first create got no unit");
-        assert_eq!(a1.key, A);
-        assert_eq!(
-            second
-                .join()
-                .unwrap()
-                .expect("A's second create got no unit"),
-            A
-        );
-        freer.join().unwrap();
+        b2.discard(); // the unit for A's second create
+        let a2 = second
+            .join()
+            .unwrap()
+            .expect("A's second create got no unit");
+        assert_eq!((a1.key, a2.key), (A, A));
         assert_eq!(live.total(), 2);
         assert_eq!(pool.stats().size, 2, "both units with A's resources");
-        drop(a1);
+        drop((a1, a2));
         loom::future::block_on(pool.close());
         assert_eq!(live.total(), 0);
     });
