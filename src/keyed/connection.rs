@@ -128,9 +128,13 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     #[inline]
     fn gives_up_its_unit(&self) -> bool {
         let gate = &self.entry.gate;
+        let units = self.entry.share.units();
+        // A key holding fewer than two units never gives one up: checked first, so most keys'
+        // releases do not read the gate's word at all.
         gate.saturation == super::Saturation::Evict
+            && units >= 2
             && gate.state().waiters() > 0
-            && gate.needier_waiter(self.entry.share.units())
+            && gate.needier_waiter(units)
     }
 
     #[cold]
