@@ -1,7 +1,8 @@
 //! Loom models of the keyed pool's global cap, with two keys (three in K2): an eviction racing a
-//! release, a freed global unit going to the oldest waiter of another key, and an empty key
-//! removed while an acquire for it arrives. DESIGN.md ("Keyed pools") says what each proves and
-//! which mutant (`loom-tests/mutants/12-*`, `13-*`, `14-*`) it catches.
+//! release, a freed global unit going to the oldest waiter of another key, an empty key removed
+//! while an acquire for it arrives, and a key's turn in the gate's line passing to its next
+//! create. DESIGN.md ("Keyed pools") says what each proves and which mutant
+//! (`loom-tests/mutants/15-*` to `18-*`) it catches.
 #![cfg(shadowcat_loom)]
 
 #[path = "common/mod.rs"]
@@ -189,5 +190,36 @@ fn keyed_empty_key_removed_while_acquire_arrives() {
         assert!(poll_once(&mut second).is_none(), "max_per_key exceeded");
         drop(second);
         drop(a);
+    });
+}
+
+/// Model K4. At most one create per key waits in the gate's line; the key's other creates wait
+/// for its turn. Key A's first create holds the turn while it waits for global capacity (both
+/// units are B's). One unit is freed for it while a second acquire of A arrives on another
+/// thread; when the first create gets its unit it gives the turn back, and the second create,
+/// whether it was already listening or only checking, must take the turn and get the other unit,
+/// freed next: a give-back that no waiter sees would leave it asleep beside free capacity.
+#[test]
+fn keyed_turn_passes_to_the_next_create_of_the_key() {
+    model("keyed_turn_passes_to_the_next_create_of_the_key", || {
+        let (pool, live) = keyed(2, 2, Saturation::Wait);
+        let b1 = acquire(&pool, B).unwrap();
+        let b2 = acquire(&pool, B).unwrap();
+        let a1 = parked(&pool, A);
+        b1.discard(); // handed to A's first create, in the gate's line
+        let p = pool.clone();
+        let second = thread::spawn(move || acquire(&p, A));
+        let a1 = loom::future::block_on(a1).expect("A's first create got no unit");
+        b2.discard(); // the unit for A's second create
+        let a2 = second
+            .join()
+            .unwrap()
+            .expect("A's second create got no unit");
+        assert_eq!((a1.key, a2.key), (A, A));
+        assert_eq!(live.total(), 2);
+        assert_eq!(pool.stats().size, 2, "both units with A's resources");
+        drop((a1, a2));
+        loom::future::block_on(pool.close());
+        assert_eq!(live.total(), 0);
     });
 }

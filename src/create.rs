@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::callback::{guarded, Outcome};
@@ -23,6 +24,25 @@ use crate::tracked::Tracked;
 /// A create in flight: `'static`, so it can move to a background task.
 pub(crate) type Creating<T> = BoxFuture<'static, Result<Tracked<T>, Error>>;
 
+tokio::task_local! {
+    /// Set while a create whose acquirer took a released resource instead (hazard H13) is
+    /// polled in the background: nobody waits for it any more.
+    static ACQUIRER_GONE: ();
+}
+
+/// Whether the create being polled now has lost its acquirer (it was handed a released resource
+/// and left the create to finish in the background). A manager that has not started the real
+/// work yet (the keyed pool's wait for global capacity) may then give up with [`Unwanted`].
+pub(crate) fn acquirer_gone() -> bool {
+    ACQUIRER_GONE.try_with(|_| ()).is_ok()
+}
+
+/// A manager gave up a create nobody waits for ([`acquirer_gone`]): not a failure (not counted in
+/// `create_failed`, not logged as a warning); the unit of capacity goes back.
+#[derive(Debug, thiserror::Error)]
+#[error("create given up: its acquirer was served by a released resource")]
+pub(crate) struct Unwanted;
+
 /// Starts creating one resource: `Manager::create` under `create_timeout` with panics caught,
 /// then the bookkeeping. The caller holds the unit of capacity.
 pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
@@ -39,6 +59,10 @@ pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
                 Ok(resource) => {
                     shared.telemetry.created(took());
                     Ok(track(&shared, resource))
+                }
+                Err(failure) if failure.is::<Unwanted>() => {
+                    tracing::trace!("create given up: nobody waits for it");
+                    Err(Error::Create(failure))
                 }
                 Err(failure) => {
                     shared.telemetry.create_failed(took());
@@ -118,6 +142,15 @@ pub(crate) fn finish_in_background<T: Send + 'static>(
     creating: Creating<T>,
     unit: Unit<T>,
 ) {
+    // Polled with `ACQUIRER_GONE` set from now on, so the manager can tell nobody waits for it.
+    let mut creating: Creating<T> = Box::pin(ACQUIRER_GONE.scope((), creating));
+    // One poll here: a create that gives up at once needs no task (and its unit comes back now,
+    // not when a task is scheduled). A create that finished in that poll lands from the task.
+    match (&mut creating).now_or_never() {
+        None => {}
+        Some(Err(_)) => return, // `unit` drops: back to the key's oldest waiter or the pool
+        Some(done) => creating = Box::pin(std::future::ready(done)),
+    }
     // Without a runtime the task is dropped: that cancels the create and returns the unit.
     drop(runtime::spawn(land(shared.clone(), creating, unit)));
 }

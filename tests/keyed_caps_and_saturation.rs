@@ -196,3 +196,40 @@ fn build_rejects_bad_values_naming_the_field() {
     );
     assert_eq!(field(options(1 << 21, 1 << 21)), "max_per_key");
 }
+
+/// `stats()` tells acquires served at once from those that parked, and counts creates in
+/// flight (here one waiting for global capacity).
+#[tokio::test(flavor = "current_thread")]
+async fn stats_count_parked_acquires_and_creates_in_flight() {
+    let pool = options(1, 1)
+        .saturation(Saturation::Wait)
+        .build(Counting::default())
+        .unwrap();
+    let a = pool.acquire(&0).await.unwrap();
+    // Key 0 is at max_per_key: this one parks in the key's line.
+    let mut a2 = Box::pin(pool.acquire(&0));
+    assert_parked(&mut a2, "key 0's second acquire").await;
+    // Key 1 creates and waits for the global unit.
+    let mut b = Box::pin(pool.acquire(&1));
+    assert_parked(&mut b, "key 1's acquire").await;
+    let s = pool.stats();
+    assert_eq!(s.creating, 1, "key 1's create waits for global capacity");
+    assert_eq!((s.acquired_immediately, s.acquired_after_wait), (1, 0));
+
+    drop(a); // handed to a2, which parked first
+    let a2 = match poll_once(&mut a2).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("a2 was not served by the release"),
+    };
+    let s = pool.stats();
+    assert_eq!((s.acquired_immediately, s.acquired_after_wait), (1, 1));
+    a2.discard(); // frees the global unit for key 1
+    let b = match poll_once(&mut b).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("key 1 was not served"),
+    };
+    let s = pool.stats();
+    assert_eq!(s.creating, 0);
+    assert_eq!(s.acquired_immediately + s.acquired_after_wait, 3);
+    drop(b);
+}

@@ -91,3 +91,166 @@ async fn waiters_of_one_key_are_served_in_arrival_order() {
     }
     assert_eq!(order, vec![0, 1, 2, 3]);
 }
+
+/// A key with many acquirers holds one place in the line for global capacity, not one per
+/// create: its other creates wait for the key's turn, so a cold key that came after the hot
+/// key's first create is served before the hot key's later ones (the keys take turns).
+#[tokio::test(flavor = "current_thread")]
+async fn a_key_with_many_acquirers_holds_one_place_in_the_global_line() {
+    for policy in [Saturation::Wait, Saturation::Evict] {
+        let pool = options(3, 3)
+            .saturation(policy)
+            .build(Counting(Arc::new(Tally::default())))
+            .unwrap();
+        // The warm key holds the whole total.
+        let w1 = pool.acquire(&WARM).await.unwrap();
+        let w2 = pool.acquire(&WARM).await.unwrap();
+        let w3 = pool.acquire(&WARM).await.unwrap();
+        // Three hot acquires, each creating (room in the key), then a cold one.
+        let mut hot: Vec<_> = (0..3).map(|_| Box::pin(pool.acquire(&HOT))).collect();
+        for h in hot.iter_mut() {
+            assert_parked(h, "a hot acquire").await;
+        }
+        let mut cold = Box::pin(pool.acquire(&COLD));
+        assert_parked(&mut cold, "cold").await;
+        // Every create waits for global capacity, but only one per key in the line.
+        assert_eq!(pool.stats().waiting_for_capacity, 4);
+
+        // The first unit goes to the hot key's first create (the oldest in the line).
+        match policy {
+            Saturation::Wait => w1.discard(),
+            _ => drop(w1),
+        }
+        let hot1 = poll_once(&mut hot[0]).await;
+        assert!(
+            hot1.is_ready(),
+            "{policy:?}: the oldest create was not served"
+        );
+        for h in hot.iter_mut().skip(1) {
+            assert_parked(h, "a later hot acquire").await;
+        }
+        // The second goes to the cold key, which joined the line before the hot key's second
+        // create got the key's turn.
+        match policy {
+            Saturation::Wait => w2.discard(),
+            _ => drop(w2),
+        }
+        for h in hot.iter_mut().skip(1) {
+            assert_parked(h, "a later hot acquire").await;
+        }
+        let cold = match poll_once(&mut cold).await {
+            std::task::Poll::Ready(conn) => conn.unwrap(),
+            std::task::Poll::Pending => {
+                panic!("{policy:?}: the hot key's later creates overtook the cold key")
+            }
+        };
+        assert_eq!(cold.key, COLD);
+        drop((hot1, cold, hot, w3));
+    }
+}
+
+/// A create waiting for global capacity whose acquirer is handed a released resource of its
+/// key (the crate's H13 path) leaves the global line at once: it creates nothing, takes no
+/// unit, and is not counted as a failed create.
+#[tokio::test(flavor = "current_thread")]
+async fn a_create_whose_acquirer_took_a_released_resource_leaves_the_global_line() {
+    let tally = Arc::new(Tally::default());
+    let pool = options(2, 2)
+        .saturation(Saturation::Wait)
+        .build(Counting(tally.clone()))
+        .unwrap();
+    let c = pool.acquire(&COLD).await.unwrap();
+    let a1 = pool.acquire(&HOT).await.unwrap();
+    // A second hot acquire creates and waits for global capacity (in the hot key's line too).
+    let mut a2 = Box::pin(pool.acquire(&HOT));
+    assert_parked(&mut a2, "the second hot acquire").await;
+    assert_eq!(pool.stats().waiting_for_capacity, 1);
+    assert_eq!(pool.key_stats(&HOT).unwrap().size, 2);
+
+    // a1 comes back and is handed to it: its create is given up at once.
+    drop(a1);
+    let a2 = match poll_once(&mut a2).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("the released resource was not handed to the creator"),
+    };
+    let stats = pool.stats();
+    assert_eq!(
+        stats.waiting_for_capacity, 0,
+        "the given-up create is still in line"
+    );
+    assert_eq!(
+        pool.key_stats(&HOT).unwrap().size,
+        1,
+        "its key unit came back"
+    );
+    assert_eq!(stats.create_failed, 0, "giving up is not a failure");
+
+    // So the unit freed next goes to a key that needs it, and nothing is created for HOT.
+    let mut warm = Box::pin(pool.acquire(&WARM));
+    assert_parked(&mut warm, "warm").await;
+    c.discard();
+    let warm = match poll_once(&mut warm).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("the freed unit did not reach the warm key"),
+    };
+    assert_eq!(tally.live(HOT), 1);
+    assert_eq!(pool.stats().created, 3, "cold, hot, warm: no wasted create");
+    drop((a2, warm));
+    pool.close().await;
+    assert_eq!(tally.total(), 0);
+}
+
+/// Under `Saturation::Evict`, a key whose own waiters take every one of its releases (a hot
+/// key) still gives capacity up: a release of a key holding at least two units more than a key
+/// waiting for global capacity destroys its resource, and the unit goes to that key. The hot
+/// key's next waiter then waits its turn for a global unit.
+#[tokio::test(flavor = "current_thread")]
+async fn a_key_holding_more_gives_a_unit_to_a_waiting_key_holding_less() {
+    let tally = Arc::new(Tally::default());
+    let pool = options(3, 3)
+        .saturation(Saturation::Evict)
+        .build(Counting(tally.clone()))
+        .unwrap();
+    let h1 = pool.acquire(&HOT).await.unwrap();
+    let h2 = pool.acquire(&HOT).await.unwrap();
+    let h3 = pool.acquire(&HOT).await.unwrap();
+    // The hot key is at max_per_key: its next acquire waits in the key's line.
+    let mut h4 = Box::pin(pool.acquire(&HOT));
+    assert_parked(&mut h4, "the fourth hot acquire").await;
+    // The cold key holds nothing and waits for global capacity (nothing idle to evict).
+    let mut cold = Box::pin(pool.acquire(&COLD));
+    assert_parked(&mut cold, "cold").await;
+
+    // h1's release would be handed to h4; instead the hot key (3 units) gives it up for the
+    // cold key (0 units).
+    drop(h1);
+    let cold = match poll_once(&mut cold).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("the hot key kept every unit; the cold key starved"),
+    };
+    assert_eq!(cold.key, COLD);
+    assert_parked(
+        &mut h4,
+        "the fourth hot acquire, now waiting for a global unit",
+    )
+    .await;
+    let stats = pool.stats();
+    assert_eq!(
+        stats.destroyed.evicted, 1,
+        "the given-up resource counts as evicted"
+    );
+    assert_eq!(stats.destroyed.closed_by_user, 0);
+    assert_eq!(tally.live(HOT), 2);
+
+    // Between keys holding two and one, nothing moves: h2's release is handed to h4, whose
+    // create (waiting for a global unit) is given up.
+    drop(h2);
+    let h4 = match poll_once(&mut h4).await {
+        std::task::Poll::Ready(conn) => conn.unwrap(),
+        std::task::Poll::Pending => panic!("h4 was not served by the hot key's release"),
+    };
+    assert_eq!(pool.stats().destroyed.evicted, 1, "nothing more given up");
+    drop((h3, h4, cold));
+    pool.close().await;
+    assert_eq!(tally.total(), 0);
+}

@@ -37,24 +37,48 @@ async fn let_tasks_run() {
     }
 }
 
+/// Creates at once, except key 0's creates after its first: those wait for a permit.
+struct GatedCreate {
+    tally: Arc<Tally>,
+    key0_creates: std::sync::atomic::AtomicUsize,
+    permits: Arc<Semaphore>,
+}
+
+impl KeyedManager<u8> for GatedCreate {
+    type Resource = Res;
+    type Error = std::io::Error;
+
+    async fn create(&self, key: &u8) -> std::io::Result<Res> {
+        if *key == 0 && self.key0_creates.fetch_add(1, Ordering::SeqCst) > 0 {
+            self.permits.acquire().await.unwrap().forget();
+        }
+        Counting(self.tally.clone()).create(key).await
+    }
+}
+
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn background_create_landing_idle_evicts_for_a_global_waiter() {
     let tally = Arc::new(Tally::default());
-    // `max_total` must be at least `max_per_key`: key 2 holds one of the two global units,
-    // checked out throughout, so that keys 0 and 1 compete for one.
-    let pool = stall_options(2, 2).build(Counting(tally.clone())).unwrap();
+    let permits = Arc::new(Semaphore::new(0));
+    let pool = stall_options(2, 3)
+        .build(GatedCreate {
+            tally: tally.clone(),
+            key0_creates: Default::default(),
+            permits: permits.clone(),
+        })
+        .unwrap();
+    // Key 2 holds one global unit, checked out throughout.
     let c = pool.acquire(&2).await.unwrap();
-
-    // Key 0 holds the other global unit, checked out.
+    // Key 0 holds another, checked out.
     let a1 = pool.acquire(&0).await.unwrap();
-    // A second acquire of key 0 creates (room in the key) and waits in the gate's line for the
-    // global unit, while staying in key 0's line as a creator.
+    // A second acquire of key 0 takes the last global unit and is creating with it (the
+    // manager's create waits for a permit), while in key 0's line as a creator.
     let mut a2 = Box::pin(pool.acquire(&0));
     assert_parked(&mut a2, "key 0's second acquire").await;
-    assert_eq!(pool.stats().waiting_for_capacity, 1);
+    assert_eq!(pool.stats().size, 3);
 
-    // a1 comes back and is handed to that creator (H13): its create goes on in the background,
-    // still in the gate's line, for a key that no longer needs it.
+    // a1 comes back and is handed to that creator (H13): its create, which already holds its
+    // global unit, goes on in the background for a key that no longer needs it.
     drop(a1);
     let a2 = match poll_once(&mut a2).await {
         std::task::Poll::Ready(conn) => conn.unwrap(),
@@ -62,25 +86,28 @@ async fn background_create_landing_idle_evicts_for_a_global_waiter() {
     };
     let_tasks_run().await;
 
-    // Key 1 needs global capacity: it registers behind the background create, and its eviction
-    // finds nothing idle (a2 is checked out).
+    // Key 1 needs global capacity: it waits, and its eviction finds nothing idle.
     let mut b = Box::pin(pool.acquire(&1));
     assert_parked(&mut b, "key 1's acquire").await;
-    assert_eq!(pool.stats().waiting_for_capacity, 2);
+    assert_eq!(pool.stats().waiting_for_capacity, 1);
 
-    // a2 comes back: its release evicts it for the oldest waiter for global capacity, which is
-    // the background create; that create's resource lands in key 0's idle set. Nobody drops a
-    // `KeyedConnection` after that, so only the landing can evict for key 1.
-    drop(a2);
+    // The background create finishes: its resource lands in key 0's idle set (nobody of key 0
+    // waits). Nobody drops a `KeyedConnection` after that, so only the landing can evict for
+    // key 1.
+    permits.add_permits(1);
     let b = tokio::time::timeout(LIMIT, b)
         .await
         .expect("key 1 slept beside key 0's idle resource (no maintenance pass to rescue it)")
         .unwrap();
     assert_eq!(b.key, 1);
-    assert_eq!(tally.live(0), 0, "key 0's landed resource was evicted");
-    assert_eq!(pool.stats().destroyed.evicted, 2);
-    assert!(tally.total_high() <= 2, "max_total exceeded");
-    drop((b, c));
+    assert_eq!(
+        tally.live(0),
+        1,
+        "key 0's landed resource was evicted, a2's kept"
+    );
+    assert_eq!(pool.stats().destroyed.evicted, 1);
+    assert!(tally.total_high() <= 3, "max_total exceeded");
+    drop((a2, b, c));
     pool.close().await;
     assert_eq!(tally.total(), 0);
 }

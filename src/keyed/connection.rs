@@ -55,8 +55,12 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     /// Takes the resource out of the pool for good; its per-key and global capacity are freed.
     pub fn detach(mut self) -> T {
         let conn = self.take();
-        let Held { resource, _unit } = conn.detach();
-        drop(_unit);
+        let Held {
+            resource,
+            _unit,
+            _counted,
+        } = conn.detach();
+        drop((_unit, _counted));
         self.returned();
         resource
     }
@@ -103,10 +107,34 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         // SeqCst fence: pairs with the one in `Gate::take` between a waiter's registration and
         // its eviction scan, so either we see it counted, or its scan saw what we published.
         super::fence(Ordering::SeqCst);
-        let waiting = gate.saturation == super::Saturation::Evict && gate.state().waiters() > 0;
+        // Only a release that left something idle in its key evicts for them: one handed to the
+        // key's next waiter (or claimed since) freed nothing, and every idle resource that
+        // appeared while they waited was matched by its own publisher's eviction (or seen by
+        // the waiter's scan). Most releases of a saturated pool are hand-offs, and a scan that
+        // finds nothing walks every shard.
+        let waiting = gate.saturation == super::Saturation::Evict
+            && gate.state().waiters() > 0
+            && self.entry.pool.state().avail() > 0;
         if waiting || gate.max_idle_total.is_some() {
             self.evict(waiting);
         }
+    }
+
+    /// Whether this release gives its global unit to a key waiting for capacity instead of
+    /// keeping the resource for its own key: under [`Saturation::Evict`](super::Saturation::Evict),
+    /// when a key that holds at least two units fewer than this one waits in the gate's line.
+    /// Without it a key whose own waiters always take its releases (a hot key) would never free
+    /// a unit, and keys with nothing would wait for idle resources that rarely appear.
+    #[inline]
+    fn gives_up_its_unit(&self) -> bool {
+        let gate = &self.entry.gate;
+        let units = self.entry.share.units();
+        // A key holding fewer than two units never gives one up: checked first, so most keys'
+        // releases do not read the gate's word at all.
+        gate.saturation == super::Saturation::Evict
+            && units >= 2
+            && gate.state().waiters() > 0
+            && gate.needier_waiter(units)
     }
 
     #[cold]
@@ -127,7 +155,16 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     #[inline]
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            drop(conn);
+            if self.gives_up_its_unit() {
+                // Destroyed now: the global unit goes to the oldest key in the gate's line, the
+                // key's unit to this key's next waiter (which then waits its turn for a global
+                // unit like everyone else).
+                // Relaxed: a tally.
+                self.entry.gate.given_up.fetch_add(1, Ordering::Relaxed);
+                conn.discard();
+            } else {
+                drop(conn);
+            }
             self.returned();
         }
     }

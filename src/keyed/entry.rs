@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use crate::engine::loom::{Arc, AtomicBool, Weak};
 use crate::shared::Shared;
 
-use super::gate::Gate;
+use super::gate::{Gate, KeyShare};
 use super::held::Held;
 use super::inner::Inner;
 
@@ -21,6 +21,9 @@ pub(crate) struct KeyEntry<K, T: Send + 'static> {
     /// fails instead of retrying on a fresh entry (as it does after an empty key was removed).
     pub(crate) closed_by_user: AtomicBool,
     pub(crate) gate: Arc<Gate>,
+    /// The key's turn in the gate's line and its count of global units (shared with its
+    /// manager).
+    pub(crate) share: Arc<KeyShare>,
     /// For eviction from the release path (rare: only when someone waits for capacity).
     pub(crate) inner: Weak<Inner<K, T>>,
 }

@@ -7,8 +7,10 @@
 //! never above `max_total`. Waiting for a unit is the engine's FIFO line, so capacity freed by
 //! any key goes to the oldest waiter of any key.
 
-use crate::engine::loom::{Arc, AtomicUsize};
+use crate::engine::loom::{wait_until, Arc, AtomicBool, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Claim, Engine, Host, Joined, Reservation, Waiter, MAX_WAITERS};
+
+use crate::stats::GaugeGuard;
 
 use super::options::Saturation;
 
@@ -39,6 +41,17 @@ pub(crate) struct Gate {
     pub(crate) saturation: Saturation,
     /// What `last_used` stamps count from.
     epoch: tokio::time::Instant,
+    /// Creates waiting for their key's turn (the gauge behind `waiting_for_capacity`, with the
+    /// line's own waiters). A std atomic: a gauge that orders nothing.
+    pub(crate) waiting_for_turn: std::sync::atomic::AtomicUsize,
+    /// `waiting_at[n]`: keys waiting in the line that held `n` units when they joined (the last
+    /// slot counts every larger `n`). Read by a release to decide whether to give its unit up
+    /// (`needier_waiter`). Std atomics: hints that order nothing.
+    waiting_at: Box<[std::sync::atomic::AtomicUsize]>,
+    /// Resources given up on release for a needier key (`KeyedConnection`'s drop). They are
+    /// destroyed through `PoolConnection::discard`, which counts them as closed by the user;
+    /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
+    pub(crate) given_up: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -53,12 +66,28 @@ impl Gate {
             max_idle_total,
             saturation,
             epoch: tokio::time::Instant::now(),
+            waiting_for_turn: std::sync::atomic::AtomicUsize::new(0),
+            waiting_at: (0..WAITING_LEVELS)
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
+            given_up: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// Nanoseconds since the gate was made (tokio's clock, so paused-clock tests control it).
     pub(crate) fn now(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Whether a key now holding `units` global units should give one up for a key waiting in
+    /// the line: one that held at most `units - 2` when it joined, so that the unit moving makes
+    /// the two keys' holdings more even (max-min fairness: capacity flows from the keys that
+    /// hold the most to those that hold the least, one unit at a time). Scans at most
+    /// `units - 1` counters, and only while someone waits.
+    pub(crate) fn needier_waiter(&self, units: usize) -> bool {
+        // Relaxed: hints; a stale answer moves one unit too many or too few, never breaks a cap.
+        (0..units.saturating_sub(1).min(WAITING_LEVELS))
+            .any(|n| self.waiting_at[n].load(std::sync::atomic::Ordering::Relaxed) > 0)
     }
 
     /// Whether anything evicts: the policy, or an idle cap.
@@ -69,10 +98,15 @@ impl Gate {
     /// Takes a unit: at once if one is free and nobody waits, else (per `saturation`) fails, or
     /// waits in the FIFO line, after calling `evict` once to free a unit held by an idle
     /// resource of another key (the freed unit goes to the oldest waiter, which may be us).
-    /// Cancel-safe: a dropped wait leaves the line and passes on what it was handed.
+    /// At most one create per key waits in the line: the others wait for the key's `turn` first,
+    /// so the line holds keys, not creates, and a key with many acquirers cannot queue
+    /// `max_per_key` creates ahead of a key with one (the keys are served round-robin).
+    /// Cancel-safe: a dropped wait leaves the line (or the turn's list) and passes on what it
+    /// was handed.
     pub(crate) async fn take(
         gate: &Arc<Gate>,
         saturation: Saturation,
+        share: &KeyShare,
         evict: impl FnOnce(),
     ) -> Result<GlobalUnit, Refused> {
         match Engine::claim(gate, true) {
@@ -84,6 +118,12 @@ impl Gate {
         if saturation == Saturation::Fail {
             return Err(Refused::Saturated);
         }
+        let _turn = {
+            let _waiting = GaugeGuard::enter(&gate.waiting_for_turn);
+            share.turn.take().await
+        };
+        // Counted in the line at the level the key holds now, until we leave it.
+        let _level = Level::enter(gate, share.units());
         let mut evict = Some(evict);
         loop {
             match Waiter::join(gate, false, MAX_WAITERS) {
@@ -127,6 +167,108 @@ impl Gate {
     /// Resolves once the gate is closed and every unit has come back.
     pub(crate) async fn drained(&self) {
         self.engine.drained().await;
+    }
+}
+
+/// Distinct holdings `Gate::waiting_at` tells apart.
+const WAITING_LEVELS: usize = 64;
+
+/// A key waiting in the line, counted at the holding it joined with.
+struct Level<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Level<'a> {
+    fn enter(gate: &'a Gate, units: usize) -> Self {
+        let slot = &gate.waiting_at[units.min(WAITING_LEVELS - 1)];
+        // Relaxed: a hint (see `Gate::waiting_at`).
+        slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Level(slot)
+    }
+}
+
+impl Drop for Level<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// What one key's manager and its map entry share: the key's turn in the gate's line and how
+/// many global units its resources hold.
+pub(crate) struct KeyShare {
+    pub(crate) turn: Turn,
+    /// Global units held by the key's resources (not counting creates still waiting). A std
+    /// atomic: a hint for `Gate::needier_waiter`, ordering nothing.
+    units: std::sync::atomic::AtomicUsize,
+}
+
+impl KeyShare {
+    pub(crate) fn new() -> Self {
+        KeyShare {
+            turn: Turn::new(),
+            units: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Global units held by the key's resources now.
+    pub(crate) fn units(&self) -> usize {
+        // Relaxed: a hint.
+        self.units.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_unit(&self, delta: isize) {
+        // Relaxed: a hint; the unit itself is accounted by the gate's engine.
+        if delta > 0 {
+            self.units
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            self.units
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// A key's turn to wait in the gate's line: one create of the key at a time.
+pub(crate) struct Turn {
+    taken: AtomicBool,
+    /// Creates of the key waiting for the turn.
+    event: Event,
+}
+
+impl Turn {
+    pub(crate) fn new() -> Self {
+        Turn {
+            taken: AtomicBool::new(false),
+            event: Event::new(),
+        }
+    }
+
+    /// Waits until the turn is free and takes it; the guard gives it back. Cancel-safe: a
+    /// dropped listener that was notified passes the notification on.
+    async fn take(&self) -> TurnGuard<'_> {
+        // check → listen → re-check (`wait_until`): a give-back between our failed check and
+        // our listen is seen by the re-check, one after the listen notifies us.
+        // Acquire (on success): pairs with the Release in `TurnGuard::drop`; the turn guards no
+        // data, but the wait protocol relies on the give-back being visible once we listened
+        // (event-listener's lock orders the give-back's notify and our listen).
+        wait_until(&self.event, || {
+            self.taken
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        })
+        .await;
+        TurnGuard(self)
+    }
+}
+
+/// The key's turn, given back (and the next create of the key woken) on drop.
+struct TurnGuard<'a>(&'a Turn);
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        // Release: the store precedes the notify (which takes event-listener's lock), so a
+        // waiter that listened before the notify is woken, and one that listens after it sees
+        // the store in its re-check.
+        self.0.taken.store(false, Ordering::Release);
+        self.0.event.notify_additional(1);
     }
 }
 

@@ -15,13 +15,14 @@ use crate::shared::Shared;
 use crate::stats::{Counters, DestroyReason};
 
 use super::entry::KeyEntry;
-use super::gate::Gate;
+use super::gate::{Gate, KeyShare};
 use super::held::Held;
 use super::map::ShardedMap;
 use super::options::{KeyedConfig, Saturation};
 
 /// Makes one key's manager (erases the user's manager type).
-type MakeManager<K, T> = Box<dyn Fn(&K) -> Box<dyn DynManager<Held<T>>> + Send + Sync>;
+type MakeManager<K, T> =
+    Box<dyn Fn(&K, &Arc<KeyShare>) -> Box<dyn DynManager<Held<T>>> + Send + Sync>;
 
 /// How many keys with idle resources eviction compares.
 const EVICTION_SAMPLE: usize = 5;
@@ -99,13 +100,16 @@ where
                 inner.after_landing();
             }
         }));
-        let shared = Shared::with_counters(config, (self.make_manager)(key), self.counters.clone());
+        let share = Arc::new(KeyShare::new());
+        let manager = (self.make_manager)(key, &share);
+        let shared = Shared::with_counters(config, manager, self.counters.clone());
         tracing::trace!("keyed pool: new key");
         Arc::new(KeyEntry {
             pool: Arc::new(shared),
             last_used: AtomicU64::new(self.gate.now()),
             closed_by_user: AtomicBool::new(false),
             gate: self.gate.clone(),
+            share,
             inner: self.this.clone(),
         })
     }

@@ -1,14 +1,16 @@
 //! [`KeyedManager`]: how a keyed pool makes, checks and tears down the resources of any key, its
 //! closure form [`keyed_fn`], and the per-key adapter that plugs it into one key's pool.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::task::Poll;
 
+use crate::create;
 use crate::engine::loom::{Arc, Weak};
 use crate::error::BoxError;
 use crate::manager::Manager;
 
-use super::gate::{Gate, GlobalUnit};
-use super::held::Held;
+use super::gate::{Gate, GlobalUnit, KeyShare};
+use super::held::{Counted, Held};
 use super::inner::Inner;
 use super::options::Saturation;
 
@@ -120,6 +122,8 @@ pub(crate) struct KeyManager<K, M: KeyedManager<K>> {
     /// Weak: the keyed pool owns the keys' pools, which own their managers.
     pub(crate) inner: Weak<Inner<K, M::Resource>>,
     pub(crate) saturation: Saturation,
+    /// The key's turn in the gate's line and its count of global units (shared with its entry).
+    pub(crate) share: Arc<KeyShare>,
 }
 
 impl<K, M> Manager for KeyManager<K, M>
@@ -136,12 +140,26 @@ where
                 inner.evict_one(Some(&self.key));
             }
         };
-        let unit: GlobalUnit = Gate::take(&self.gate, self.saturation, evict).await?;
+        let mut take = std::pin::pin!(Gate::take(&self.gate, self.saturation, &self.share, evict));
+        // Still waiting for global capacity when our acquirer took a released resource instead
+        // (the crate then polls us in the background with `acquirer_gone` set): give up before
+        // creating anything. Dropping the wait leaves the gate's line (or the key's turn) and
+        // passes on whatever it was handed, so the unit goes to the next waiter of any key
+        // instead of to a resource nobody asked for, and the key's unit goes back to the key.
+        let unit: GlobalUnit = poll_fn(|cx| match take.as_mut().poll(cx) {
+            Poll::Ready(taken) => Poll::Ready(taken.map_err(BoxError::from)),
+            Poll::Pending if create::acquirer_gone() => {
+                Poll::Ready(Err(Box::new(create::Unwanted) as BoxError))
+            }
+            Poll::Pending => Poll::Pending,
+        })
+        .await?;
         // On an error `unit` drops here and the global unit goes back.
         let resource = self.manager.create(&self.key).await.map_err(Into::into)?;
         Ok(Held {
             resource,
             _unit: unit,
+            _counted: Counted::new(&self.share),
         })
     }
 
@@ -161,9 +179,13 @@ where
     }
 
     async fn destroy(&self, held: Self::Resource) {
-        let Held { resource, _unit } = held;
+        let Held {
+            resource,
+            _unit,
+            _counted,
+        } = held;
         self.manager.destroy(&self.key, resource).await;
         // The global unit returns once the teardown is done.
-        drop(_unit);
+        drop((_unit, _counted));
     }
 }

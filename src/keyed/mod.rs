@@ -133,15 +133,18 @@ where
         let saturation = config.saturation;
         let key_gate = gate.clone();
         let inner = Inner::new(config, gate, move |this| {
-            Box::new(move |key: &K| -> Box<dyn DynManager<Held<T>>> {
-                Box::new(KeyManager {
-                    key: key.clone(),
-                    manager: manager.clone(),
-                    gate: key_gate.clone(),
-                    inner: this.clone(),
-                    saturation,
-                })
-            })
+            Box::new(
+                move |key: &K, share: &Arc<gate::KeyShare>| -> Box<dyn DynManager<Held<T>>> {
+                    Box::new(KeyManager {
+                        key: key.clone(),
+                        manager: manager.clone(),
+                        gate: key_gate.clone(),
+                        inner: this.clone(),
+                        saturation,
+                        share: share.clone(),
+                    })
+                },
+            )
         });
         sweeper::ensure_running(&inner);
         KeyedPool { inner }
@@ -278,7 +281,16 @@ where
             idle += s.avail();
             waiters += s.waiters();
         });
-        let c = inner.counters.snapshot(gate, inner.config.max_total);
+        let mut c = inner.counters.snapshot(gate, inner.config.max_total);
+        // Resources given up on release for a needier key were destroyed as closed by the user
+        // (`PoolConnection::discard`); they are evictions. Relaxed: a tally.
+        let given_up = inner
+            .gate
+            .given_up
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let moved = given_up.min(c.destroyed.closed_by_user);
+        c.destroyed.closed_by_user -= moved;
+        c.destroyed.evicted += moved;
         // Relaxed: a gauge.
         let creators = inner
             .counters
@@ -290,7 +302,15 @@ where
             idle,
             in_use: c.in_use,
             waiting: waiters.saturating_sub(creators),
-            waiting_for_capacity: gate.waiters(),
+            // Relaxed: a gauge.
+            waiting_for_capacity: gate.waiters()
+                + inner
+                    .gate
+                    .waiting_for_turn
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            creating: c.creating,
+            acquired_immediately: c.acquired_immediately,
+            acquired_after_wait: c.acquired_after_wait,
             max_per_key: inner.config.max_per_key,
             max_total: inner.config.max_total,
             closed: inner.is_closed(),

@@ -19,8 +19,16 @@ pub struct KeyedPoolStats {
     pub in_use: usize,
     /// Acquirers parked in their key's line.
     pub waiting: usize,
-    /// Creates (of any key) waiting for a unit of global capacity.
+    /// Creates (of any key) waiting for a unit of global capacity: one per key in the global
+    /// line, the key's others waiting for its turn.
     pub waiting_for_capacity: usize,
+    /// Creates in flight across keys (waiting for global capacity or running the manager's
+    /// `create`).
+    pub creating: usize,
+    /// Acquires served without parking (as [`PoolStats`](crate::PoolStats)).
+    pub acquired_immediately: u64,
+    /// Acquires that parked in their key's line before they were served.
+    pub acquired_after_wait: u64,
     /// `max_per_key`.
     pub max_per_key: usize,
     /// `max_total`.
@@ -35,7 +43,8 @@ pub struct KeyedPoolStats {
     pub create_failed: u64,
     /// Acquires that hit `acquire_timeout`.
     pub timeouts: u64,
-    /// Resources destroyed, by reason (`evicted` counts evictions).
+    /// Resources destroyed, by reason (`evicted` counts evictions: idle resources closed for
+    /// another key, and resources given up on release for a key holding fewer).
     pub destroyed: DestroyedStats,
     /// Maintenance passes over the keys.
     pub maintenance_passes: u64,
