@@ -18,6 +18,7 @@ use crate::release;
 use crate::runtime;
 use crate::shared::{Shared, Unit};
 use crate::stats::{Counters, DestroyReason, GaugeGuard};
+use crate::teardown;
 use crate::telemetry::Telemetry;
 use crate::tracked::Tracked;
 
@@ -168,6 +169,11 @@ pub(crate) async fn land<T: Send + 'static>(
 ) {
     let closed = shared.closed_event.listen();
     if shared.state().is_closed() {
+        // A create that finished in `finish_in_background`'s one poll holds a live resource:
+        // destroy it through the manager, so the books balance (an unfinished one is dropped).
+        if let Some(Ok(tracked)) = creating.now_or_never() {
+            teardown::destroy(tracked, unit, DestroyReason::Closed);
+        }
         return;
     }
     let work = async {
