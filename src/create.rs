@@ -150,7 +150,18 @@ pub(crate) fn finish_in_background<T: Send + 'static>(
     match (&mut creating).now_or_never() {
         None => {}
         Some(Err(_)) => return, // `unit` drops: back to the key's oldest waiter or the pool
-        Some(done) => creating = Box::pin(std::future::ready(done)),
+        // It finished in that poll: a live resource, counted as created. It must land or be
+        // destroyed through the manager, never dropped (a task that never runs would drop it).
+        Some(Ok(tracked)) => {
+            if shared.config.hooks.after_create.is_none() {
+                // Nothing async left to run: into the idle set now (a closed pool drains it).
+                return release::land(tracked, shared.idle_stamp(), unit);
+            }
+            if !runtime::available() {
+                return teardown::destroy(tracked, unit, DestroyReason::Cancelled);
+            }
+            creating = Box::pin(std::future::ready(Ok(tracked)));
+        }
     }
     // Without a runtime the task is dropped: that cancels the create and returns the unit.
     drop(runtime::spawn(land(shared.clone(), creating, unit)));
