@@ -262,10 +262,10 @@ impl<H: Host> HotSlots<H> {
             if !may_park(state) {
                 return Err((item, unit));
             }
-            let Some(index) = worker_index() else {
+            let Some(slot) = hot.own() else {
                 return Err((item, unit));
             };
-            (&hot.slots[index & hot.mask], state)
+            (slot, state)
         };
         // SAFETY: both pointers point into the pool `unit` holds a reference to, so they stay
         // valid while we own `unit`; `Slot::put` gives it up only in its publishing CAS and then
@@ -279,10 +279,12 @@ impl<H: Host> HotSlots<H> {
         self.own()?.take()
     }
 
-    /// Takes from any slot, starting with this thread's.
+    /// Takes from another thread's slot (the caller already looked in its own), starting after
+    /// its own.
     pub(super) fn take_any(&self) -> Option<Parked<H>> {
-        let start = worker_index().unwrap_or(0);
-        (0..self.slots.len()).find_map(|k| self.slots[(start + k) & self.mask].take())
+        // A thread without an index (tearing down) has no own slot: look at all of them.
+        let (own, first) = worker_index().map_or((0, 0), |i| (i, 1));
+        (first..self.slots.len()).find_map(|k| self.slots[(own + k) & self.mask].take())
     }
 
     /// The flusher's side of the handshake: the caller changed the state word; fence, then take
