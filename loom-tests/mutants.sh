@@ -14,7 +14,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch="${MUTANTS_SCRATCH:-${TMPDIR:-/tmp}/shadowcat-loom-mutants}"
-export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$root/target/loom-mutants}"
+# The loom models' own target dir by default: the dependencies built by loom-tests/run.sh (same
+# RUSTFLAGS) are reused, and only the mutated crate and its test binaries are rebuilt.
+export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$root/target/loom}"
 export RUSTFLAGS="--cfg shadowcat_loom"
 export LOOM_MAX_PREEMPTIONS=3
 export CARGO_INCREMENTAL=1 # between mutants only the mutated crate changes
@@ -54,8 +56,25 @@ for patch in "$root"/loom-tests/mutants/*.patch; do
     if [ -n "$features" ]; then
         feature_args=(--features "$features")
     fi
+    # Build only the loom test binaries that hold the listed models (a model `fn NAME` in
+    # loom-tests/FILE.rs is in the test target loom_FILE): linking all of them for every mutant
+    # was most of this script's time.
+    read -r -a listed < <(sed -n 's/^models: //p' "$patch" | head -n 1)
+    target_args=(--test 'loom_*')
+    if [ "$all_models" != 1 ] && [ "${#listed[@]}" -gt 0 ]; then
+        target_args=()
+        for model in "${listed[@]}"; do
+            file=$(grep -l -E "fn ${model}\(" "$root"/loom-tests/*.rs | head -n 1 || true)
+            if [ -z "$file" ]; then
+                target_args=(--test 'loom_*') # unknown model: build all, reported below
+                break
+            fi
+            target="loom_$(basename "$file" .rs)"
+            [[ " ${target_args[*]} " == *" $target "* ]] || target_args+=(--test "$target")
+        done
+    fi
     build_start=$(now_ms)
-    if ! (cd "$scratch" && cargo test --release --test 'loom_*' "${feature_args[@]}" --no-run --message-format=json \
+    if ! (cd "$scratch" && cargo test --release "${target_args[@]}" "${feature_args[@]}" --no-run --message-format=json \
         2>"$logs/$mutant.build.log" >"$logs/$mutant.build.json"); then
         echo "    does not compile; see $logs/$mutant.build.log"
         results+=("| $mutant | - | does not compile | - | - |")
