@@ -1,8 +1,8 @@
 //! Loom models of the per-worker hot slots (race R8 in DESIGN.md): a release that parks its
 //! resource in its worker's slot races a waiter's registration, `close`, a shrink, and a waiter
 //! that is cancelled after it was served. Each model builds its pool with two slots; loom thread
-//! `i` uses slot `i % 2`, so the main thread (0) and the first spawned thread (1) have slots of
-//! their own.
+//! `i` owns slot `i` (a later thread has none), so the main thread (0) and the first spawned
+//! thread (1) have slots of their own.
 #![cfg(shadowcat_loom)]
 
 #[path = "common/mod.rs"]
@@ -97,4 +97,23 @@ fn waiter_cancelled_after_it_was_served_passes_the_resource_on() {
             assert_all_capacity_usable(&pool, &tracker);
         },
     );
+}
+
+/// Model H5. Two releases at once on a pool with one slot: the main thread (worker index 0) owns
+/// it, thread 1 has none. A put claims its slot with a plain store, which is sound only because a
+/// slot has one owner: if thread 1 could use slot 0 too, both would claim it and write its cell
+/// at once, which loom reports. Afterwards both resources are idle and usable.
+#[test]
+fn two_releases_never_share_a_slot() {
+    model("two_releases_never_share_a_slot", || {
+        let (pool, tracker) = pool_with(options(2).worker_slots(1), Vec::new());
+        let a = acquire(&pool).unwrap();
+        let b = acquire(&pool).unwrap();
+        let releaser = thread::spawn(move || drop(b));
+        drop(a);
+        releaser.join().unwrap();
+        assert_eq!(pool.stats().idle, 2);
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
 }

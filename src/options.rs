@@ -106,8 +106,9 @@ pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest default maintenance interval; see [`PoolOptions::maintenance_interval`].
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
 
-/// The most hot slots a pool may have ([`PoolOptions::worker_slots`]).
-const MAX_WORKER_SLOTS: usize = 1024;
+/// The most hot slots a pool may have ([`PoolOptions::worker_slots`]): one per worker index, and
+/// threads hold at most this many indices at once.
+const MAX_WORKER_SLOTS: usize = crate::engine::loom::WORKER_INDICES;
 
 /// Twice the available parallelism (a runtime's workers plus the threads around them), at most
 /// 64. Loom builds default to none, so that every model not about the slots explores the same
@@ -169,10 +170,10 @@ impl<T> PoolOptions<T> {
     /// them (DESIGN.md §8). Idle timeout, `retain`, `close` and a shrink see parked resources.
     ///
     /// Each live thread holds a small index (the lowest free one, taken when it first uses any
-    /// pool and given back when it exits), and uses the slot at that index modulo the count
-    /// (rounded up to a power of two); threads sharing a slot stay correct, they just share it. `0` turns
-    /// them off. Must be at most 1024. Default: twice the machine's available parallelism, at
-    /// most 64.
+    /// pool and given back when it exits), and owns the slot at that index; a thread whose index
+    /// is past the last slot has none and releases through the queue. `0` turns them off. Must be
+    /// at most 64 (threads hold at most 64 indices at once). Default: twice the machine's
+    /// available parallelism, at most 64.
     pub fn worker_slots(mut self, slots: usize) -> Self {
         self.worker_slots = Some(slots);
         self

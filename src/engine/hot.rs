@@ -13,7 +13,9 @@
 //! use, and every parked resource must then reach the line. The two sides meet in a
 //! store-buffering handshake, with a `SeqCst` fence on each side between its write and its read:
 //!
-//! * the **releaser** claims its slot (`EMPTY → BUSY`), fences, and re-reads the state word: only
+//! * the **releaser** claims its slot (`EMPTY → BUSY`, a plain store: a slot has one owner, the
+//!   thread with its worker index, and only the owner moves it out of `EMPTY`), fences, and
+//!   re-reads the state word: only
 //!   if nobody waits, the pool is open and `size <= max` does it store the resource and publish it
 //!   (`BUSY → FULL`); otherwise it frees the slot and releases through the queue, which hands the
 //!   resource to the oldest waiter, drains or retires it;
@@ -26,8 +28,8 @@
 //! (and keeps its resource out of the slot), or the flusher sees the slot claimed. If it is claimed
 //! by a put still deciding, the flusher cannot know which way the put's re-check went, so it marks
 //! the slot and moves on: the put's publishing CAS (`BUSY → FULL`) then fails, and the releaser
-//! releases through the queue itself. Nobody ever waits for anybody. Each transition is a CAS on
-//! the slot's state, so each parked resource is taken exactly once. A releaser that sees a waiter
+//! releases through the queue itself. Nobody ever waits for anybody. Every transition other than
+//! the owner's claim is a CAS on the slot's state, so each parked resource is taken exactly once. A releaser that sees a waiter
 //! *before* it claims (its first, fence-free look) leaves its slot alone, so under contention the
 //! slots stay empty and the wait path costs one fence and one load per slot per registration.
 //!
@@ -37,7 +39,8 @@
 //! parks. Both exist to keep the uncontended cycle free of writes other workers make: the slot
 //! stores the resource's unit *with its pool reference*, so neither side of a hot cycle touches
 //! the pool's reference count (one cache line every worker would write on every checkout), and a
-//! slot is a state word and a cell rather than a lock (one CAS and one store a side, not two CASes).
+//! slot is a state word and a cell rather than a lock (two locked instructions on the release side
+//! and one on the acquire side, not a lock and an unlock each).
 //! `benches/RESULTS.md` has the measurement that decided it.
 //!
 //! A parked reference keeps the pool alive while resources sit in slots; that would be a cycle
@@ -170,12 +173,13 @@ impl<T> Slot<T> {
         // that publishes it succeeds, and the reference is not used after that CAS.
         let state = unsafe { &(*this).state };
         // Acquire: the last taker's read of the cell happens before our write.
-        if state
-            .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if state.load(Ordering::Acquire) != EMPTY {
             return Err(value);
         }
+        // A store, not a CAS: only the slot's owner (the one thread with this worker index)
+        // moves it out of EMPTY; takes and flushes start from FULL or BUSY. Relaxed: the fence
+        // below orders it before our re-check.
+        state.store(BUSY, Ordering::Relaxed);
         // SeqCst: the releaser's side of the handshake: our claim of the slot, then the re-check
         // (module docs).
         fence(Ordering::SeqCst);
@@ -240,10 +244,12 @@ impl<H: Host> HotSlots<H> {
         !self.slots.is_empty()
     }
 
-    /// This thread's slot (there is one: hosts offer only enabled slots).
+    /// This thread's slot: the one at its worker index. A thread whose index is past the last
+    /// slot has none (it releases through the queue): a slot has exactly one owner, which is what
+    /// lets a put claim it with a plain store.
     #[inline]
     fn own(&self) -> Option<&Slot<Parked<H>>> {
-        worker_index().map(|i| &self.slots[i & self.mask])
+        worker_index().and_then(|i| self.slots.get(i))
     }
 
     /// Parks an item and its unit in this thread's slot of `unit`'s pool, if that pool has hot
@@ -282,8 +288,11 @@ impl<H: Host> HotSlots<H> {
     /// Takes from another thread's slot (the caller already looked in its own), starting after
     /// its own.
     pub(super) fn take_any(&self) -> Option<Parked<H>> {
-        // A thread without an index (tearing down) has no own slot: look at all of them.
-        let (own, first) = worker_index().map_or((0, 0), |i| (i, 1));
+        // A thread without a slot of its own looks at all of them.
+        let (own, first) = match worker_index() {
+            Some(i) if i < self.slots.len() => (i, 1),
+            _ => (0, 0),
+        };
         (first..self.slots.len()).find_map(|k| self.slots[(own + k) & self.mask].take())
     }
 
