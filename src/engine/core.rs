@@ -78,14 +78,25 @@ impl<I: Send + 'static> Engine<I> {
     /// (`StateWord::claim`). Without `create` (for `try_acquire`) it never grows. With hot slots
     /// it first takes from this worker's slot, and before growing or giving up it looks in the
     /// other workers' slots (`hot.rs`).
-    #[inline]
+    ///
+    /// The look in this worker's slot is inlined into the caller (so the claimed item stays in
+    /// registers instead of a round trip through a returned `Claim` in memory); the rest is not.
+    #[inline(always)]
     pub(crate) fn claim<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
+        if let Some(hot) = host.hot() {
+            if let Some((item, unit)) = hot.take_own() {
+                return Claim::Idle(item, unit);
+            }
+        }
+        Self::claim_beyond_own(host, create)
+    }
+
+    /// [`claim`](Self::claim) after this worker's slot came up empty.
+    #[inline(never)]
+    fn claim_beyond_own<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
         let Some(hot) = host.hot() else {
             return Self::claim_shared(host, create);
         };
-        if let Some((item, unit)) = hot.take_own() {
-            return Claim::Idle(item, unit);
-        }
         // Nothing published, nobody waiting, and we would create (or give up): a resource parked
         // on another worker beats a new one. (With the pool full we would register instead, and
         // registering flushes the slots to the line.)
