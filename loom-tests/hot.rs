@@ -1,6 +1,6 @@
 //! Loom models of the per-worker hot slots (race R8 in DESIGN.md): a release that parks its
 //! resource in its worker's slot races a waiter's registration, `close`, a shrink, and a waiter
-//! that is cancelled after it was served. Each model builds its pool with two slots; loom thread
+//! that is cancelled after it was served. Each model but H5 builds its pool with two slots; loom thread
 //! `i` owns slot `i` (a later thread has none), so the main thread (0) and the first spawned
 //! thread (1) have slots of their own.
 #![cfg(shadowcat_loom)]

@@ -6,8 +6,9 @@
 //!
 //! * **Lock-free.** Idle resources live in a bounded lock-free queue; size, idle and waiter
 //!   counts share one packed atomic word. No mutex on the acquire or release path.
-//! * **Synchronous release.** Dropping a [`PoolConnection`] puts the resource back with a push and
-//!   one CAS: no task spawn, no await, no allocation, and it works outside any runtime.
+//! * **Synchronous release.** Dropping a [`PoolConnection`] puts the resource back at once (into
+//!   the worker's hot slot or the idle queue): no task spawn, no await, no allocation, and it
+//!   works outside any runtime.
 //! * **Fair.** Waiters are served in arrival order; a released resource is handed to the oldest
 //!   waiter, never taken by a fresh arrival.
 //! * **Leak-proof.** One RAII capacity guard owns each unit of capacity, so success, error,

@@ -205,8 +205,9 @@ impl<T> PoolOptions<T> {
     /// takes longer fails with [`Error::Create`](crate::Error::Create). Must not be zero.
     /// Default: `None`: a create an acquire waits for is bounded by `acquire_timeout`, and a
     /// create nobody waits for (a warm-up, or one finishing in the background after its acquirer
-    /// was handed a released resource) by `acquire_timeout` too, so it cannot hold capacity
-    /// forever.
+    /// was handed a released resource) by `acquire_timeout` too, or by
+    /// [`DEFAULT_BACKGROUND_CREATE_LIMIT`](crate::DEFAULT_BACKGROUND_CREATE_LIMIT) if that is
+    /// `None`, so it cannot hold capacity forever.
     pub fn create_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.create_timeout = timeout.into();
         self

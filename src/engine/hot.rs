@@ -2,7 +2,7 @@
 //!
 //! A release parks its resource, still holding its unit of capacity *and its pool reference*, in
 //! its own worker's slot while nobody waits; the next acquire on that worker takes it back. Neither
-//! side touches the state word, the queue's head and tail, or the pool's reference count, so an
+//! side writes the state word, the queue's head and tail, or the pool's reference count, so an
 //! uncontended cycle writes only the worker's own cache line (HikariCP's `ConcurrentBag` has the
 //! same shape, with one difference that matters: here nothing barges past a waiter).
 //!
@@ -28,8 +28,9 @@
 //! (and keeps its resource out of the slot), or the flusher sees the slot claimed. If it is claimed
 //! by a put still deciding, the flusher cannot know which way the put's re-check went, so it marks
 //! the slot and moves on: the put's publishing CAS (`BUSY → FULL`) then fails, and the releaser
-//! releases through the queue itself. Nobody ever waits for anybody. Every transition other than
-//! the owner's claim is a CAS on the slot's state, so each parked resource is taken exactly once. A releaser that sees a waiter
+//! releases through the queue itself. Nobody ever waits for anybody. Every move out of `FULL`, and
+//! a flusher's mark of a `BUSY` slot, is a CAS, so each parked resource is taken exactly once; the
+//! plain stores are the owner's claim and the `EMPTY` that ends a take, a flush or a refused put. A releaser that sees a waiter
 //! *before* it claims (its first, fence-free look) leaves its slot alone, so under contention the
 //! slots stay empty and the wait path costs one fence and one load per slot per registration.
 //!
@@ -84,7 +85,7 @@ struct Slot<T> {
 }
 
 // SAFETY: `value` is only accessed by the thread that owns the slot's state (it moved `state` to
-// `BUSY` with a CAS, and has not yet moved it on), so sharing a `Slot` between threads shares no
+// `BUSY`, by its CAS or, for the slot's owner, by its claim store, and has not yet moved it on), so sharing a `Slot` between threads shares no
 // concurrent access to the `T` inside; moving a `T` in from one thread and out on another needs
 // `T: Send`.
 unsafe impl<T: Send> Sync for Slot<T> {}
@@ -189,8 +190,8 @@ impl<T> Slot<T> {
             state.store(EMPTY, Ordering::Release);
             return Err(value);
         }
-        // SAFETY: our CAS moved the state from EMPTY to BUSY: we own the cell, and the slot is
-        // live (we still own `value`).
+        // SAFETY: our claim store moved the state from EMPTY to BUSY (only we move this slot out
+        // of EMPTY): we own the cell, and the slot is live (we still own `value`).
         unsafe { &(*this).value }.with_mut(|cell| unsafe { *cell = Some(value) });
         // Release: publishes the cell's value to the next taker. Fails only if a flusher marked
         // the slot FLUSH: then the value must not stay parked. (The CAS's own `&self` outlives the
