@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 use crate::engine::loom::{Arc, AtomicBool, Event, Ordering, Weak};
 use crate::engine::{Engine, Host};
 use crate::error::Error;
+use crate::hooks::Hooks;
 use crate::lease::Lease;
 use crate::maintenance;
 use crate::manager::DynManager;
@@ -22,18 +23,20 @@ use super::options::{KeyedConfig, Saturation};
 
 /// Makes one key's manager (erases the user's manager type).
 type MakeManager<K, T> =
-    Box<dyn Fn(&K, &Arc<KeyShare>) -> Box<dyn DynManager<Held<T>>> + Send + Sync>;
+    Box<dyn Fn(&Arc<KeyShare<K>>) -> Box<dyn DynManager<Held<K, T>>> + Send + Sync>;
 
 /// How many keys with idle resources eviction compares.
 const EVICTION_SAMPLE: usize = 5;
 
 /// The state behind a keyed pool.
-pub(crate) struct Inner<K, T: Send + 'static> {
+pub(crate) struct Inner<K: Send + Sync + 'static, T: Send + 'static> {
     pub(crate) map: ShardedMap<K, Arc<KeyEntry<K, T>>>,
     pub(crate) gate: Arc<Gate>,
     /// One set of counters (and per-thread cells) for every key.
     pub(crate) counters: std::sync::Arc<Counters>,
     pub(crate) config: KeyedConfig,
+    /// The hooks every key's pool gets (the keyed hooks, wrapped once; `hooks.rs`).
+    pub(crate) hooks: Hooks<Held<K, T>>,
     make_manager: MakeManager<K, T>,
     /// Where the next eviction starts looking (a rotating shard index).
     hand: AtomicU64,
@@ -52,6 +55,7 @@ where
 {
     pub(crate) fn new(
         config: KeyedConfig,
+        hooks: Hooks<Held<K, T>>,
         gate: Arc<Gate>,
         make_manager: impl FnOnce(Weak<Inner<K, T>>) -> MakeManager<K, T>,
     ) -> Arc<Self> {
@@ -67,6 +71,7 @@ where
             gate,
             counters: std::sync::Arc::default(),
             config,
+            hooks,
             make_manager: make_manager(this.clone()),
             hand: AtomicU64::new(0),
             maintenance_running: std::sync::atomic::AtomicBool::new(false),
@@ -93,15 +98,15 @@ where
     }
 
     fn make_entry(&self, key: &K) -> Arc<KeyEntry<K, T>> {
-        let mut config = self.config.per_key();
+        let mut config = self.config.per_key(self.hooks.clone());
         let this = self.this.clone();
         config.after_landing = Some(std::sync::Arc::new(move || {
             if let Some(inner) = this.upgrade() {
                 inner.after_landing();
             }
         }));
-        let share = Arc::new(KeyShare::new());
-        let manager = (self.make_manager)(key, &share);
+        let share = Arc::new(KeyShare::new(key.clone()));
+        let manager = (self.make_manager)(&share);
         let shared = Shared::with_counters(config, manager, self.counters.clone());
         tracing::trace!("keyed pool: new key");
         Arc::new(KeyEntry {
@@ -241,7 +246,7 @@ where
     }
 }
 
-impl<K, T: Send + 'static> Drop for Inner<K, T> {
+impl<K: Send + Sync + 'static, T: Send + 'static> Drop for Inner<K, T> {
     fn drop(&mut self) {
         // The last handle is gone: close everything (connections still out are destroyed when
         // they come back).
