@@ -18,6 +18,11 @@
 //! * **No global lock on the hot path.** Acquiring for a key looks the key up in a sharded map
 //!   (a read lock on one shard) and then runs the crate's lock-free acquire on the key's pool.
 //!   Releasing never touches the map.
+//! * **Hooks.** `after_create`, `before_acquire` and `after_release`, as on
+//!   [`PoolOptions`](crate::PoolOptions), are given the key as well
+//!   ([`KeyedPoolOptions::after_create`] and the others), so one hook serves every upstream. A
+//!   resource a hook rejects (or whose hook fails or panics) is closed and its capacity, per key
+//!   and under `max_total`, freed.
 //! * **Memory bounded by what is alive.** The maintenance task (one for the whole pool) reaps
 //!   idle resources past `idle_timeout` and removes keys that hold nothing and have nobody
 //!   waiting, atomically with respect to an acquire that just looked the key up: that acquire

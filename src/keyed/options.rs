@@ -156,14 +156,15 @@ impl<K, T> KeyedPoolOptions<K, T> {
         }
     }
 
-    /// Resources alive (plus creates in flight) for one key, at most. Required.
+    /// Resources alive (plus creates in flight) for one key, at most. **Required**; must be in
+    /// `1..=1_048_575`. No default.
     pub fn max_per_key(mut self, n: usize) -> Self {
         self.max_per_key = Some(n);
         self
     }
 
-    /// Resources alive (plus creates in flight) across all keys, at most. Required; at least
-    /// `max_per_key`.
+    /// Resources alive (plus creates in flight) across all keys, at most. **Required**; at least
+    /// `max_per_key`, at most `1_048_575`. No default.
     pub fn max_total(mut self, n: usize) -> Self {
         self.max_total = Some(n);
         self
@@ -179,37 +180,43 @@ impl<K, T> KeyedPoolOptions<K, T> {
     }
 
     /// What an acquire does when its key needs a new resource and `max_total` is reached.
+    /// Default: [`Saturation::Evict`].
     pub fn saturation(mut self, policy: Saturation) -> Self {
         self.saturation = policy;
         self
     }
 
-    /// The longest an acquire waits (in its key's line, for global capacity, and creating).
+    /// The longest an acquire takes in all (in its key's line, for global capacity, creating,
+    /// checks and `before_acquire`). `None` waits forever. Must not be zero. Default: 2 s.
     pub fn acquire_timeout(mut self, d: Option<Duration>) -> Self {
         self.acquire_timeout = d;
         self
     }
 
-    /// The longest a create takes, including its wait for a unit of global capacity.
+    /// The longest a create takes, including its wait for a unit of global capacity; it bounds
+    /// `after_create` too. Must not be zero. Default: `None` (bounded by `acquire_timeout`).
     pub fn create_timeout(mut self, d: Option<Duration>) -> Self {
         self.create_timeout = d;
         self
     }
 
-    /// Idle resources older than this are closed by the maintenance pass.
+    /// Idle resources older than this are closed by the maintenance pass. Must not be zero.
+    /// Default: 10 min.
     pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
         self.idle_timeout = d;
         self
     }
 
     /// Resources older than this are closed (on release or by the maintenance pass), jittered
-    /// down by up to a tenth, as in [`PoolOptions`](crate::PoolOptions).
+    /// down by up to a tenth, as in [`PoolOptions`](crate::PoolOptions). Must not be zero.
+    /// Default: 30 min.
     pub fn max_lifetime(mut self, d: Option<Duration>) -> Self {
         self.max_lifetime = d;
         self
     }
 
-    /// Run [`KeyedManager::check`] on an idle resource before handing it out.
+    /// Run [`KeyedManager::check`] on an idle resource before handing it out (not in
+    /// [`KeyedPool::try_acquire`]). Default: `false`.
     pub fn test_before_acquire(mut self, on: bool) -> Self {
         self.test_before_acquire = on;
         self
@@ -222,7 +229,8 @@ impl<K, T> KeyedPoolOptions<K, T> {
         self
     }
 
-    /// The longest an asynchronous [`KeyedManager::destroy`] may run.
+    /// The longest the pool's own work on a returned resource may take: `after_release` and an
+    /// asynchronous [`KeyedManager::destroy`]. Must not be zero. Default: 5 s.
     pub fn release_timeout(mut self, d: Option<Duration>) -> Self {
         self.release_timeout = d;
         self
