@@ -143,7 +143,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             return;
         };
         if for_waiter {
-            inner.evict_one(None);
+            inner.evict_after_release(&self.entry);
         }
         inner.enforce_idle_cap();
     }

@@ -28,6 +28,10 @@ type MakeManager<K, T> =
 /// How many keys with idle resources eviction compares.
 const EVICTION_SAMPLE: usize = 5;
 
+/// How many shards a release's eviction walks for its sample before it settles for what it found
+/// plus its own key (`Inner::evict_after_release`).
+const RELEASE_SAMPLE_SHARDS: usize = 2;
+
 /// The state behind a keyed pool.
 pub(crate) struct Inner<K: Send + Sync + 'static, T: Send + 'static> {
     pub(crate) map: ShardedMap<K, Arc<KeyEntry<K, T>>>,
@@ -130,10 +134,31 @@ where
     /// hand (skipping `exclude`), the one released least recently gives up its oldest idle
     /// resource. Returns whether one was closed.
     pub(crate) fn evict_one(&self, exclude: Option<&K>) -> bool {
-        let shards = self.map.shard_count();
+        self.evict_sampled(exclude, self.map.shard_count(), None)
+    }
+
+    /// The eviction of a release that just left an idle resource in `own` while someone waits
+    /// for global capacity. A victim exists (`own`'s, unless claimed since), so a walk of every
+    /// shard, which a scan that finds few idle keys makes, buys only a better sample: it samples
+    /// [`RELEASE_SAMPLE_SHARDS`] shards and adds `own`. The handshake with the waiter (K1) needs
+    /// only that this release evicts one idle resource if any is left, whichever.
+    pub(crate) fn evict_after_release(&self, own: &Arc<KeyEntry<K, T>>) -> bool {
+        self.evict_sampled(None, RELEASE_SAMPLE_SHARDS, Some(own))
+    }
+
+    /// Samples up to [`EVICTION_SAMPLE`] keys with idle resources from at most `shards` shards
+    /// (from the rotating hand, skipping `exclude`), plus `also`, and closes the oldest idle
+    /// resource of the least recently released of them.
+    fn evict_sampled(
+        &self,
+        exclude: Option<&K>,
+        shards: usize,
+        also: Option<&Arc<KeyEntry<K, T>>>,
+    ) -> bool {
+        let shards = shards.min(self.map.shard_count());
         // Relaxed: only spreads where successive evictions start.
         let start = self.hand.fetch_add(1, StdOrdering::Relaxed) as usize;
-        let mut sample: Vec<Arc<KeyEntry<K, T>>> = Vec::with_capacity(EVICTION_SAMPLE);
+        let mut sample: Vec<Arc<KeyEntry<K, T>>> = Vec::with_capacity(EVICTION_SAMPLE + 1);
         for i in 0..shards {
             self.map.visit_shard(start.wrapping_add(i), |key, entry| {
                 if entry.pool.state().avail() > 0 && exclude != Some(key) {
@@ -143,6 +168,11 @@ where
             });
             if sample.len() >= EVICTION_SAMPLE {
                 break;
+            }
+        }
+        if let Some(own) = also {
+            if !sample.iter().any(|entry| Arc::ptr_eq(entry, own)) {
+                sample.push(own.clone());
             }
         }
         // Relaxed: a recency hint.
