@@ -89,15 +89,10 @@ where
 }
 
 /// Wraps a keyed `after_release`. Under [`Saturation::Evict`], a resource the hook keeps while
-/// someone waits for global capacity is given up for them instead of going idle.
-///
-/// Why: the crate's `after_release` task puts a kept resource into the idle set without the
-/// landing callback (`Inner::after_landing`) that makes every other landing evict for a waiter
-/// of global capacity; a waiter that registered and scanned while the hook ran would sleep beside
-/// it until the next maintenance pass. Checking here, after the hook and right before the crate
-/// publishes, leaves a window of a few instructions (a waiter registering between this check and
-/// the publish), closed only when the crate's `after_release` lands through `release::land`.
-/// Costs one more small allocation per release (this future), and only with this hook set.
+/// someone waits for global capacity is given up for them instead of going idle: the crate's
+/// `after_release` task publishes a kept resource without the landing callback that makes every
+/// other landing evict for such a waiter (DESIGN.md §14, "Hooks", says what is left open and
+/// the one crate line that would replace this).
 fn after_release<K, T>(hook: KeyedJudge<K, T>, saturation: Saturation) -> Judge<Held<K, T>>
 where
     K: Send + Sync + 'static,
@@ -118,8 +113,8 @@ where
                 return Ok(false);
             }
             // SeqCst fence: pairs with the one in `Gate::take` (a waiter's registration, then its
-            // eviction scan), as a releaser's does: either we see the waiter counted, or it
-            // registered after this point and the publish that follows is all it can miss.
+            // eviction scan), as a releaser's does, so a waiter registered before this point is
+            // seen. One registering between here and the crate's publish can still miss it.
             super::fence(crate::engine::loom::Ordering::SeqCst);
             if gate.state().waiters() == 0 {
                 return Ok(true);
