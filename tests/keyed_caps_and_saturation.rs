@@ -176,7 +176,7 @@ async fn a_waiter_for_global_capacity_is_cancel_safe() {
 #[test]
 fn build_rejects_bad_values_naming_the_field() {
     let m = || Counting::default();
-    let field = |o: KeyedPoolOptions| o.build(m()).unwrap_err().field;
+    let field = |o: KeyedPoolOptions<_, _>| o.build(m()).unwrap_err().field;
     assert_eq!(field(KeyedPoolOptions::new().max_total(4)), "max_per_key");
     assert_eq!(field(KeyedPoolOptions::new().max_per_key(4)), "max_total");
     assert_eq!(field(options(0, 4)), "max_per_key");

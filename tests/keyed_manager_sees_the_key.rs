@@ -63,7 +63,7 @@ impl KeyedManager<u8> for Logging {
     }
 }
 
-fn options() -> KeyedPoolOptions {
+fn options() -> KeyedPoolOptions<u8, (u8, usize)> {
     KeyedPoolOptions::new()
         .max_per_key(2)
         .max_total(8)

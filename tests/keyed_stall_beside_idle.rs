@@ -24,7 +24,7 @@ const NO_MAINTENANCE: Duration = Duration::from_secs(24 * 3600);
 /// What the waiter for global capacity is given (virtual time) before the test fails.
 const LIMIT: Duration = Duration::from_secs(3600);
 
-fn stall_options(max_per_key: usize, max_total: usize) -> KeyedPoolOptions {
+fn stall_options<K, T>(max_per_key: usize, max_total: usize) -> KeyedPoolOptions<K, T> {
     options(max_per_key, max_total)
         .saturation(Saturation::Evict)
         .maintenance_interval(NO_MAINTENANCE)

@@ -6,6 +6,8 @@
 //!
 //! * `/slow`: reports on [`Control::entered`] and waits for a permit on [`Control::gate`]
 //!   before answering (a slow upstream, released by the test instead of a timer).
+//! * `/keep-alive/N`: answers with `Keep-Alive: timeout=N`, as a server announcing how long it
+//!   keeps an idle connection open.
 //! * [`Control::restart_epoch`]: a connection accepted before the current epoch fails its next
 //!   request by dropping the connection without a response, as a server going away does when a
 //!   request races with its shutdown.
@@ -158,7 +160,13 @@ async fn respond(
     let mut out = format!("{} {} {}\n", ctl.name, parts.method, parts.uri.path()).into_bytes();
     out.extend_from_slice(&body);
     ctl.requests.fetch_add(1, Ordering::SeqCst);
-    Ok(Response::new(Full::new(Bytes::from(out))))
+    let mut response = Response::new(Full::new(Bytes::from(out)));
+    if let Some(secs) = parts.uri.path().strip_prefix("/keep-alive/") {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&format!("timeout={secs}")) {
+            response.headers_mut().insert("keep-alive", value);
+        }
+    }
+    Ok(response)
 }
 
 /// The body an upstream named `name` answers `method path` with `body`.

@@ -28,6 +28,12 @@
 //!   order, so handing out a sender mid-response would fail), like hyper-util's `delayed_eof`.
 //! * After taking a connection from the pool the proxy checks `is_closed`/`is_ready` again and
 //!   discards a stale one without sending on it.
+//! * A connection idle for about as long as its upstream keeps idle connections open (the
+//!   `Keep-Alive: timeout=N` the upstream last sent on it) is not reused: the upstream may close
+//!   it just as a request goes out, which fails a non-idempotent request with `502`. This is the
+//!   pool's `before_acquire` hook ([`within_upstream_keep_alive`]), which gets the upstream's key
+//!   (for its log line) and the connection's idle time; the pool closes a rejected connection
+//!   and the acquire moves on to another or opens a new one.
 //! * An idempotent request that fails on a connection (before any response) is retried once, on
 //!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
 //!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
@@ -44,6 +50,7 @@ pub mod http_serve;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,7 +69,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use shadowcat_pool::{
-    Error as PoolError, KeyedConnection, KeyedManager, KeyedPool, KeyedPoolOptions,
+    BoxError, Error as PoolError, KeyedConnection, KeyedManager, KeyedPool, KeyedPoolOptions,
+    Metadata,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -197,6 +205,9 @@ pub struct UpstreamConn {
     served: u64,
     /// Set when a request failed on it: never reuse.
     broken: bool,
+    /// How long the upstream keeps this connection open while idle, from the `Keep-Alive:
+    /// timeout=N` of its last response (`None`: it did not say).
+    keep_alive: Option<Duration>,
     /// Drives the connection; aborted (closing the socket) when the resource is dropped.
     task: JoinHandle<()>,
 }
@@ -272,6 +283,7 @@ impl KeyedManager<UpstreamKey> for UpstreamManager {
             seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
             served: 0,
             broken: false,
+            keep_alive: None,
             task,
         })
     }
@@ -279,6 +291,45 @@ impl KeyedManager<UpstreamKey> for UpstreamManager {
     fn is_reusable(&self, _key: &UpstreamKey, conn: &mut UpstreamConn) -> bool {
         !conn.broken && !conn.sender.is_closed() && conn.sender.is_ready()
     }
+}
+
+/// The pool's `before_acquire` hook: reuse an idle connection only while it is safely within the
+/// idle time its upstream announced (`Keep-Alive: timeout=N`), less a margin of a quarter of it,
+/// at most 1 s, for the request to reach the upstream. Without an announced timeout, keep it
+/// (`is_reusable` and the checks after checkout catch connections already closed).
+pub fn within_upstream_keep_alive<'c>(
+    upstream: &'c UpstreamKey,
+    conn: &'c mut UpstreamConn,
+    meta: Metadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, BoxError>> + Send + 'c>> {
+    let keep = conn.keep_alive.is_none_or(|timeout| {
+        let margin = (timeout / 4).min(Duration::from_secs(1));
+        meta.idle_for + margin < timeout
+    });
+    if !keep {
+        tracing::debug!(
+            %upstream,
+            idle = ?meta.idle_for,
+            keep_alive = ?conn.keep_alive,
+            "not reusing a connection idle about as long as its upstream keeps one open"
+        );
+    }
+    Box::pin(std::future::ready(Ok(keep)))
+}
+
+/// The `timeout` of a `Keep-Alive` response header (`timeout=5, max=100`), if any.
+fn keep_alive_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(HeaderName::from_static("keep-alive"))?
+        .to_str()
+        .ok()?;
+    value.split(',').find_map(|param| {
+        let (name, secs) = param.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("timeout") {
+            return None;
+        }
+        secs.trim().parse::<u64>().ok().map(Duration::from_secs)
+    })
 }
 
 // ===== the proxy =====
@@ -405,6 +456,7 @@ impl Proxy {
             .max_total(max_total)
             .acquire_timeout(Some(config.acquire_timeout))
             .create_timeout(Some(config.connect_timeout))
+            .before_acquire(within_upstream_keep_alive)
             .build(UpstreamManager {
                 next_seq: next_seq.clone(),
             })?;
@@ -571,6 +623,8 @@ impl Proxy {
                     conn.broken = false;
                     conn.served += 1;
                     let (mut parts, incoming) = resp.into_parts();
+                    // Read before the hop-by-hop headers (this one among them) are stripped.
+                    conn.keep_alive = keep_alive_timeout(&parts.headers);
                     strip_hop_by_hop(&mut parts.headers);
                     let body = PooledBody {
                         inner: incoming,

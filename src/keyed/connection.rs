@@ -26,14 +26,14 @@ pub struct KeyedConnection<
     T: Send + 'static,
 > {
     /// `None` only after `detach`, `discard`, `close` or `drop` took it.
-    conn: Option<PoolConnection<Held<T>>>,
+    conn: Option<PoolConnection<Held<K, T>>>,
     entry: Arc<KeyEntry<K, T>>,
 }
 
 impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     KeyedConnection<K, T>
 {
-    pub(crate) fn new(conn: PoolConnection<Held<T>>, entry: Arc<KeyEntry<K, T>>) -> Self {
+    pub(crate) fn new(conn: PoolConnection<Held<K, T>>, entry: Arc<KeyEntry<K, T>>) -> Self {
         if entry.gate.max_idle_total.is_some() {
             // Relaxed: a gauge for the idle estimate.
             entry.gate.checked_out.fetch_add(1, Ordering::Relaxed);
@@ -44,11 +44,11 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         }
     }
 
-    fn conn(&self) -> &PoolConnection<Held<T>> {
+    fn conn(&self) -> &PoolConnection<Held<K, T>> {
         self.conn.as_ref().expect("connection already given back")
     }
 
-    fn take(&mut self) -> PoolConnection<Held<T>> {
+    fn take(&mut self) -> PoolConnection<Held<K, T>> {
         self.conn.take().expect("connection already given back")
     }
 
@@ -57,10 +57,10 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         let conn = self.take();
         let Held {
             resource,
-            _unit,
-            _counted,
+            unit,
+            counted,
         } = conn.detach();
-        drop((_unit, _counted));
+        drop((unit, counted));
         self.returned();
         resource
     }
@@ -143,7 +143,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             return;
         };
         if for_waiter {
-            inner.evict_one(None);
+            inner.evict_after_release(&self.entry);
         }
         inner.enforce_idle_cap();
     }

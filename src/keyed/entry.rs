@@ -12,8 +12,8 @@ use super::inner::Inner;
 /// One key: a light pool on the crate's engine (its own state word, line and idle queue of
 /// `max_per_key`, sharing the keyed pool's counters and maintenance task), plus what eviction
 /// and removal need.
-pub(crate) struct KeyEntry<K, T: Send + 'static> {
-    pub(crate) pool: Arc<Shared<Held<T>>>,
+pub(crate) struct KeyEntry<K: Send + Sync + 'static, T: Send + 'static> {
+    pub(crate) pool: Arc<Shared<Held<K, T>>>,
     /// When a resource of this key was last released (nanoseconds since the gate's epoch): the
     /// recency eviction compares. A std atomic: a hint that orders nothing.
     pub(crate) last_used: AtomicU64,
@@ -21,9 +21,9 @@ pub(crate) struct KeyEntry<K, T: Send + 'static> {
     /// fails instead of retrying on a fresh entry (as it does after an empty key was removed).
     pub(crate) closed_by_user: AtomicBool,
     pub(crate) gate: Arc<Gate>,
-    /// The key's turn in the gate's line and its count of global units (shared with its
-    /// manager).
-    pub(crate) share: Arc<KeyShare>,
+    /// The key, its turn in the gate's line and its count of global units (shared with its
+    /// manager and its resources).
+    pub(crate) share: Arc<KeyShare<K>>,
     /// For eviction from the release path (rare: only when someone waits for capacity).
     pub(crate) inner: Weak<Inner<K, T>>,
 }

@@ -52,6 +52,10 @@ pub(crate) struct Gate {
     /// destroyed through `PoolConnection::discard`, which counts them as closed by the user;
     /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
     pub(crate) given_up: std::sync::atomic::AtomicU64,
+    /// Released resources that `after_release` kept but that were destroyed for a waiter of
+    /// global capacity instead (`hooks.rs`); the crate counts them as rejected by the hook,
+    /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
+    pub(crate) released_for_waiter: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -71,6 +75,7 @@ impl Gate {
                 .map(|_| std::sync::atomic::AtomicUsize::new(0))
                 .collect(),
             given_up: std::sync::atomic::AtomicU64::new(0),
+            released_for_waiter: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -103,10 +108,10 @@ impl Gate {
     /// `max_per_key` creates ahead of a key with one (the keys are served round-robin).
     /// Cancel-safe: a dropped wait leaves the line (or the turn's list) and passes on what it
     /// was handed.
-    pub(crate) async fn take(
+    pub(crate) async fn take<K>(
         gate: &Arc<Gate>,
         saturation: Saturation,
-        share: &KeyShare,
+        share: &KeyShare<K>,
         evict: impl FnOnce(),
     ) -> Result<GlobalUnit, Refused> {
         match Engine::claim(gate, true) {
@@ -191,18 +196,21 @@ impl Drop for Level<'_> {
     }
 }
 
-/// What one key's manager and its map entry share: the key's turn in the gate's line and how
-/// many global units its resources hold.
-pub(crate) struct KeyShare {
+/// What one key's manager, its map entry and its resources share: the key itself (the hooks get
+/// it through the resource, see `Held::key_and_resource`), the key's turn in the
+/// gate's line and how many global units its resources hold.
+pub(crate) struct KeyShare<K> {
+    pub(crate) key: K,
     pub(crate) turn: Turn,
     /// Global units held by the key's resources (not counting creates still waiting). A std
     /// atomic: a hint for `Gate::needier_waiter`, ordering nothing.
     units: std::sync::atomic::AtomicUsize,
 }
 
-impl KeyShare {
-    pub(crate) fn new() -> Self {
+impl<K> KeyShare<K> {
+    pub(crate) fn new(key: K) -> Self {
         KeyShare {
+            key,
             turn: Turn::new(),
             units: std::sync::atomic::AtomicUsize::new(0),
         }

@@ -1,4 +1,5 @@
-//! [`Held`]: a keyed pool's resource together with the global unit of capacity it occupies.
+//! [`Held`]: a keyed pool's resource together with the global unit of capacity it occupies and
+//! its key.
 
 use crate::engine::loom::Arc;
 
@@ -8,25 +9,34 @@ use super::gate::{GlobalUnit, KeyShare};
 /// pool destroys it (release, idle expiry, eviction, close, a failed check, a cancelled
 /// acquire), dropping it returns the global unit, so the gate never needs a hook into the
 /// per-key release path.
-pub(crate) struct Held<T> {
+pub(crate) struct Held<K, T> {
     pub(crate) resource: T,
-    /// Returned on drop; never read.
-    pub(crate) _unit: GlobalUnit,
-    /// Counts the unit in its key's share while it lives.
-    pub(crate) _counted: Counted,
+    /// Returned on drop (read only for its gate, by the `after_release` wrapper).
+    pub(crate) unit: GlobalUnit,
+    /// Counts the unit in its key's share while it lives; the share also holds the key.
+    pub(crate) counted: Counted<K>,
+}
+
+impl<K, T> Held<K, T> {
+    /// The resource and its key, borrowed apart: what a keyed hook is called with. The crate's
+    /// hooks get `&'c mut Held` and must return a future borrowing only for `'c`, so the key has
+    /// to be reachable through the resource itself (one `Arc` per key, already held here).
+    pub(crate) fn key_and_resource(&mut self) -> (&K, &mut T) {
+        (&self.counted.0.key, &mut self.resource)
+    }
 }
 
 /// One global unit counted in its key's [`KeyShare::units`] for as long as it lives.
-pub(crate) struct Counted(Arc<KeyShare>);
+pub(crate) struct Counted<K>(Arc<KeyShare<K>>);
 
-impl Counted {
-    pub(crate) fn new(share: &Arc<KeyShare>) -> Self {
+impl<K> Counted<K> {
+    pub(crate) fn new(share: &Arc<KeyShare<K>>) -> Self {
         share.count_unit(1);
         Counted(share.clone())
     }
 }
 
-impl Drop for Counted {
+impl<K> Drop for Counted<K> {
     fn drop(&mut self) {
         self.0.count_unit(-1);
     }

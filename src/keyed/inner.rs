@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 use crate::engine::loom::{Arc, AtomicBool, Event, Ordering, Weak};
 use crate::engine::{Engine, Host};
 use crate::error::Error;
+use crate::hooks::Hooks;
 use crate::lease::Lease;
 use crate::maintenance;
 use crate::manager::DynManager;
@@ -22,18 +23,24 @@ use super::options::{KeyedConfig, Saturation};
 
 /// Makes one key's manager (erases the user's manager type).
 type MakeManager<K, T> =
-    Box<dyn Fn(&K, &Arc<KeyShare>) -> Box<dyn DynManager<Held<T>>> + Send + Sync>;
+    Box<dyn Fn(&Arc<KeyShare<K>>) -> Box<dyn DynManager<Held<K, T>>> + Send + Sync>;
 
 /// How many keys with idle resources eviction compares.
 const EVICTION_SAMPLE: usize = 5;
 
+/// How many shards a release's eviction walks for its sample before it settles for what it found
+/// plus its own key (`Inner::evict_after_release`).
+const RELEASE_SAMPLE_SHARDS: usize = 2;
+
 /// The state behind a keyed pool.
-pub(crate) struct Inner<K, T: Send + 'static> {
+pub(crate) struct Inner<K: Send + Sync + 'static, T: Send + 'static> {
     pub(crate) map: ShardedMap<K, Arc<KeyEntry<K, T>>>,
     pub(crate) gate: Arc<Gate>,
     /// One set of counters (and per-thread cells) for every key.
     pub(crate) counters: std::sync::Arc<Counters>,
     pub(crate) config: KeyedConfig,
+    /// The hooks every key's pool gets (the keyed hooks, wrapped once; `hooks.rs`).
+    pub(crate) hooks: Hooks<Held<K, T>>,
     make_manager: MakeManager<K, T>,
     /// Where the next eviction starts looking (a rotating shard index).
     hand: AtomicU64,
@@ -52,6 +59,7 @@ where
 {
     pub(crate) fn new(
         config: KeyedConfig,
+        hooks: Hooks<Held<K, T>>,
         gate: Arc<Gate>,
         make_manager: impl FnOnce(Weak<Inner<K, T>>) -> MakeManager<K, T>,
     ) -> Arc<Self> {
@@ -67,6 +75,7 @@ where
             gate,
             counters: std::sync::Arc::default(),
             config,
+            hooks,
             make_manager: make_manager(this.clone()),
             hand: AtomicU64::new(0),
             maintenance_running: std::sync::atomic::AtomicBool::new(false),
@@ -93,15 +102,15 @@ where
     }
 
     fn make_entry(&self, key: &K) -> Arc<KeyEntry<K, T>> {
-        let mut config = self.config.per_key();
+        let mut config = self.config.per_key(self.hooks.clone());
         let this = self.this.clone();
         config.after_landing = Some(std::sync::Arc::new(move || {
             if let Some(inner) = this.upgrade() {
                 inner.after_landing();
             }
         }));
-        let share = Arc::new(KeyShare::new());
-        let manager = (self.make_manager)(key, &share);
+        let share = Arc::new(KeyShare::new(key.clone()));
+        let manager = (self.make_manager)(&share);
         let shared = Shared::with_counters(config, manager, self.counters.clone());
         tracing::trace!("keyed pool: new key");
         Arc::new(KeyEntry {
@@ -125,10 +134,31 @@ where
     /// hand (skipping `exclude`), the one released least recently gives up its oldest idle
     /// resource. Returns whether one was closed.
     pub(crate) fn evict_one(&self, exclude: Option<&K>) -> bool {
-        let shards = self.map.shard_count();
+        self.evict_sampled(exclude, self.map.shard_count(), None)
+    }
+
+    /// The eviction of a release that just left an idle resource in `own` while someone waits
+    /// for global capacity. A victim exists (`own`'s, unless claimed since), so a walk of every
+    /// shard, which a scan that finds few idle keys makes, buys only a better sample: it samples
+    /// [`RELEASE_SAMPLE_SHARDS`] shards and adds `own`. The handshake with the waiter (K1) needs
+    /// only that this release evicts one idle resource if any is left, whichever.
+    pub(crate) fn evict_after_release(&self, own: &Arc<KeyEntry<K, T>>) -> bool {
+        self.evict_sampled(None, RELEASE_SAMPLE_SHARDS, Some(own))
+    }
+
+    /// Samples up to [`EVICTION_SAMPLE`] keys with idle resources from at most `shards` shards
+    /// (from the rotating hand, skipping `exclude`), plus `also`, and closes the oldest idle
+    /// resource of the least recently released of them.
+    fn evict_sampled(
+        &self,
+        exclude: Option<&K>,
+        shards: usize,
+        also: Option<&Arc<KeyEntry<K, T>>>,
+    ) -> bool {
+        let shards = shards.min(self.map.shard_count());
         // Relaxed: only spreads where successive evictions start.
         let start = self.hand.fetch_add(1, StdOrdering::Relaxed) as usize;
-        let mut sample: Vec<Arc<KeyEntry<K, T>>> = Vec::with_capacity(EVICTION_SAMPLE);
+        let mut sample: Vec<Arc<KeyEntry<K, T>>> = Vec::with_capacity(EVICTION_SAMPLE + 1);
         for i in 0..shards {
             self.map.visit_shard(start.wrapping_add(i), |key, entry| {
                 if entry.pool.state().avail() > 0 && exclude != Some(key) {
@@ -138,6 +168,11 @@ where
             });
             if sample.len() >= EVICTION_SAMPLE {
                 break;
+            }
+        }
+        if let Some(own) = also {
+            if !sample.iter().any(|entry| Arc::ptr_eq(entry, own)) {
+                sample.push(own.clone());
             }
         }
         // Relaxed: a recency hint.
@@ -241,7 +276,7 @@ where
     }
 }
 
-impl<K, T: Send + 'static> Drop for Inner<K, T> {
+impl<K: Send + Sync + 'static, T: Send + 'static> Drop for Inner<K, T> {
     fn drop(&mut self) {
         // The last handle is gone: close everything (connections still out are destroyed when
         // they come back).

@@ -115,15 +115,15 @@ where
 /// One key's manager: takes a global unit (evicting or waiting per the saturation policy), then
 /// calls the user's manager with the key. Implements the crate's [`Manager`], so a key's pool is
 /// the crate's ordinary pool machinery.
-pub(crate) struct KeyManager<K, M: KeyedManager<K>> {
-    pub(crate) key: K,
+pub(crate) struct KeyManager<K: Send + Sync + 'static, M: KeyedManager<K>> {
     pub(crate) manager: Arc<M>,
     pub(crate) gate: Arc<Gate>,
     /// Weak: the keyed pool owns the keys' pools, which own their managers.
     pub(crate) inner: Weak<Inner<K, M::Resource>>,
     pub(crate) saturation: Saturation,
-    /// The key's turn in the gate's line and its count of global units (shared with its entry).
-    pub(crate) share: Arc<KeyShare>,
+    /// The key, its turn in the gate's line and its count of global units (shared with its
+    /// entry and its resources).
+    pub(crate) share: Arc<KeyShare<K>>,
 }
 
 impl<K, M> Manager for KeyManager<K, M>
@@ -131,13 +131,13 @@ where
     K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
     M: KeyedManager<K>,
 {
-    type Resource = Held<M::Resource>;
+    type Resource = Held<K, M::Resource>;
     type Error = BoxError;
 
     async fn create(&self) -> Result<Self::Resource, BoxError> {
         let evict = || {
             if let Some(inner) = self.inner.upgrade() {
-                inner.evict_one(Some(&self.key));
+                inner.evict_one(Some(&self.share.key));
             }
         };
         let mut take = std::pin::pin!(Gate::take(&self.gate, self.saturation, &self.share, evict));
@@ -155,37 +155,42 @@ where
         })
         .await?;
         // On an error `unit` drops here and the global unit goes back.
-        let resource = self.manager.create(&self.key).await.map_err(Into::into)?;
+        let resource = self
+            .manager
+            .create(&self.share.key)
+            .await
+            .map_err(Into::into)?;
         Ok(Held {
             resource,
-            _unit: unit,
-            _counted: Counted::new(&self.share),
+            unit,
+            counted: Counted::new(&self.share),
         })
     }
 
     async fn check(&self, held: &mut Self::Resource) -> Result<(), BoxError> {
         self.manager
-            .check(&self.key, &mut held.resource)
+            .check(&self.share.key, &mut held.resource)
             .await
             .map_err(Into::into)
     }
 
     fn is_open(&self, held: &mut Self::Resource) -> bool {
-        self.manager.is_open(&self.key, &mut held.resource)
+        self.manager.is_open(&self.share.key, &mut held.resource)
     }
 
     fn is_reusable(&self, held: &mut Self::Resource) -> bool {
-        self.manager.is_reusable(&self.key, &mut held.resource)
+        self.manager
+            .is_reusable(&self.share.key, &mut held.resource)
     }
 
     async fn destroy(&self, held: Self::Resource) {
         let Held {
             resource,
-            _unit,
-            _counted,
+            unit,
+            counted,
         } = held;
-        self.manager.destroy(&self.key, resource).await;
+        self.manager.destroy(&self.share.key, resource).await;
         // The global unit returns once the teardown is done.
-        drop((_unit, _counted));
+        drop((unit, counted));
     }
 }

@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::engine::MAX_SIZE;
-use crate::error::BuildError;
-use crate::hooks::Hooks;
+use crate::error::{BoxError, BuildError};
+use crate::hooks::{Hooks, Metadata};
+use crate::manager::BoxFuture;
 use crate::options::{
     DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAINTENANCE_INTERVAL,
     DEFAULT_MAX_LIFETIME, DEFAULT_RELEASE_TIMEOUT,
 };
 
+use super::held::Held;
+use super::hooks::KeyedHooks;
 use super::manager::KeyedManager;
 use super::KeyedPool;
 
@@ -33,11 +36,12 @@ pub enum Saturation {
     Fail,
 }
 
-/// Configures and builds a [`KeyedPool`].
+/// Configures and builds a [`KeyedPool`] of `T` per key `K`.
 ///
 /// `max_per_key` and `max_total` are required; everything else has the same default as
 /// [`PoolOptions`](crate::PoolOptions). [`build`](Self::build) rejects invalid values with a
-/// [`BuildError`] naming the field.
+/// [`BuildError`] naming the field. `K` and `T` are usually inferred from the manager passed to
+/// `build`; name them (`KeyedPoolOptions::<K, T>::new()`) when a hook is set first.
 ///
 /// ```
 /// use std::time::Duration;
@@ -59,8 +63,7 @@ pub enum Saturation {
 /// assert_eq!(conn.as_str(), "connection to a.example:443");
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct KeyedPoolOptions {
+pub struct KeyedPoolOptions<K, T> {
     max_per_key: Option<usize>,
     max_total: Option<usize>,
     max_idle_total: Option<usize>,
@@ -73,9 +76,41 @@ pub struct KeyedPoolOptions {
     maintenance_interval: Option<Duration>,
     release_timeout: Option<Duration>,
     max_waiters_per_key: Option<usize>,
+    hooks: KeyedHooks<K, T>,
 }
 
-impl Default for KeyedPoolOptions {
+impl<K, T> Clone for KeyedPoolOptions<K, T> {
+    fn clone(&self) -> Self {
+        KeyedPoolOptions {
+            hooks: self.hooks.clone(),
+            ..*self
+        }
+    }
+}
+
+impl<K, T> std::fmt::Debug for KeyedPoolOptions<K, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedPoolOptions")
+            .field("max_per_key", &self.max_per_key)
+            .field("max_total", &self.max_total)
+            .field("max_idle_total", &self.max_idle_total)
+            .field("saturation", &self.saturation)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("create_timeout", &self.create_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("test_before_acquire", &self.test_before_acquire)
+            .field("maintenance_interval", &self.maintenance_interval)
+            .field("release_timeout", &self.release_timeout)
+            .field("max_waiters_per_key", &self.max_waiters_per_key)
+            .field("after_create", &self.hooks.after_create.is_some())
+            .field("before_acquire", &self.hooks.before_acquire.is_some())
+            .field("after_release", &self.hooks.after_release.is_some())
+            .finish()
+    }
+}
+
+impl<K, T> Default for KeyedPoolOptions<K, T> {
     fn default() -> Self {
         Self::new()
     }
@@ -96,11 +131,13 @@ pub(crate) struct KeyedConfig {
     pub(crate) maintenance_interval: Duration,
     pub(crate) release_timeout: Option<Duration>,
     pub(crate) max_waiters_per_key: Option<usize>,
+    /// Whether a hook needs the idle stamp on release (`before_acquire`'s `idle_for`).
+    pub(crate) hooks_need_clock: bool,
 }
 
-impl KeyedPoolOptions {
+impl<K, T> KeyedPoolOptions<K, T> {
     /// The defaults: no caps set (both are required), [`Saturation::Evict`], no idle cap across
-    /// keys, and `PoolOptions`' timeouts.
+    /// keys, no hooks, and `PoolOptions`' timeouts.
     pub fn new() -> Self {
         KeyedPoolOptions {
             max_per_key: None,
@@ -115,17 +152,19 @@ impl KeyedPoolOptions {
             maintenance_interval: None,
             release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
             max_waiters_per_key: None,
+            hooks: KeyedHooks::default(),
         }
     }
 
-    /// Resources alive (plus creates in flight) for one key, at most. Required.
+    /// Resources alive (plus creates in flight) for one key, at most. **Required**; must be in
+    /// `1..=1_048_575`. No default.
     pub fn max_per_key(mut self, n: usize) -> Self {
         self.max_per_key = Some(n);
         self
     }
 
-    /// Resources alive (plus creates in flight) across all keys, at most. Required; at least
-    /// `max_per_key`.
+    /// Resources alive (plus creates in flight) across all keys, at most. **Required**; at least
+    /// `max_per_key`, at most `1_048_575`. No default.
     pub fn max_total(mut self, n: usize) -> Self {
         self.max_total = Some(n);
         self
@@ -141,37 +180,43 @@ impl KeyedPoolOptions {
     }
 
     /// What an acquire does when its key needs a new resource and `max_total` is reached.
+    /// Default: [`Saturation::Evict`].
     pub fn saturation(mut self, policy: Saturation) -> Self {
         self.saturation = policy;
         self
     }
 
-    /// The longest an acquire waits (in its key's line, for global capacity, and creating).
+    /// The longest an acquire takes in all (in its key's line, for global capacity, creating,
+    /// checks and `before_acquire`). `None` waits forever. Must not be zero. Default: 2 s.
     pub fn acquire_timeout(mut self, d: Option<Duration>) -> Self {
         self.acquire_timeout = d;
         self
     }
 
-    /// The longest a create takes, including its wait for a unit of global capacity.
+    /// The longest a create takes, including its wait for a unit of global capacity; it bounds
+    /// `after_create` too. Must not be zero. Default: `None` (bounded by `acquire_timeout`).
     pub fn create_timeout(mut self, d: Option<Duration>) -> Self {
         self.create_timeout = d;
         self
     }
 
-    /// Idle resources older than this are closed by the maintenance pass.
+    /// Idle resources older than this are closed by the maintenance pass. Must not be zero.
+    /// Default: 10 min.
     pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
         self.idle_timeout = d;
         self
     }
 
     /// Resources older than this are closed (on release or by the maintenance pass), jittered
-    /// down by up to a tenth, as in [`PoolOptions`](crate::PoolOptions).
+    /// down by up to a tenth, as in [`PoolOptions`](crate::PoolOptions). Must not be zero.
+    /// Default: 30 min.
     pub fn max_lifetime(mut self, d: Option<Duration>) -> Self {
         self.max_lifetime = d;
         self
     }
 
-    /// Run [`KeyedManager::check`] on an idle resource before handing it out.
+    /// Run [`KeyedManager::check`] on an idle resource before handing it out (not in
+    /// [`KeyedPool::try_acquire`]). Default: `false`.
     pub fn test_before_acquire(mut self, on: bool) -> Self {
         self.test_before_acquire = on;
         self
@@ -184,7 +229,8 @@ impl KeyedPoolOptions {
         self
     }
 
-    /// The longest an asynchronous [`KeyedManager::destroy`] may run.
+    /// The longest the pool's own work on a returned resource may take: `after_release` and an
+    /// asynchronous [`KeyedManager::destroy`]. Must not be zero. Default: 5 s.
     pub fn release_timeout(mut self, d: Option<Duration>) -> Self {
         self.release_timeout = d;
         self
@@ -197,15 +243,111 @@ impl KeyedPoolOptions {
         self
     }
 
+    /// Runs on every new resource of a key before its first use, with the key: one hook serves
+    /// every upstream. An error (or a panic) closes the resource, frees its capacity (per key and
+    /// under `max_total`) and fails the acquire with [`Error::Hook`](crate::Error::Hook)
+    /// ([`HookKind::AfterCreate`](crate::HookKind::AfterCreate)). Bounded by `create_timeout`
+    /// (and, for an acquire waiting on it, by `acquire_timeout`). [`Metadata::id`] is unique
+    /// within the key. Default: none.
+    ///
+    /// ```
+    /// use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pool = KeyedPoolOptions::<String, Vec<String>>::new()
+    ///     .max_per_key(2)
+    ///     .max_total(4)
+    ///     .after_create(|host, log, meta| {
+    ///         Box::pin(async move {
+    ///             log.push(format!("{host} #{}", meta.id)); // e.g. a handshake for `host`
+    ///             Ok(())
+    ///         })
+    ///     })
+    ///     .build(keyed_fn(|_: &String| async { Ok::<_, std::io::Error>(Vec::new()) }))
+    ///     .unwrap();
+    /// let conn = pool.acquire(&"a.example".to_string()).await.unwrap();
+    /// assert_eq!(*conn, ["a.example #0"]);
+    /// # }
+    /// ```
+    pub fn after_create<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c K, &'c mut T, Metadata) -> BoxFuture<'c, Result<(), BoxError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_create = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Runs on an idle resource of a key before it is handed out (not in
+    /// [`KeyedPool::try_acquire`], which cannot await), with the key. `Ok(false)`, an error or a
+    /// panic closes the resource (its capacity is freed, per key and under `max_total`) and the
+    /// acquire moves on: another idle resource of the key, or a new one. [`Metadata::idle_for`]
+    /// tells how long it sat idle. Bounded by `acquire_timeout`. Runs after
+    /// [`test_before_acquire`](Self::test_before_acquire)'s check. Default: none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
+    ///
+    /// // Drop connections that sat idle longer than the upstream's keep-alive.
+    /// let options = KeyedPoolOptions::<String, std::net::TcpStream>::new()
+    ///     .before_acquire(|_host, _conn, meta| {
+    ///         Box::pin(async move { Ok(meta.idle_for < Duration::from_secs(4)) })
+    ///     });
+    /// ```
+    pub fn before_acquire<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c K, &'c mut T, Metadata) -> BoxFuture<'c, Result<bool, BoxError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.before_acquire = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Runs on a released resource of a key before it goes back to the key's idle set, with the
+    /// key. `Ok(false)`, an error or a panic closes it (its capacity is freed, per key and under
+    /// `max_total`). As in [`PoolOptions::after_release`](crate::PoolOptions::after_release), it
+    /// runs in a task spawned on the current tokio runtime that holds the resource's capacity
+    /// until it finishes (with no runtime the resource is closed), bounded by `release_timeout`.
+    /// Under [`Saturation::Evict`], a resource the hook keeps while an acquirer of another key
+    /// waits for global capacity is closed for that acquirer instead of going idle (counted in
+    /// `stats().destroyed.evicted`), as a release without the hook would evict one. Default:
+    /// none.
+    ///
+    /// ```
+    /// use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
+    ///
+    /// struct Conn { must_close: bool }
+    ///
+    /// // Do not pool a connection the upstream asked to close (`Connection: close`).
+    /// let options = KeyedPoolOptions::<String, Conn>::new()
+    ///     .after_release(|_host, conn, _meta| Box::pin(async move { Ok(!conn.must_close) }));
+    /// ```
+    pub fn after_release<F>(mut self, hook: F) -> Self
+    where
+        F: for<'c> Fn(&'c K, &'c mut T, Metadata) -> BoxFuture<'c, Result<bool, BoxError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_release = Some(std::sync::Arc::new(hook));
+        self
+    }
     /// Builds the pool around `manager`. Starts its maintenance task on the current tokio
     /// runtime (or on the first acquire that runs on one).
-    pub fn build<K, M>(self, manager: M) -> Result<KeyedPool<K, M::Resource>, BuildError>
+    pub fn build<M>(self, manager: M) -> Result<KeyedPool<K, T>, BuildError>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
-        M: KeyedManager<K>,
+        T: Send + 'static,
+        M: KeyedManager<K, Resource = T>,
     {
+        let hooks = self.hooks.clone();
         let config = self.validate()?;
-        Ok(KeyedPool::new(config, manager))
+        Ok(KeyedPool::new(config, hooks, manager))
     }
 
     fn validate(self) -> Result<KeyedConfig, BuildError> {
@@ -282,14 +424,17 @@ impl KeyedPoolOptions {
             maintenance_interval,
             release_timeout: self.release_timeout,
             max_waiters_per_key: self.max_waiters_per_key,
+            hooks_need_clock: self.hooks.before_acquire.is_some()
+                || self.hooks.after_release.is_some(),
         })
     }
 }
 
 impl KeyedConfig {
     /// The configuration of one key's pool: no maintenance task of its own (the keyed pool's
-    /// one task reaps every key), no minimum, no hooks.
-    pub(crate) fn per_key<T>(&self) -> Config<T> {
+    /// one task reaps every key), no minimum; `hooks` are the keyed pool's, built once
+    /// (`KeyedHooks::per_key`), so a key costs three `Arc` clones, not an allocation.
+    pub(crate) fn per_key<K, T>(&self, hooks: Hooks<Held<K, T>>) -> Config<Held<K, T>> {
         Config {
             max: self.max_per_key,
             ceiling: self.max_per_key,
@@ -309,8 +454,10 @@ impl KeyedConfig {
             acquire_slow_threshold: None,
             release_timeout: self.release_timeout,
             needs_maintenance: false,
-            release_needs_clock: self.idle_timeout.is_some() || self.max_lifetime.is_some(),
-            hooks: Hooks::default(),
+            release_needs_clock: self.idle_timeout.is_some()
+                || self.max_lifetime.is_some()
+                || self.hooks_need_clock,
+            hooks,
             // Set by `Inner::make_entry`, which has the keyed pool to evict from.
             after_landing: None,
         }

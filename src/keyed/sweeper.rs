@@ -50,9 +50,9 @@ where
 
 /// The task's hold on the pool; its drop clears the running flag so the next acquire restarts
 /// the task (after a runtime shutdown dropped it).
-struct Running<K, T: Send + 'static>(Weak<Inner<K, T>>);
+struct Running<K: Send + Sync + 'static, T: Send + 'static>(Weak<Inner<K, T>>);
 
-impl<K, T: Send + 'static> Drop for Running<K, T> {
+impl<K: Send + Sync + 'static, T: Send + 'static> Drop for Running<K, T> {
     fn drop(&mut self) {
         if let Some(inner) = self.0.upgrade() {
             // Release: pairs with the starter's CAS.

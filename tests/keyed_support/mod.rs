@@ -82,7 +82,7 @@ impl KeyedManager<u8> for Counting {
 }
 
 /// Options with no time limits (tests that need time set their own).
-pub fn options(max_per_key: usize, max_total: usize) -> KeyedPoolOptions {
+pub fn options<K, T>(max_per_key: usize, max_total: usize) -> KeyedPoolOptions<K, T> {
     KeyedPoolOptions::new()
         .max_per_key(max_per_key)
         .max_total(max_total)
