@@ -85,9 +85,11 @@ fn after_release<T: Send + 'static>(tracked: Tracked<T>, idle_since: Stamp, unit
         };
         match verdict.flatten("after_release", HookTimedOut) {
             Ok(true) => {
-                // A closed pool drains it on the way in.
+                // A closed pool drains it on the way in. A landing, not a plain `to_idle`: the
+                // resource went idle without a user's drop, so the pool's `after_landing` runs
+                // (a keyed pool evicts for a waiter of another key then, as a release does).
                 let (tracked, unit) = lease.into_parts();
-                return to_idle(tracked, idle_since, unit);
+                return land(tracked, idle_since, unit);
             }
             Ok(false) => {}
             Err(error) => {

@@ -52,10 +52,6 @@ pub(crate) struct Gate {
     /// destroyed through `PoolConnection::discard`, which counts them as closed by the user;
     /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
     pub(crate) given_up: std::sync::atomic::AtomicU64,
-    /// Released resources that `after_release` kept but that were destroyed for a waiter of
-    /// global capacity instead (`hooks.rs`); the crate counts them as rejected by the hook,
-    /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
-    pub(crate) released_for_waiter: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -75,7 +71,6 @@ impl Gate {
                 .map(|_| std::sync::atomic::AtomicUsize::new(0))
                 .collect(),
             given_up: std::sync::atomic::AtomicU64::new(0),
-            released_for_waiter: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -139,7 +139,7 @@ where
         let manager = Arc::new(manager);
         let saturation = config.saturation;
         let key_gate = gate.clone();
-        let hooks = hooks.per_key(saturation);
+        let hooks = hooks.per_key();
         let inner = Inner::new(config, hooks, gate, move |this| {
             Box::new(
                 move |share: &Arc<gate::KeyShare<K>>| -> Box<dyn DynManager<Held<K, T>>> {
@@ -307,15 +307,6 @@ where
             .load(std::sync::atomic::Ordering::Relaxed);
         let moved = given_up.min(c.destroyed.closed_by_user);
         c.destroyed.closed_by_user -= moved;
-        c.destroyed.evicted += moved;
-        // Likewise resources `after_release` kept but that went to a waiter of global capacity
-        // (`hooks.rs`): the crate counts them as rejected by the hook. Relaxed: a tally.
-        let for_waiter = inner
-            .gate
-            .released_for_waiter
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let moved = for_waiter.min(c.destroyed.hook_rejected);
-        c.destroyed.hook_rejected -= moved;
         c.destroyed.evicted += moved;
         // Relaxed: a gauge.
         let creators = inner
