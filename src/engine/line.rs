@@ -6,34 +6,41 @@
 //! oversubscribed benchmarks showed that mutex, contended between the two workers, as the largest
 //! single cost. This list takes its lock twice per wait:
 //!
-//! * `listen` links a slot at the back (lock 1). Slots live in a slab and are reused, each with
-//!   its node (a flag and an `AtomicWaker`, registered without the lock), so waiting allocates
-//!   nothing in steady state, and leaving from anywhere in the line is O(1): a doubly linked
-//!   list threaded through the slab, with a generation number per slot.
-//! * `notify_additional(n)` unlinks the `n` oldest places and marks each notified (`Release`)
-//!   under the lock (lock 2), then wakes them after unlocking. A popped node *is* a notified one, so the waking task
-//!   never takes the lock: it sees `notified` (`Acquire`) and completes.
+//! * `listen` links a slot at the back and counts the place in `registrations` (lock 1). Slots
+//!   live in a slab and are reused, each with its node (a flag and an `AtomicWaker`, registered
+//!   without the lock), so waiting allocates nothing in steady state, and leaving from anywhere in
+//!   the line is O(1): a doubly linked list threaded through the slab, with a generation number
+//!   per slot.
+//! * `notify_one` unlinks the oldest place, marks it notified (`Release`) and takes its waker
+//!   under the lock (lock 2), then wakes it after unlocking. A popped node *is* a notified one, so
+//!   the waking task never takes the lock: it sees `notified` (`Acquire`) and completes.
 //! * `discard` (cancellation) takes the lock to unlink the slot if it is still linked in the same
 //!   generation; otherwise a notifier unlinked it, so `discard` reports the notification, which
 //!   the caller passes on (race R5).
 //!
 //! Semantics match what the engine relies on from event-listener 5: `listen` registers at once;
-//! `notify_additional` notifies listeners that are not notified yet, oldest first, and says how
-//! many; `discard` says whether a notification was held. Unlike event-listener, dropping a
-//! listener without `discard` does not pass a notification on; the engine always discards.
+//! `notify_one` notifies the oldest listener that is not notified yet; `discard` says whether a
+//! notification was held. Unlike event-listener, dropping a listener without `discard` does not
+//! pass a notification on; the engine always discards.
 //!
-//! The same code runs under loom (on the facade's loom `Mutex`, `AtomicBool` and `AtomicWaker`),
+//! `registrations` counts every place ever inserted; `notify_one` reports the count it saw under
+//! its lock when it found nobody, which is what `Handoff::hand_off` compares against after
+//! publishing (race R3). Counting under the lock the insert takes anyway replaces a locked RMW
+//! per wait with a plain store.
+//!
+//! The same code runs under loom (on the facade's loom `Mutex`, atomics and `AtomicWaker`),
 //! so the loom models check this list itself, not a stand-in. The `event-listener-waiters` cargo
 //! feature switches the line back to event-listener, for comparison.
 
 #[cfg(not(feature = "event-listener-waiters"))]
 mod native {
+    use std::collections::VecDeque;
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::Arc;
-    use std::task::{Context, Poll};
+    use std::task::{Context, Poll, Waker};
 
-    use crate::engine::loom::{AtomicBool, AtomicWaker, Mutex, Ordering};
+    use crate::engine::loom::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
 
     /// One parked task's flag and waker. Shared between the slot that holds it and the [`Place`]
     /// that waits on it; reused by later places once the slot is the only holder.
@@ -41,14 +48,6 @@ mod native {
         /// Set (after the slot was unlinked) by the notifier.
         notified: AtomicBool,
         waker: AtomicWaker,
-    }
-
-    /// Wakes the task of a node that was unlinked and flagged under the lock (`List::pop_front`);
-    /// called after unlocking. The node may already serve a later place (its slot was reused):
-    /// then this wake is spurious, which a future tolerates (it re-checks its flag and
-    /// re-registers).
-    fn wake(node: &Node) {
-        node.waker.wake();
     }
 
     /// No slot: the end of the list, or "not linked".
@@ -73,46 +72,51 @@ mod native {
     #[derive(Default)]
     struct List {
         slots: Vec<Slot>,
-        /// Slots not in use.
-        free: Vec<u32>,
+        /// Slots not in use, oldest freed first: the slot a notifier just freed is reused last,
+        /// when its notified place has usually run and let go of the node (`take_slot`).
+        free: VecDeque<u32>,
         head: u32,
         tail: u32,
     }
 
     impl List {
-        /// A slot for a new place: a free one (with its node, if no finished place still holds
-        /// that node), or a new one.
+        /// A slot for a new place: a free one whose node no notified place still holds, or a new
+        /// one.
         fn take_slot(&mut self) -> u32 {
-            match self.free.pop() {
-                Some(i) => {
-                    let slot = &mut self.slots[i as usize];
-                    slot.generation = slot.generation.wrapping_add(1);
-                    if Arc::strong_count(&slot.node) == 1 {
-                        // Only this slot holds it, and only under the lock can it be cloned, so
-                        // nobody reads the flag any more; it was set under this lock, so the
-                        // reset is ordered after it. The fence pairs with the `Release` decrement
-                        // of the last other holder's `Arc` drop (as `Arc::drop` itself does), so
-                        // that holder's reads of the flag come before the reset.
-                        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-                        // Relaxed: published to the new place by the lock.
-                        slot.node.notified.store(false, Ordering::Relaxed);
-                    } else {
-                        // A notified place has not yet seen its flag: leave its node alone.
-                        slot.node = Arc::new(Node::new());
-                    }
-                    i
+            // The oldest free slots first. A slot whose node a notified place still holds (it has
+            // not run since it was notified) goes to the back of the free list, to be looked at
+            // again later; after two such, the slab grows by a slot instead. So the slab settles
+            // at the most places that were in line or notified-but-not-run at once, and in steady
+            // state no wait allocates. (Replacing the held node, as a first version did, cost an
+            // allocation per wait whenever waiters overlapped: most waits in S3 and S4.)
+            for _ in 0..2 {
+                let Some(i) = self.free.pop_front() else {
+                    break;
+                };
+                let slot = &mut self.slots[i as usize];
+                if Arc::strong_count(&slot.node) != 1 {
+                    self.free.push_back(i);
+                    continue;
                 }
-                None => {
-                    self.slots.push(Slot {
-                        node: Arc::new(Node::new()),
-                        generation: 0,
-                        linked: false,
-                        prev: NIL,
-                        next: NIL,
-                    });
-                    (self.slots.len() - 1) as u32
-                }
+                slot.generation = slot.generation.wrapping_add(1);
+                // Only this slot holds the node, and only under the lock can it be cloned, so
+                // nobody reads the flag any more; it was set under this lock, so the reset is
+                // ordered after it. The fence pairs with the `Release` decrement of the last
+                // other holder's `Arc` drop (as `Arc::drop` itself does), so that holder's reads
+                // of the flag come before the reset.
+                std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+                // Relaxed: published to the new place by the lock.
+                slot.node.notified.store(false, Ordering::Relaxed);
+                return i;
             }
+            self.slots.push(Slot {
+                node: Arc::new(Node::new()),
+                generation: 0,
+                linked: false,
+                prev: NIL,
+                next: NIL,
+            });
+            (self.slots.len() - 1) as u32
         }
 
         fn link_back(&mut self, i: u32) {
@@ -150,23 +154,26 @@ mod native {
                 NIL => self.tail = prev,
                 n => self.slots[n as usize].prev = prev,
             }
-            self.free.push(i);
+            self.free.push_back(i);
         }
 
-        /// Unlinks the oldest place and flags it notified, under the lock, and returns its node to
-        /// be woken after unlocking. Flagging under the lock orders the flag before any later
-        /// reuse of the node (which resets it under the same lock).
-        fn pop_front(&mut self) -> Option<Arc<Node>> {
+        /// Unlinks the oldest place, flags it notified and takes its waker, under the lock; the
+        /// caller wakes it after unlocking (`Err(())`: the line is empty). Flagging under the lock
+        /// orders the flag before any later reuse of the node (which resets it under the same
+        /// lock); taking the waker here, not cloning the node's `Arc` to wake it later, saves two
+        /// reference-count RMWs per wait. The flag comes before the take, as in
+        /// `AtomicWaker::wake`: a place that registers after the take sees the flag.
+        fn pop_front(&mut self) -> Result<Option<Waker>, ()> {
             let i = self.head;
             if i == NIL {
-                return None;
+                return Err(());
             }
-            let node = self.slots[i as usize].node.clone();
             self.unlink(i);
+            let node = &self.slots[i as usize].node;
             // Release: what the notifier did before (the pushed item, the counted slot) is visible
             // to the task that sees the flag.
             node.notified.store(true, Ordering::Release);
-            Some(node)
+            Ok(node.waker.take())
         }
     }
 
@@ -182,6 +189,9 @@ mod native {
     /// The line of parked tasks.
     pub(crate) struct Line {
         list: Mutex<List>,
+        /// Places ever inserted (race R3). Written only under the lock, so a load and a store
+        /// suffice; read under the lock by `notify_one`, and without it by `registrations`.
+        registrations: AtomicUsize,
     }
 
     impl Line {
@@ -192,7 +202,16 @@ mod native {
                     tail: NIL,
                     ..List::default()
                 }),
+                registrations: AtomicUsize::new(0),
             }
+        }
+
+        /// Places ever inserted. Relaxed: a caller that must see a given insert is ordered after
+        /// it by the lock or by an RMW on the state word that acquired the inserter's later
+        /// registration CAS (race R3 in `Handoff::hand_off`).
+        #[inline]
+        pub(crate) fn registrations(&self) -> usize {
+            self.registrations.load(Ordering::Relaxed)
         }
 
         /// Joins the back of the line; the place can be notified from now on.
@@ -208,6 +227,10 @@ mod native {
 
         fn join(&self, front: bool) -> Place<'_> {
             let mut list = self.list.lock();
+            // Relaxed: only written under this lock (see the field).
+            let n = self.registrations.load(Ordering::Relaxed);
+            self.registrations
+                .store(n.wrapping_add(1), Ordering::Relaxed);
             let i = list.take_slot();
             if front {
                 list.link_front(i);
@@ -227,33 +250,43 @@ mod native {
             }
         }
 
-        /// Notifies up to `n` places that are not notified yet, oldest first; returns how many.
-        pub(crate) fn notify_additional(&self, n: usize) -> usize {
-            if n == 1 {
-                // The hand-off path (a release with waiters): one node, no allocation.
-                let node = self.list.lock().pop_front();
-                return match node {
-                    Some(node) => {
-                        wake(&node);
-                        1
+        /// Notifies the oldest place that is not notified yet, and wakes it after unlocking.
+        /// `Err(registrations)` if there is none, with the count of places inserted as seen under
+        /// the lock (race R3).
+        ///
+        /// Every call takes the lock, and so does `notify_all`: a caller that notified after
+        /// `close` set the closed bit and notified everyone (under this lock) sees the closed bit
+        /// in any later load, which is what lets `hand_off` skip an RMW on the state word.
+        #[inline]
+        pub(crate) fn notify_one(&self) -> Result<(), usize> {
+            let mut list = self.list.lock();
+            match list.pop_front() {
+                Ok(waker) => {
+                    drop(list);
+                    // The popped place's waker; none if it has not been polled yet (it sees the
+                    // flag when it is).
+                    if let Some(waker) = waker {
+                        waker.wake();
                     }
-                    None => 0,
-                };
+                    Ok(())
+                }
+                // Relaxed: read under the lock that every write holds.
+                Err(()) => Err(self.registrations.load(Ordering::Relaxed)),
             }
-            // close() only: collect, then wake outside the lock.
-            let woken: Vec<_> = {
-                let mut list = self.list.lock();
-                std::iter::from_fn(|| list.pop_front()).take(n).collect()
-            };
-            for node in &woken {
-                wake(node);
-            }
-            woken.len()
         }
 
-        /// Notifies every place.
+        /// Whether every notify takes the line's lock (see `notify_one`).
+        pub(crate) const NOTIFY_LOCKS: bool = true;
+
+        /// Notifies every place (close): collects the wakers under the lock, wakes them after.
         pub(crate) fn notify_all(&self) -> usize {
-            self.notify_additional(usize::MAX)
+            let woken: Vec<Option<Waker>> = {
+                let mut list = self.list.lock();
+                std::iter::from_fn(|| list.pop_front().ok()).collect()
+            };
+            let n = woken.len();
+            woken.into_iter().flatten().for_each(Waker::wake);
+            n
         }
 
         /// Leaves the line if `joined` is still linked; `true` if a notifier unlinked it first.
@@ -339,17 +372,38 @@ mod el {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use crate::engine::loom::{Event, EventListener};
+    use crate::engine::loom::{AtomicUsize, Event, EventListener, Ordering};
 
-    pub(crate) struct Line(Event);
+    pub(crate) struct Line(Event, AtomicUsize);
 
     impl Line {
         pub(crate) fn new() -> Self {
-            Line(Event::new())
+            Line(Event::new(), AtomicUsize::new(0))
         }
 
+        /// event-listener may notify without a lock: `hand_off` keeps its RMW for close.
+        pub(crate) const NOTIFY_LOCKS: bool = false;
+
         pub(crate) fn listen(&self) -> Place<'_> {
-            Place(self.0.listen(), PhantomData)
+            let place = Place(self.0.listen(), PhantomData);
+            // AcqRel: a `notify_one` that reads this increment also sees the place inserted
+            // before it.
+            self.1.fetch_add(1, Ordering::AcqRel);
+            place
+        }
+
+        pub(crate) fn registrations(&self) -> usize {
+            // Acquire: pairs with the increment in `listen`.
+            self.1.load(Ordering::Acquire)
+        }
+
+        /// Notifies one more listener; `Err` with the count of places read *before* the notify.
+        pub(crate) fn notify_one(&self) -> Result<(), usize> {
+            let seen = self.registrations();
+            match self.notify_additional(1) {
+                1 => Ok(()),
+                _ => Err(seen),
+            }
         }
 
         /// event-listener cannot insert at the front: the waiter rejoins at the back.
@@ -357,7 +411,7 @@ mod el {
             self.listen()
         }
 
-        pub(crate) fn notify_additional(&self, n: usize) -> usize {
+        fn notify_additional(&self, n: usize) -> usize {
             self.0.notify_additional(n)
         }
 
@@ -400,13 +454,13 @@ mod tests {
         let mut b = list.listen();
         let c = list.listen();
         assert!((&mut a).now_or_never().is_none());
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!((&mut b).now_or_never().is_none(), "b is not the oldest");
         assert!((&mut a).now_or_never().is_some());
-        assert_eq!(list.notify_additional(1), 1); // b
+        assert!(list.notify_one().is_ok()); // b
         assert!(b.discard(), "b held a notification");
         assert!(!c.discard(), "c was never notified");
-        assert_eq!(list.notify_additional(5), 0, "nobody left");
+        assert!(list.notify_one().is_err(), "nobody left");
     }
 
     #[test]
@@ -416,26 +470,101 @@ mod tests {
         let b = list.listen();
         let mut c = list.listen();
         assert!(!b.discard(), "b leaves from the middle, unnotified");
-        assert_eq!(list.notify_additional(1), 1); // a, the oldest
-                                                  // a's slot is free again; d takes it (a newer generation of the same slot).
+        assert!(list.notify_one().is_ok()); // a, the oldest
+                                            // a's slot is free again; d takes it (a newer generation of the same slot).
         let mut d = list.listen();
         assert!(
             a.discard(),
             "a was notified, although its slot now serves d"
         );
         let mut front = list.listen_front();
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!(
             (&mut front).now_or_never().is_some(),
             "listen_front is served first"
         );
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!(
             (&mut c).now_or_never().is_some(),
             "then c, in arrival order"
         );
         assert!((&mut d).now_or_never().is_none());
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!((&mut d).now_or_never().is_some());
+    }
+
+    #[test]
+    fn a_notify_that_finds_nobody_reports_the_places_inserted_so_far() {
+        let list = Line::new();
+        assert_eq!(list.notify_one(), Err(0));
+        let a = list.listen();
+        let b = list.listen_front();
+        assert_eq!(
+            list.registrations(),
+            2,
+            "every insert counts, at either end"
+        );
+        assert!(!a.discard());
+        assert!(!b.discard());
+        assert_eq!(
+            list.notify_one(),
+            Err(2),
+            "leaving does not uncount: a later insert must still change the count"
+        );
+        let _c = list.listen();
+        assert_eq!(list.registrations(), 3);
+    }
+
+    #[test]
+    fn the_popped_place_is_woken_with_its_own_waker() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::{Context, Wake, Waker};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let (wa, wb) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let list = Line::new();
+        let mut a = Box::pin(list.listen());
+        let mut b = Box::pin(list.listen());
+        let waker_a = Waker::from(wa.clone());
+        let waker_b = Waker::from(wb.clone());
+        assert!(a
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_pending());
+        assert!(b
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_pending());
+        assert!(list.notify_one().is_ok());
+        assert_eq!(
+            (wa.0.load(Ordering::Relaxed), wb.0.load(Ordering::Relaxed)),
+            (1, 0),
+            "only the oldest place's task is woken"
+        );
+        assert!(a
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_ready());
+        // A place notified before it was ever polled has no waker to wake; it sees its flag.
+        let mut c = Box::pin(list.listen());
+        assert!(list.notify_one().is_ok()); // b
+        assert!(list.notify_one().is_ok()); // c, never polled
+        assert_eq!(wb.0.load(Ordering::Relaxed), 1);
+        assert!(c
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_ready());
+        assert_eq!(wa.0.load(Ordering::Relaxed), 1, "c's poll woke nobody");
+        drop(b);
     }
 }

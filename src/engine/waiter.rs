@@ -86,9 +86,7 @@ impl<'a, H: Host> Waiter<'a, H> {
     pub(crate) fn join(host: &'a Arc<H>, front: bool, waiter_limit: usize) -> Joined<'a, H> {
         let mut waiter = Waiter::new(host, front);
         let engine = host.engine();
-        let turn = engine
-            .state_word()
-            .claim_or_register(waiter_limit, || engine.handoff().count_registration());
+        let turn = engine.state_word().claim_or_register(waiter_limit);
         match turn {
             Turn::Registered => {
                 waiter.registered = true;
@@ -130,7 +128,6 @@ impl<'a, H: Host> Waiter<'a, H> {
     ) -> CreatorJoined<'a, H> {
         let mut waiter = Waiter::new(host, false);
         let engine = host.engine();
-        engine.handoff().count_registration();
         match engine.state_word().register_creator() {
             CreatorTurn::Registered => {
                 waiter.registered = true;

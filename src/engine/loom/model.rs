@@ -55,6 +55,11 @@ impl AtomicWaker {
     pub(crate) fn wake(&self) {
         self.0.wake();
     }
+
+    /// Takes the registered waker out, as futures' `AtomicWaker::take` (to wake it later).
+    pub(crate) fn take(&self) -> Option<Waker> {
+        self.0.take_waker()
+    }
 }
 pub(crate) use std::sync::{Arc, Weak};
 
