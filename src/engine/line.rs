@@ -34,31 +34,81 @@
 
 #[cfg(not(feature = "event-listener-waiters"))]
 mod native {
-    use std::collections::VecDeque;
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Waker};
+    use std::sync::OnceLock;
+    use std::task::{Context, Poll, RawWakerVTable, Waker};
 
-    use crate::engine::loom::{AtomicBool, AtomicUsize, AtomicWaker, Mutex, Ordering};
-
-    /// One parked task's flag and waker. Shared between the slot that holds it and the [`Place`]
-    /// that waits on it; reused by later places once the slot is the only holder.
-    struct Node {
-        /// Set (after the slot was unlinked) by the notifier.
-        notified: AtomicBool,
-        waker: AtomicWaker,
-    }
+    use crate::engine::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
 
     /// No slot: the end of the list, or "not linked".
     const NIL: u32 = u32::MAX;
 
-    /// One entry of the slab.
+    /// Nodes in the first chunk; chunk `k` holds `FIRST_CHUNK << k`.
+    const FIRST_CHUNK: usize = 4;
+    /// Chunks enough for every slot index below `NIL`.
+    const CHUNKS: usize = 31;
+
+    /// A place's flag, readable without the lock: the generation of the last place notified in
+    /// this slot. A place of generation `g` is notified once it reads `>= g` (the slot is reused,
+    /// with a higher generation, only after the place was unlinked, and only a notifier unlinks a
+    /// place other than by its own discard).
+    struct Node {
+        notified: AtomicU64,
+    }
+
+    /// The nodes, one per slot, at addresses that never move: chunks of doubling size, each
+    /// allocated once (under the line's lock, when the slab first reaches it) and kept until the
+    /// line drops. A place borrows its node for the line's lifetime, so reading its flag needs
+    /// no lock and no reference count, and a slot can be reused the moment it is unlinked:
+    /// a notified place that has not run yet still finds its generation (or a later one) there.
+    struct Nodes {
+        chunks: [OnceLock<Box<[Node]>>; CHUNKS],
+    }
+
+    impl Nodes {
+        fn new() -> Self {
+            Nodes {
+                chunks: std::array::from_fn(|_| OnceLock::new()),
+            }
+        }
+
+        /// The chunk and offset of slot `i`: chunk `k` holds slots
+        /// `FIRST_CHUNK * (2^k - 1) .. FIRST_CHUNK * (2^(k+1) - 1)`.
+        #[inline]
+        fn locate(i: u32) -> (usize, usize) {
+            let n = i as usize / FIRST_CHUNK + 1;
+            let k = (usize::BITS - 1 - n.leading_zeros()) as usize;
+            (k, i as usize - FIRST_CHUNK * ((1 << k) - 1))
+        }
+
+        /// Slot `i`'s node; its chunk exists once the slot does (`List::take_slot`).
+        #[inline]
+        fn get(&self, i: u32) -> &Node {
+            let (k, offset) = Self::locate(i);
+            &self.chunks[k].get().expect("a slot's node chunk exists")[offset]
+        }
+
+        /// Makes sure slot `i`'s chunk exists (under the lock, as the slab grows).
+        fn ensure(&self, i: u32) {
+            let (k, _) = Self::locate(i);
+            self.chunks[k].get_or_init(|| {
+                (0..FIRST_CHUNK << k)
+                    .map(|_| Node {
+                        notified: AtomicU64::new(0),
+                    })
+                    .collect()
+            });
+        }
+    }
+
+    /// One entry of the slab, under the lock.
     struct Slot {
-        node: Arc<Node>,
-        /// Bumped every time the slot is handed to a new place, so a place whose slot was freed
-        /// (it was notified) and reused by another cannot mistake it for its own.
-        generation: u32,
+        /// The waker of the place in the slot, taken by the notifier.
+        waker: Option<Waker>,
+        /// Bumped every time the slot is handed to a new place (from 1), so a place whose slot
+        /// was freed (it was notified) and reused by another cannot mistake it for its own.
+        generation: u64,
         /// Whether the slot is in the list (not yet notified, not discarded).
         linked: bool,
         prev: u32,
@@ -66,59 +116,40 @@ mod native {
     }
 
     /// The list of unnotified places, oldest first: a doubly linked list threaded through a slab,
-    /// so joining, leaving from anywhere and notifying are O(1), and a slot (with its node) is
-    /// reused by later waiters, so waiting allocates nothing once the slab has grown to the
-    /// largest number of waiters seen at once.
-    #[derive(Default)]
+    /// so joining, leaving from anywhere and notifying are O(1), and a slot is reused by later
+    /// waiters, so waiting allocates nothing once the slab has grown to the largest number of
+    /// waiters seen at once.
     struct List {
         slots: Vec<Slot>,
-        /// Slots not in use, oldest freed first: the slot a notifier just freed is reused last,
-        /// when its notified place has usually run and let go of the node (`take_slot`).
-        free: VecDeque<u32>,
+        /// Slots not in use, most recently freed first (its lines are the warmest).
+        free: Vec<u32>,
         head: u32,
         tail: u32,
     }
 
     impl List {
-        /// A slot for a new place: a free one whose node no notified place still holds, or a new
-        /// one.
-        fn take_slot(&mut self) -> u32 {
-            // The oldest free slots first. A slot whose node a notified place still holds (it has
-            // not run since it was notified) goes to the back of the free list, to be looked at
-            // again later; after two such, the slab grows by a slot instead. So the slab settles
-            // at the most places that were in line or notified-but-not-run at once, and in steady
-            // state no wait allocates. (Replacing the held node, as a first version did, cost an
-            // allocation per wait whenever waiters overlapped: most waits in S3 and S4.)
-            for _ in 0..2 {
-                let Some(i) = self.free.pop_front() else {
-                    break;
-                };
+        /// A slot for a new place, in a new generation: a free one, or a new one.
+        #[inline]
+        fn take_slot(&mut self, nodes: &Nodes) -> u32 {
+            if let Some(i) = self.free.pop() {
                 let slot = &mut self.slots[i as usize];
-                if Arc::strong_count(&slot.node) != 1 {
-                    self.free.push_back(i);
-                    continue;
-                }
-                slot.generation = slot.generation.wrapping_add(1);
-                // Only this slot holds the node, and only under the lock can it be cloned, so
-                // nobody reads the flag any more; it was set under this lock, so the reset is
-                // ordered after it. The fence pairs with the `Release` decrement of the last
-                // other holder's `Arc` drop (as `Arc::drop` itself does), so that holder's reads
-                // of the flag come before the reset.
-                std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-                // Relaxed: published to the new place by the lock.
-                slot.node.notified.store(false, Ordering::Relaxed);
+                slot.generation += 1;
                 return i;
             }
+            let i = self.slots.len() as u32;
+            assert!(i < NIL, "too many places in line");
+            nodes.ensure(i);
             self.slots.push(Slot {
-                node: Arc::new(Node::new()),
-                generation: 0,
+                waker: None,
+                generation: 1,
                 linked: false,
                 prev: NIL,
                 next: NIL,
             });
-            (self.slots.len() - 1) as u32
+            i
         }
 
+        #[inline]
         fn link_back(&mut self, i: u32) {
             let tail = self.tail;
             let slot = &mut self.slots[i as usize];
@@ -141,11 +172,13 @@ mod native {
             self.head = i;
         }
 
-        /// Takes slot `i` out of the list and frees it.
-        fn unlink(&mut self, i: u32) {
+        /// Takes slot `i` out of the list and frees it; returns its waker.
+        #[inline]
+        fn unlink(&mut self, i: u32) -> Option<Waker> {
             let slot = &mut self.slots[i as usize];
             let (prev, next) = (slot.prev, slot.next);
             (slot.linked, slot.prev, slot.next) = (false, NIL, NIL);
+            let waker = slot.waker.take();
             match prev {
                 NIL => self.head = next,
                 p => self.slots[p as usize].next = next,
@@ -154,41 +187,32 @@ mod native {
                 NIL => self.tail = prev,
                 n => self.slots[n as usize].prev = prev,
             }
-            self.free.push_back(i);
+            self.free.push(i);
+            waker
         }
 
         /// Unlinks the oldest place, flags it notified and takes its waker, under the lock; the
-        /// caller wakes it after unlocking (`Err(())`: the line is empty). Flagging under the lock
-        /// orders the flag before any later reuse of the node (which resets it under the same
-        /// lock); taking the waker here, not cloning the node's `Arc` to wake it later, saves two
-        /// reference-count RMWs per wait. The flag comes before the take, as in
-        /// `AtomicWaker::wake`: a place that registers after the take sees the flag.
-        fn pop_front(&mut self) -> Result<Option<Waker>, ()> {
+        /// caller wakes it after unlocking (`Err(())`: the line is empty). The waker lives under
+        /// the lock, so neither side touches an atomic for it.
+        #[inline]
+        fn pop_front(&mut self, nodes: &Nodes) -> Result<Option<Waker>, ()> {
             let i = self.head;
             if i == NIL {
                 return Err(());
             }
-            self.unlink(i);
-            let node = &self.slots[i as usize].node;
+            let generation = self.slots[i as usize].generation;
+            let waker = self.unlink(i);
             // Release: what the notifier did before (the pushed item, the counted slot) is visible
             // to the task that sees the flag.
-            node.notified.store(true, Ordering::Release);
-            Ok(node.waker.take())
-        }
-    }
-
-    impl Node {
-        fn new() -> Self {
-            Node {
-                notified: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
-            }
+            nodes.get(i).notified.store(generation, Ordering::Release);
+            Ok(waker)
         }
     }
 
     /// The line of parked tasks.
     pub(crate) struct Line {
         list: Mutex<List>,
+        nodes: Nodes,
         /// Places ever inserted (race R3). Written only under the lock, so a load and a store
         /// suffice; read under the lock by `notify_one`, and without it by `registrations`.
         registrations: AtomicUsize,
@@ -198,13 +222,18 @@ mod native {
         pub(crate) fn new() -> Self {
             Line {
                 list: Mutex::new(List {
+                    slots: Vec::new(),
+                    free: Vec::new(),
                     head: NIL,
                     tail: NIL,
-                    ..List::default()
                 }),
+                nodes: Nodes::new(),
                 registrations: AtomicUsize::new(0),
             }
         }
+
+        /// Whether every notify takes the line's lock (see `notify_one`).
+        pub(crate) const NOTIFY_LOCKS: bool = true;
 
         /// Places ever inserted. Relaxed: a caller that must see a given insert is ordered after
         /// it by the lock or by an RMW on the state word that acquired the inserter's later
@@ -214,39 +243,43 @@ mod native {
             self.registrations.load(Ordering::Relaxed)
         }
 
-        /// Joins the back of the line; the place can be notified from now on.
-        pub(crate) fn listen(&self) -> Place<'_> {
-            self.join(false)
+        /// Joins the back of the line; the place can be notified from now on. With `waker`, the
+        /// place is registered at once (in the same lock round trip), so its first poll in the
+        /// task that joined takes no lock.
+        pub(crate) fn listen(&self, waker: Option<&Waker>) -> Place<'_> {
+            self.join(false, waker)
         }
 
         /// Joins the *front* of the line: for a waiter that was served but must wait again (its
         /// resource failed a check and its unit went to teardown), so it keeps its place.
-        pub(crate) fn listen_front(&self) -> Place<'_> {
-            self.join(true)
+        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_> {
+            self.join(true, waker)
         }
 
-        fn join(&self, front: bool) -> Place<'_> {
+        #[inline]
+        fn join(&self, front: bool, waker: Option<&Waker>) -> Place<'_> {
             let mut list = self.list.lock();
             // Relaxed: only written under this lock (see the field).
             let n = self.registrations.load(Ordering::Relaxed);
             self.registrations
                 .store(n.wrapping_add(1), Ordering::Relaxed);
-            let i = list.take_slot();
+            let i = list.take_slot(&self.nodes);
             if front {
                 list.link_front(i);
             } else {
                 list.link_back(i);
             }
-            let slot = &list.slots[i as usize];
-            let joined = Joined {
-                slot: i,
-                generation: slot.generation,
-                node: slot.node.clone(),
-            };
+            let slot = &mut list.slots[i as usize];
+            slot.waker = waker.cloned();
+            let generation = slot.generation;
             drop(list);
             Place {
                 line: self,
-                joined: Some(joined),
+                slot: i,
+                generation,
+                node: self.nodes.get(i),
+                registered: waker.map(WakerId::of),
+                done: false,
             }
         }
 
@@ -260,11 +293,10 @@ mod native {
         #[inline]
         pub(crate) fn notify_one(&self) -> Result<(), usize> {
             let mut list = self.list.lock();
-            match list.pop_front() {
+            match list.pop_front(&self.nodes) {
                 Ok(waker) => {
                     drop(list);
-                    // The popped place's waker; none if it has not been polled yet (it sees the
-                    // flag when it is).
+                    // None if the place was never polled (it sees the flag when it is).
                     if let Some(waker) = waker {
                         waker.wake();
                     }
@@ -275,56 +307,86 @@ mod native {
             }
         }
 
-        /// Whether every notify takes the line's lock (see `notify_one`).
-        pub(crate) const NOTIFY_LOCKS: bool = true;
-
         /// Notifies every place (close): collects the wakers under the lock, wakes them after.
         pub(crate) fn notify_all(&self) -> usize {
             let woken: Vec<Option<Waker>> = {
                 let mut list = self.list.lock();
-                std::iter::from_fn(|| list.pop_front().ok()).collect()
+                std::iter::from_fn(|| list.pop_front(&self.nodes).ok()).collect()
             };
             let n = woken.len();
             woken.into_iter().flatten().for_each(Waker::wake);
             n
         }
 
-        /// Leaves the line if `joined` is still linked; `true` if a notifier unlinked it first.
-        fn leave(&self, joined: &Joined) -> bool {
+        /// Leaves the line if the place is still linked; `true` if a notifier unlinked it first.
+        fn leave(&self, slot: u32, generation: u64) -> bool {
             let mut list = self.list.lock();
-            let slot = &list.slots[joined.slot as usize];
-            if slot.linked && slot.generation == joined.generation {
-                list.unlink(joined.slot);
+            let s = &list.slots[slot as usize];
+            if s.linked && s.generation == generation {
+                let waker = list.unlink(slot);
+                drop(list);
+                drop(waker);
                 false
             } else {
                 // Unlinked by a notifier (the slot may already serve another place): notified.
                 true
             }
         }
+
+        /// Replaces a linked place's waker (a poll with a waker other than the registered one);
+        /// `false` if a notifier unlinked it first.
+        fn register(&self, slot: u32, generation: u64, waker: &Waker) -> bool {
+            let mut list = self.list.lock();
+            let s = &mut list.slots[slot as usize];
+            if !(s.linked && s.generation == generation) {
+                return false;
+            }
+            let old = s.waker.replace(waker.clone());
+            drop(list);
+            drop(old);
+            true
+        }
     }
 
-    /// Which slot a place holds, in which generation, and its node.
-    struct Joined {
-        slot: u32,
-        generation: u32,
-        node: Arc<Node>,
+    /// Which waker a place registered: its data and vtable pointers, compared as
+    /// `Waker::will_wake` does, without holding a clone.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    struct WakerId(usize, usize);
+
+    impl WakerId {
+        fn of(waker: &Waker) -> Self {
+            let vtable: *const RawWakerVTable = waker.vtable();
+            WakerId(waker.data() as usize, vtable as usize)
+        }
     }
 
     /// A place in the [`Line`]: a future that completes once notified.
     pub(crate) struct Place<'a> {
         line: &'a Line,
-        /// `None` once completed or discarded.
-        joined: Option<Joined>,
+        slot: u32,
+        generation: u64,
+        node: &'a Node,
+        /// The waker last registered in the slot, if any.
+        registered: Option<WakerId>,
+        /// Completed or discarded.
+        done: bool,
     }
 
     impl Place<'_> {
         /// Leaves the line, and says whether a notification was held (and not yet consumed by
         /// completing). The caller passes a held notification on. O(1).
         pub(crate) fn discard(mut self) -> bool {
-            match self.joined.take() {
-                Some(joined) => self.line.leave(&joined),
-                None => false,
+            if std::mem::replace(&mut self.done, true) {
+                return false;
             }
+            self.line.leave(self.slot, self.generation)
+        }
+
+        /// Whether a notifier flagged this place. Acquire: pairs with the notifier's Release
+        /// store.
+        #[inline]
+        fn notified(&self) -> bool {
+            self.node.notified.load(Ordering::Acquire) >= self.generation
         }
     }
 
@@ -332,32 +394,34 @@ mod native {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            let node = &self
-                .joined
-                .as_ref()
-                .expect("place polled after completion")
-                .node;
-            // Acquire: pairs with the notifier's Release store.
-            if node.notified.load(Ordering::Acquire) {
-                self.joined = None;
+            assert!(!self.done, "place polled after completion");
+            if self.notified() {
+                self.done = true;
                 return Poll::Ready(());
             }
-            node.waker.register(cx.waker());
-            // Re-check after registering: a notifier that stored the flag before our registration
-            // may have found no waker to wake.
-            if node.notified.load(Ordering::Acquire) {
-                self.joined = None;
-                return Poll::Ready(());
+            let id = WakerId::of(cx.waker());
+            if self.registered == Some(id) {
+                // The notifier wakes the registered waker after it stores the flag.
+                return Poll::Pending;
             }
-            Poll::Pending
+            // A first poll of a place joined without a waker, or a poll from another task:
+            // register under the lock, unless a notifier unlinked the place meanwhile (then the
+            // flag, stored under that lock, is visible).
+            if self.line.register(self.slot, self.generation, cx.waker()) {
+                self.registered = Some(id);
+                return Poll::Pending;
+            }
+            debug_assert!(self.notified(), "an unlinked place was notified");
+            self.done = true;
+            Poll::Ready(())
         }
     }
 
     impl Drop for Place<'_> {
         fn drop(&mut self) {
             // Leave the line if still linked; a held notification is dropped (see module docs).
-            if let Some(joined) = self.joined.take() {
-                self.line.leave(&joined);
+            if !self.done {
+                self.line.leave(self.slot, self.generation);
             }
         }
     }
@@ -370,7 +434,7 @@ mod el {
     use std::future::Future;
     use std::marker::PhantomData;
     use std::pin::Pin;
-    use std::task::{Context, Poll};
+    use std::task::{Context, Poll, Waker};
 
     use crate::engine::loom::{AtomicUsize, Event, EventListener, Ordering};
 
@@ -384,7 +448,8 @@ mod el {
         /// event-listener may notify without a lock: `hand_off` keeps its RMW for close.
         pub(crate) const NOTIFY_LOCKS: bool = false;
 
-        pub(crate) fn listen(&self) -> Place<'_> {
+        /// event-listener registers the waker on the first poll.
+        pub(crate) fn listen(&self, _waker: Option<&Waker>) -> Place<'_> {
             let place = Place(self.0.listen(), PhantomData);
             // AcqRel: a `notify_one` that reads this increment also sees the place inserted
             // before it.
@@ -407,8 +472,8 @@ mod el {
         }
 
         /// event-listener cannot insert at the front: the waiter rejoins at the back.
-        pub(crate) fn listen_front(&self) -> Place<'_> {
-            self.listen()
+        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_> {
+            self.listen(waker)
         }
 
         fn notify_additional(&self, n: usize) -> usize {
@@ -450,9 +515,9 @@ mod tests {
     #[test]
     fn notifies_oldest_first_and_discard_reports_a_held_notification() {
         let list = Line::new();
-        let mut a = list.listen();
-        let mut b = list.listen();
-        let c = list.listen();
+        let mut a = list.listen(None);
+        let mut b = list.listen(None);
+        let c = list.listen(None);
         assert!((&mut a).now_or_never().is_none());
         assert!(list.notify_one().is_ok());
         assert!((&mut b).now_or_never().is_none(), "b is not the oldest");
@@ -466,18 +531,18 @@ mod tests {
     #[test]
     fn leaving_from_the_middle_keeps_the_order_and_a_reused_slot_is_not_mistaken() {
         let list = Line::new();
-        let a = list.listen();
-        let b = list.listen();
-        let mut c = list.listen();
+        let a = list.listen(None);
+        let b = list.listen(None);
+        let mut c = list.listen(None);
         assert!(!b.discard(), "b leaves from the middle, unnotified");
         assert!(list.notify_one().is_ok()); // a, the oldest
                                             // a's slot is free again; d takes it (a newer generation of the same slot).
-        let mut d = list.listen();
+        let mut d = list.listen(None);
         assert!(
             a.discard(),
             "a was notified, although its slot now serves d"
         );
-        let mut front = list.listen_front();
+        let mut front = list.listen_front(None);
         assert!(list.notify_one().is_ok());
         assert!(
             (&mut front).now_or_never().is_some(),
@@ -497,8 +562,8 @@ mod tests {
     fn a_notify_that_finds_nobody_reports_the_places_inserted_so_far() {
         let list = Line::new();
         assert_eq!(list.notify_one(), Err(0));
-        let a = list.listen();
-        let b = list.listen_front();
+        let a = list.listen(None);
+        let b = list.listen_front(None);
         assert_eq!(
             list.registrations(),
             2,
@@ -511,7 +576,7 @@ mod tests {
             Err(2),
             "leaving does not uncount: a later insert must still change the count"
         );
-        let _c = list.listen();
+        let _c = list.listen(None);
         assert_eq!(list.registrations(), 3);
     }
 
@@ -533,8 +598,8 @@ mod tests {
             Arc::new(Count(AtomicUsize::new(0))),
         );
         let list = Line::new();
-        let mut a = Box::pin(list.listen());
-        let mut b = Box::pin(list.listen());
+        let mut a = Box::pin(list.listen(None));
+        let mut b = Box::pin(list.listen(None));
         let waker_a = Waker::from(wa.clone());
         let waker_b = Waker::from(wb.clone());
         assert!(a
@@ -556,7 +621,7 @@ mod tests {
             .poll(&mut Context::from_waker(&waker_a))
             .is_ready());
         // A place notified before it was ever polled has no waker to wake; it sees its flag.
-        let mut c = Box::pin(list.listen());
+        let mut c = Box::pin(list.listen(None));
         assert!(list.notify_one().is_ok()); // b
         assert!(list.notify_one().is_ok()); // c, never polled
         assert_eq!(wb.0.load(Ordering::Relaxed), 1);
@@ -566,5 +631,25 @@ mod tests {
             .is_ready());
         assert_eq!(wa.0.load(Ordering::Relaxed), 1, "c's poll woke nobody");
         drop(b);
+        // A place polled again from another task wakes that task, not the first.
+        let mut d = Box::pin(list.listen(Some(&waker_a)));
+        assert!(d
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_pending());
+        assert!(d
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_pending());
+        assert!(list.notify_one().is_ok());
+        assert_eq!(
+            (wa.0.load(Ordering::Relaxed), wb.0.load(Ordering::Relaxed)),
+            (1, 2),
+            "the waker of the latest poll is woken"
+        );
+        assert!(d
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_ready());
     }
 }
