@@ -6,14 +6,16 @@
 //! oversubscribed benchmarks showed that mutex, contended between the two workers, as the largest
 //! single cost. This list takes its lock twice per wait:
 //!
-//! * `listen` links a slot at the back and counts the place in `registrations` (lock 1). Slots
-//!   live in a slab and are reused, each with its node (a flag and an `AtomicWaker`, registered
-//!   without the lock), so waiting allocates nothing in steady state, and leaving from anywhere in
-//!   the line is O(1): a doubly linked list threaded through the slab, with a generation number
-//!   per slot.
-//! * `notify_one` unlinks the oldest place, marks it notified (`Release`) and takes its waker
-//!   under the lock (lock 2), then wakes it after unlocking. A popped node *is* a notified one, so
-//!   the waking task never takes the lock: it sees `notified` (`Acquire`) and completes.
+//! * `listen` links a slot at the back, counts the place in `registrations` and stores the
+//!   joining task's waker in the slot (lock 1). Slots live in a slab and are reused, so waiting
+//!   allocates nothing in steady state, and leaving from anywhere in the line is O(1): a doubly
+//!   linked list threaded through the slab, with a generation number per slot. Beside each slot,
+//!   at an address that never moves, is its node: the generation last notified there, which the
+//!   place reads without the lock and without a reference count.
+//! * `notify_one` unlinks the oldest place, stores its generation in the node (`Release`) and
+//!   takes its waker under the lock (lock 2), then wakes it after unlocking. The waking task never
+//!   takes the lock: it sees its generation (`Acquire`) and completes. A place polled with a waker
+//!   other than the one it registered (or joined without one) registers it under the lock.
 //! * `discard` (cancellation) takes the lock to unlink the slot if it is still linked in the same
 //!   generation; otherwise a notifier unlinked it, so `discard` reports the notification, which
 //!   the caller passes on (race R5).
@@ -28,8 +30,7 @@
 //! publishing (race R3). Counting under the lock the insert takes anyway replaces a locked RMW
 //! per wait with a plain store.
 //!
-//! The same code runs under loom (on the facade's loom `Mutex`, atomics and `AtomicWaker`),
-//! so the loom models check this list itself, not a stand-in. The `event-listener-waiters` cargo
+//! The same code runs under loom (on the facade's loom `Mutex` and atomics), so the loom models check this list itself, not a stand-in. The `event-listener-waiters` cargo
 //! feature switches the line back to event-listener, for comparison.
 
 #[cfg(not(feature = "event-listener-waiters"))]
