@@ -19,6 +19,9 @@
 //!   drops it, the release hands it to the parked acquire, which completes;
 //! * `keyed`: `KeyedPool::acquire(&key).await` of an idle resource, then drop, cycling over four
 //!   keys (`max_per_key` 4, `max_total` 16): the keyed path's map lookup and per-key pool.
+//! * `wait-mutex`: the `wait` cycle on the comparison's fair mutex baseline (a tokio `Semaphore`
+//!   and a mutex over a `VecDeque`, `benches/common/pools.rs`), for reading the two wait paths
+//!   side by side under callgrind. Not in the guard's baseline: it measures tokio, not this crate.
 
 mod common;
 
@@ -28,7 +31,7 @@ use std::pin::pin;
 use std::task::Poll;
 
 use clap::{Parser, ValueEnum};
-use common::pools::Shadowcat;
+use common::pools::{BenchPool, MutexBaseline, Shadowcat};
 
 /// One measured cycle of the instruction-count guard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,6 +44,8 @@ enum Scenario {
     Wait,
     /// Keyed `acquire(&key).await` + drop over four keys.
     Keyed,
+    /// The `wait` cycle on the fair mutex baseline.
+    WaitMutex,
 }
 
 /// Runs SCENARIO for a warm-up and then CYCLES measured cycles (for callgrind).
@@ -77,6 +82,9 @@ fn run(scenario: Scenario, cycles: u64) -> u64 {
         .expect("runtime");
     if scenario == Scenario::Keyed {
         return rt.block_on(run_keyed(cycles));
+    }
+    if scenario == Scenario::WaitMutex {
+        return rt.block_on(run_wait_mutex(cycles));
     }
     rt.block_on(async {
         let max = if scenario == Scenario::Wait { 1 } else { 16 };
@@ -130,12 +138,40 @@ fn run(scenario: Scenario, cycles: u64) -> u64 {
                 .await
             }
             Scenario::Keyed => unreachable!("run_keyed"),
+            Scenario::WaitMutex => unreachable!("run_wait_mutex"),
         }
         let stats = pool.stats();
         assert_eq!(stats.in_use, 0);
         assert_eq!(stats.size, max);
         stats.created
     })
+}
+
+/// The `wait` cycle on the fair mutex baseline: a pool of one, an acquire parks behind the held
+/// resource, the holder drops it (its permit goes to the parked acquire), the acquire completes.
+async fn run_wait_mutex(cycles: u64) -> u64 {
+    let pool = MutexBaseline::build(1, false);
+    drop(pool.acquire().await);
+    // Unconstrained, as in `wait`: the semaphore's acquire spends tokio's budget too.
+    tokio::task::coop::unconstrained(async {
+        let mut held = pool.acquire().await;
+        for _ in 0..cycles {
+            let mut next = pin!(pool.acquire());
+            assert!(
+                poll_once(&mut next).await.is_pending(),
+                "the acquire did not park"
+            );
+            drop(held);
+            held = match poll_once(&mut next).await {
+                Poll::Ready(conn) => conn,
+                Poll::Pending => panic!("the release did not hand the permit over"),
+            };
+            black_box(&mut *held).n += 1;
+        }
+        drop(held);
+    })
+    .await;
+    pool.created()
 }
 
 /// The keyed scenario: four keys, each with one idle resource, acquired in turn.

@@ -189,9 +189,16 @@ async fn slow<T: Send + 'static>(
             // leaves the line and passes on anything it was handed.
             Next::Wait => {
                 let front = std::mem::take(&mut rejoin_front);
+                // Joined with this task's waker, registered in the same lock round trip as the
+                // place, so parking below takes no lock and no atomic for the waker.
+                let joined = std::future::poll_fn(|cx| {
+                    let limit = waiter_limit(shared);
+                    Poll::Ready(Waiter::join_registered(shared, front, limit, cx.waker()))
+                })
+                .await;
                 // Bound by value out of the match, so only the waiter (not the whole `Joined`)
                 // is kept in the state machine across the await.
-                let mut waiter = match Waiter::join(shared, front, waiter_limit(shared)) {
+                let mut waiter = match joined {
                     Joined::Waiting(waiter) => waiter,
                     Joined::Item(tracked, unit) => {
                         next = Next::Idle(Lease::new(tracked, unit));

@@ -9,11 +9,9 @@
 //! the number of notified, unserved waiters.
 //!
 //! The numbered races (DESIGN.md §7) that this type handles: race 3 (a notify that finds
-//! nobody, then a waiter registers before the publish) with the `registrations` counter and
-//! [`retake`](Handoff::retake); races 4 and 5 (a notified waiter that leaves) by the waiter calling
+//! nobody, then a waiter registers before the publish) with the line's count of inserted places
+//! and [`retake`](Handoff::retake); races 4 and 5 (a notified waiter that leaves) by the waiter calling
 //! `hand_off` again (`waiter.rs`).
-
-use crossbeam_utils::CachePadded;
 
 use super::line::Line;
 use super::loom::{AtomicUsize, Ordering};
@@ -32,12 +30,10 @@ pub(crate) enum Handed {
 
 /// The line of parked acquirers and the reservations handed to them.
 pub(crate) struct Handoff {
-    /// Parked acquirers, oldest first.
+    /// Parked acquirers, oldest first. It also counts the places ever inserted, which
+    /// `hand_off` compares at a notify that found nobody and after the publish that followed, to
+    /// detect a waiter that registered in between (race 3).
     line: Line,
-    /// Count of waiter registrations. `hand_off` compares it before a notify that found nobody
-    /// and after the publish that followed, to detect a waiter that registered in between
-    /// (race 3).
-    registrations: CachePadded<AtomicUsize>,
     /// Units of capacity handed to notified waiters (they create with them) and not yet taken.
     slots: AtomicUsize,
 }
@@ -46,7 +42,6 @@ impl Handoff {
     pub(crate) fn new() -> Self {
         Handoff {
             line: Line::new(),
-            registrations: CachePadded::new(AtomicUsize::new(0)),
             slots: AtomicUsize::new(0),
         }
     }
@@ -55,13 +50,6 @@ impl Handoff {
     #[inline]
     pub(crate) fn line(&self) -> &Line {
         &self.line
-    }
-
-    /// Counts a registration, before the CAS that registers (race 3). AcqRel: a `hand_off` that
-    /// reads this increment also sees the place in line inserted before it.
-    #[inline]
-    pub(crate) fn count_registration(&self) {
-        self.registrations.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Deposits one slot reservation (a unit of capacity for a waiter). AcqRel: ordered before
@@ -100,24 +88,27 @@ impl Handoff {
     /// waiter, or publishes it if there is none.
     pub(crate) fn hand_off(&self, state: &StateWord) -> Handed {
         loop {
-            // Acquire: pairs with the AcqRel increment of a registering waiter; if we read it,
-            // that waiter's place was inserted before, so the notify below can see it.
-            let seen = self.registrations.load(Ordering::Acquire);
-            // notify takes the line's lock, pops the oldest place, then flags and wakes it.
-            if self.line.notify_additional(1) == 1 {
-                // The notified waiter owns the reservation now. If the pool closed, the closer
-                // may have drained before our deposit: the caller drains.
-                return match state.sync_with_close().is_closed() {
-                    true => Handed::Closed,
-                    false => Handed::Done,
-                };
-            }
+            // notify takes the line's lock, pops the oldest place, flags it and takes its waker,
+            // and wakes it after unlocking; finding nobody, it reports the count of places
+            // inserted so far (under the lock: any later place counts more).
+            let seen = match self.line.notify_one() {
+                Ok(()) => {
+                    // The notified waiter owns the reservation now. If the pool closed, the
+                    // closer may have drained before our deposit: the caller drains.
+                    return match Self::closed_after_deposit(state) {
+                        true => Handed::Closed,
+                        false => Handed::Done,
+                    };
+                }
+                Err(seen) => seen,
+            };
             // Nobody to notify: every counted waiter is already notified or leaving.
             if self.publish_excess(state).is_closed() {
                 return Handed::Closed;
             }
-            // Acquire: see above.
-            if self.registrations.load(Ordering::Acquire) == seen {
+            // A waiter whose registration CAS came before our publishing RMW inserted its place
+            // (and counted it) before that CAS, and our RMW acquired the CAS: we see its count.
+            if self.line.registrations() == seen {
                 return Handed::Done;
             }
             // Race 3: a waiter registered between our notify and our publish and may be asleep
@@ -126,6 +117,22 @@ impl Handoff {
             if !self.retake(state) {
                 return Handed::Done;
             }
+        }
+    }
+
+    /// Whether the pool closed, seen by a depositor that just notified a waiter (the close
+    /// protocol's depositor rule, DESIGN.md §9). Close sets the closed bit and then notifies
+    /// every place under the line's lock; our notify took the same lock. If ours came after
+    /// close's, the closed bit happened before it and any later load sees it; if ours came first,
+    /// our deposit happened before close's notify, and so before close's drain, which takes it.
+    /// So a load suffices where the line's notify always locks; over event-listener, which may
+    /// not, it is an RMW on the word (totally ordered with close's).
+    #[inline]
+    fn closed_after_deposit(state: &StateWord) -> bool {
+        if Line::NOTIFY_LOCKS {
+            state.load().is_closed()
+        } else {
+            state.sync_with_close().is_closed()
         }
     }
 

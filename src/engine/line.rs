@@ -6,60 +6,110 @@
 //! oversubscribed benchmarks showed that mutex, contended between the two workers, as the largest
 //! single cost. This list takes its lock twice per wait:
 //!
-//! * `listen` links a slot at the back (lock 1). Slots live in a slab and are reused, each with
-//!   its node (a flag and an `AtomicWaker`, registered without the lock), so waiting allocates
-//!   nothing in steady state, and leaving from anywhere in the line is O(1): a doubly linked
-//!   list threaded through the slab, with a generation number per slot.
-//! * `notify_additional(n)` unlinks the `n` oldest places and marks each notified (`Release`)
-//!   under the lock (lock 2), then wakes them after unlocking. A popped node *is* a notified one, so the waking task
-//!   never takes the lock: it sees `notified` (`Acquire`) and completes.
+//! * `listen` links a slot at the back, counts the place in `registrations` and stores the
+//!   joining task's waker in the slot (lock 1). Slots live in a slab and are reused, so waiting
+//!   allocates nothing in steady state, and leaving from anywhere in the line is O(1): a doubly
+//!   linked list threaded through the slab, with a generation number per slot. Beside each slot,
+//!   at an address that never moves, is its node: the generation last notified there, which the
+//!   place reads without the lock and without a reference count.
+//! * `notify_one` unlinks the oldest place, stores its generation in the node (`Release`) and
+//!   takes its waker under the lock (lock 2), then wakes it after unlocking. The waking task never
+//!   takes the lock: it sees its generation (`Acquire`) and completes. A place polled with a waker
+//!   other than the one it registered (or joined without one) registers it under the lock.
 //! * `discard` (cancellation) takes the lock to unlink the slot if it is still linked in the same
 //!   generation; otherwise a notifier unlinked it, so `discard` reports the notification, which
 //!   the caller passes on (race R5).
 //!
 //! Semantics match what the engine relies on from event-listener 5: `listen` registers at once;
-//! `notify_additional` notifies listeners that are not notified yet, oldest first, and says how
-//! many; `discard` says whether a notification was held. Unlike event-listener, dropping a
-//! listener without `discard` does not pass a notification on; the engine always discards.
+//! `notify_one` notifies the oldest listener that is not notified yet; `discard` says whether a
+//! notification was held. Unlike event-listener, dropping a listener without `discard` does not
+//! pass a notification on; the engine always discards.
 //!
-//! The same code runs under loom (on the facade's loom `Mutex`, `AtomicBool` and `AtomicWaker`),
-//! so the loom models check this list itself, not a stand-in. The `event-listener-waiters` cargo
+//! `registrations` counts every place ever inserted; `notify_one` reports the count it saw under
+//! its lock when it found nobody, which is what `Handoff::hand_off` compares against after
+//! publishing (race R3). Counting under the lock the insert takes anyway replaces a locked RMW
+//! per wait with a plain store.
+//!
+//! The same code runs under loom (on the facade's loom `Mutex` and atomics), so the loom models check this list itself, not a stand-in. The `event-listener-waiters` cargo
 //! feature switches the line back to event-listener, for comparison.
 
 #[cfg(not(feature = "event-listener-waiters"))]
 mod native {
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::Arc;
-    use std::task::{Context, Poll};
+    use std::sync::OnceLock;
+    use std::task::{Context, Poll, RawWakerVTable, Waker};
 
-    use crate::engine::loom::{AtomicBool, AtomicWaker, Mutex, Ordering};
-
-    /// One parked task's flag and waker. Shared between the slot that holds it and the [`Place`]
-    /// that waits on it; reused by later places once the slot is the only holder.
-    struct Node {
-        /// Set (after the slot was unlinked) by the notifier.
-        notified: AtomicBool,
-        waker: AtomicWaker,
-    }
-
-    /// Wakes the task of a node that was unlinked and flagged under the lock (`List::pop_front`);
-    /// called after unlocking. The node may already serve a later place (its slot was reused):
-    /// then this wake is spurious, which a future tolerates (it re-checks its flag and
-    /// re-registers).
-    fn wake(node: &Node) {
-        node.waker.wake();
-    }
+    use crate::engine::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
 
     /// No slot: the end of the list, or "not linked".
     const NIL: u32 = u32::MAX;
 
-    /// One entry of the slab.
+    /// Nodes in the first chunk; chunk `k` holds `FIRST_CHUNK << k`.
+    const FIRST_CHUNK: usize = 4;
+    /// Chunks enough for every slot index below `NIL`.
+    const CHUNKS: usize = 31;
+
+    /// A place's flag, readable without the lock: the generation of the last place notified in
+    /// this slot. A place of generation `g` is notified once it reads `>= g` (the slot is reused,
+    /// with a higher generation, only after the place was unlinked, and only a notifier unlinks a
+    /// place other than by its own discard).
+    struct Node {
+        notified: AtomicU64,
+    }
+
+    /// The nodes, one per slot, at addresses that never move: chunks of doubling size, each
+    /// allocated once (under the line's lock, when the slab first reaches it) and kept until the
+    /// line drops. A place borrows its node for the line's lifetime, so reading its flag needs
+    /// no lock and no reference count, and a slot can be reused the moment it is unlinked:
+    /// a notified place that has not run yet still finds its generation (or a later one) there.
+    struct Nodes {
+        chunks: [OnceLock<Box<[Node]>>; CHUNKS],
+    }
+
+    impl Nodes {
+        fn new() -> Self {
+            Nodes {
+                chunks: std::array::from_fn(|_| OnceLock::new()),
+            }
+        }
+
+        /// The chunk and offset of slot `i`: chunk `k` holds slots
+        /// `FIRST_CHUNK * (2^k - 1) .. FIRST_CHUNK * (2^(k+1) - 1)`.
+        #[inline]
+        fn locate(i: u32) -> (usize, usize) {
+            let n = i as usize / FIRST_CHUNK + 1;
+            let k = (usize::BITS - 1 - n.leading_zeros()) as usize;
+            (k, i as usize - FIRST_CHUNK * ((1 << k) - 1))
+        }
+
+        /// Slot `i`'s node; its chunk exists once the slot does (`List::take_slot`).
+        #[inline]
+        fn get(&self, i: u32) -> &Node {
+            let (k, offset) = Self::locate(i);
+            &self.chunks[k].get().expect("a slot's node chunk exists")[offset]
+        }
+
+        /// Makes sure slot `i`'s chunk exists (under the lock, as the slab grows).
+        fn ensure(&self, i: u32) {
+            let (k, _) = Self::locate(i);
+            self.chunks[k].get_or_init(|| {
+                (0..FIRST_CHUNK << k)
+                    .map(|_| Node {
+                        notified: AtomicU64::new(0),
+                    })
+                    .collect()
+            });
+        }
+    }
+
+    /// One entry of the slab, under the lock.
     struct Slot {
-        node: Arc<Node>,
-        /// Bumped every time the slot is handed to a new place, so a place whose slot was freed
-        /// (it was notified) and reused by another cannot mistake it for its own.
-        generation: u32,
+        /// The waker of the place in the slot, taken by the notifier.
+        waker: Option<Waker>,
+        /// Bumped every time the slot is handed to a new place (from 1), so a place whose slot
+        /// was freed (it was notified) and reused by another cannot mistake it for its own.
+        generation: u64,
         /// Whether the slot is in the list (not yet notified, not discarded).
         linked: bool,
         prev: u32,
@@ -67,54 +117,40 @@ mod native {
     }
 
     /// The list of unnotified places, oldest first: a doubly linked list threaded through a slab,
-    /// so joining, leaving from anywhere and notifying are O(1), and a slot (with its node) is
-    /// reused by later waiters, so waiting allocates nothing once the slab has grown to the
-    /// largest number of waiters seen at once.
-    #[derive(Default)]
+    /// so joining, leaving from anywhere and notifying are O(1), and a slot is reused by later
+    /// waiters, so waiting allocates nothing once the slab has grown to the largest number of
+    /// waiters seen at once.
     struct List {
         slots: Vec<Slot>,
-        /// Slots not in use.
+        /// Slots not in use, most recently freed first (its lines are the warmest).
         free: Vec<u32>,
         head: u32,
         tail: u32,
     }
 
     impl List {
-        /// A slot for a new place: a free one (with its node, if no finished place still holds
-        /// that node), or a new one.
-        fn take_slot(&mut self) -> u32 {
-            match self.free.pop() {
-                Some(i) => {
-                    let slot = &mut self.slots[i as usize];
-                    slot.generation = slot.generation.wrapping_add(1);
-                    if Arc::strong_count(&slot.node) == 1 {
-                        // Only this slot holds it, and only under the lock can it be cloned, so
-                        // nobody reads the flag any more; it was set under this lock, so the
-                        // reset is ordered after it. The fence pairs with the `Release` decrement
-                        // of the last other holder's `Arc` drop (as `Arc::drop` itself does), so
-                        // that holder's reads of the flag come before the reset.
-                        std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-                        // Relaxed: published to the new place by the lock.
-                        slot.node.notified.store(false, Ordering::Relaxed);
-                    } else {
-                        // A notified place has not yet seen its flag: leave its node alone.
-                        slot.node = Arc::new(Node::new());
-                    }
-                    i
-                }
-                None => {
-                    self.slots.push(Slot {
-                        node: Arc::new(Node::new()),
-                        generation: 0,
-                        linked: false,
-                        prev: NIL,
-                        next: NIL,
-                    });
-                    (self.slots.len() - 1) as u32
-                }
+        /// A slot for a new place, in a new generation: a free one, or a new one.
+        #[inline]
+        fn take_slot(&mut self, nodes: &Nodes) -> u32 {
+            if let Some(i) = self.free.pop() {
+                let slot = &mut self.slots[i as usize];
+                slot.generation += 1;
+                return i;
             }
+            let i = self.slots.len() as u32;
+            assert!(i < NIL, "too many places in line");
+            nodes.ensure(i);
+            self.slots.push(Slot {
+                waker: None,
+                generation: 1,
+                linked: false,
+                prev: NIL,
+                next: NIL,
+            });
+            i
         }
 
+        #[inline]
         fn link_back(&mut self, i: u32) {
             let tail = self.tail;
             let slot = &mut self.slots[i as usize];
@@ -137,11 +173,13 @@ mod native {
             self.head = i;
         }
 
-        /// Takes slot `i` out of the list and frees it.
-        fn unlink(&mut self, i: u32) {
+        /// Takes slot `i` out of the list and frees it; returns its waker.
+        #[inline]
+        fn unlink(&mut self, i: u32) -> Option<Waker> {
             let slot = &mut self.slots[i as usize];
             let (prev, next) = (slot.prev, slot.next);
             (slot.linked, slot.prev, slot.next) = (false, NIL, NIL);
+            let waker = slot.waker.take();
             match prev {
                 NIL => self.head = next,
                 p => self.slots[p as usize].next = next,
@@ -151,147 +189,205 @@ mod native {
                 n => self.slots[n as usize].prev = prev,
             }
             self.free.push(i);
+            waker
         }
 
-        /// Unlinks the oldest place and flags it notified, under the lock, and returns its node to
-        /// be woken after unlocking. Flagging under the lock orders the flag before any later
-        /// reuse of the node (which resets it under the same lock).
-        fn pop_front(&mut self) -> Option<Arc<Node>> {
+        /// Unlinks the oldest place, flags it notified and takes its waker, under the lock; the
+        /// caller wakes it after unlocking (`Err(())`: the line is empty). The waker lives under
+        /// the lock, so neither side touches an atomic for it.
+        #[inline]
+        fn pop_front(&mut self, nodes: &Nodes) -> Result<Option<Waker>, ()> {
             let i = self.head;
             if i == NIL {
-                return None;
+                return Err(());
             }
-            let node = self.slots[i as usize].node.clone();
-            self.unlink(i);
+            let generation = self.slots[i as usize].generation;
+            let waker = self.unlink(i);
             // Release: what the notifier did before (the pushed item, the counted slot) is visible
             // to the task that sees the flag.
-            node.notified.store(true, Ordering::Release);
-            Some(node)
-        }
-    }
-
-    impl Node {
-        fn new() -> Self {
-            Node {
-                notified: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
-            }
+            nodes.get(i).notified.store(generation, Ordering::Release);
+            Ok(waker)
         }
     }
 
     /// The line of parked tasks.
     pub(crate) struct Line {
         list: Mutex<List>,
+        nodes: Nodes,
+        /// Places ever inserted (race R3). Written only under the lock, so a load and a store
+        /// suffice; read under the lock by `notify_one`, and without it by `registrations`.
+        registrations: AtomicUsize,
     }
 
     impl Line {
         pub(crate) fn new() -> Self {
             Line {
                 list: Mutex::new(List {
+                    slots: Vec::new(),
+                    free: Vec::new(),
                     head: NIL,
                     tail: NIL,
-                    ..List::default()
                 }),
+                nodes: Nodes::new(),
+                registrations: AtomicUsize::new(0),
             }
         }
 
-        /// Joins the back of the line; the place can be notified from now on.
-        pub(crate) fn listen(&self) -> Place<'_> {
-            self.join(false)
+        /// Whether every notify takes the line's lock (see `notify_one`).
+        pub(crate) const NOTIFY_LOCKS: bool = true;
+
+        /// Places ever inserted. Relaxed: a caller that must see a given insert is ordered after
+        /// it by the lock or by an RMW on the state word that acquired the inserter's later
+        /// registration CAS (race R3 in `Handoff::hand_off`).
+        #[inline]
+        pub(crate) fn registrations(&self) -> usize {
+            self.registrations.load(Ordering::Relaxed)
+        }
+
+        /// Joins the back of the line; the place can be notified from now on. With `waker`, the
+        /// place is registered at once (in the same lock round trip), so its first poll in the
+        /// task that joined takes no lock.
+        pub(crate) fn listen(&self, waker: Option<&Waker>) -> Place<'_> {
+            self.join(false, waker)
         }
 
         /// Joins the *front* of the line: for a waiter that was served but must wait again (its
         /// resource failed a check and its unit went to teardown), so it keeps its place.
-        pub(crate) fn listen_front(&self) -> Place<'_> {
-            self.join(true)
+        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_> {
+            self.join(true, waker)
         }
 
-        fn join(&self, front: bool) -> Place<'_> {
+        #[inline]
+        fn join(&self, front: bool, waker: Option<&Waker>) -> Place<'_> {
             let mut list = self.list.lock();
-            let i = list.take_slot();
+            // Relaxed: only written under this lock (see the field).
+            let n = self.registrations.load(Ordering::Relaxed);
+            self.registrations
+                .store(n.wrapping_add(1), Ordering::Relaxed);
+            let i = list.take_slot(&self.nodes);
             if front {
                 list.link_front(i);
             } else {
                 list.link_back(i);
             }
-            let slot = &list.slots[i as usize];
-            let joined = Joined {
-                slot: i,
-                generation: slot.generation,
-                node: slot.node.clone(),
-            };
+            let slot = &mut list.slots[i as usize];
+            slot.waker = waker.cloned();
+            let generation = slot.generation;
             drop(list);
             Place {
                 line: self,
-                joined: Some(joined),
+                slot: i,
+                generation,
+                node: self.nodes.get(i),
+                registered: waker.map(WakerId::of),
+                done: false,
             }
         }
 
-        /// Notifies up to `n` places that are not notified yet, oldest first; returns how many.
-        pub(crate) fn notify_additional(&self, n: usize) -> usize {
-            if n == 1 {
-                // The hand-off path (a release with waiters): one node, no allocation.
-                let node = self.list.lock().pop_front();
-                return match node {
-                    Some(node) => {
-                        wake(&node);
-                        1
-                    }
-                    None => 0,
-                };
-            }
-            // close() only: collect, then wake outside the lock.
-            let woken: Vec<_> = {
-                let mut list = self.list.lock();
-                std::iter::from_fn(|| list.pop_front()).take(n).collect()
-            };
-            for node in &woken {
-                wake(node);
-            }
-            woken.len()
-        }
-
-        /// Notifies every place.
-        pub(crate) fn notify_all(&self) -> usize {
-            self.notify_additional(usize::MAX)
-        }
-
-        /// Leaves the line if `joined` is still linked; `true` if a notifier unlinked it first.
-        fn leave(&self, joined: &Joined) -> bool {
+        /// Notifies the oldest place that is not notified yet, and wakes it after unlocking.
+        /// `Err(registrations)` if there is none, with the count of places inserted as seen under
+        /// the lock (race R3).
+        ///
+        /// Every call takes the lock, and so does `notify_all`: a caller that notified after
+        /// `close` set the closed bit and notified everyone (under this lock) sees the closed bit
+        /// in any later load, which is what lets `hand_off` skip an RMW on the state word.
+        #[inline]
+        pub(crate) fn notify_one(&self) -> Result<(), usize> {
             let mut list = self.list.lock();
-            let slot = &list.slots[joined.slot as usize];
-            if slot.linked && slot.generation == joined.generation {
-                list.unlink(joined.slot);
+            match list.pop_front(&self.nodes) {
+                Ok(waker) => {
+                    drop(list);
+                    // None if the place was never polled (it sees the flag when it is).
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                    Ok(())
+                }
+                // Relaxed: read under the lock that every write holds.
+                Err(()) => Err(self.registrations.load(Ordering::Relaxed)),
+            }
+        }
+
+        /// Notifies every place (close): collects the wakers under the lock, wakes them after.
+        pub(crate) fn notify_all(&self) -> usize {
+            let woken: Vec<Option<Waker>> = {
+                let mut list = self.list.lock();
+                std::iter::from_fn(|| list.pop_front(&self.nodes).ok()).collect()
+            };
+            let n = woken.len();
+            woken.into_iter().flatten().for_each(Waker::wake);
+            n
+        }
+
+        /// Leaves the line if the place is still linked; `true` if a notifier unlinked it first.
+        fn leave(&self, slot: u32, generation: u64) -> bool {
+            let mut list = self.list.lock();
+            let s = &list.slots[slot as usize];
+            if s.linked && s.generation == generation {
+                let waker = list.unlink(slot);
+                drop(list);
+                drop(waker);
                 false
             } else {
                 // Unlinked by a notifier (the slot may already serve another place): notified.
                 true
             }
         }
+
+        /// Replaces a linked place's waker (a poll with a waker other than the registered one);
+        /// `false` if a notifier unlinked it first.
+        fn register(&self, slot: u32, generation: u64, waker: &Waker) -> bool {
+            let mut list = self.list.lock();
+            let s = &mut list.slots[slot as usize];
+            if !(s.linked && s.generation == generation) {
+                return false;
+            }
+            let old = s.waker.replace(waker.clone());
+            drop(list);
+            drop(old);
+            true
+        }
     }
 
-    /// Which slot a place holds, in which generation, and its node.
-    struct Joined {
-        slot: u32,
-        generation: u32,
-        node: Arc<Node>,
+    /// Which waker a place registered: its data and vtable pointers, compared as
+    /// `Waker::will_wake` does, without holding a clone.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    struct WakerId(usize, usize);
+
+    impl WakerId {
+        fn of(waker: &Waker) -> Self {
+            let vtable: *const RawWakerVTable = waker.vtable();
+            WakerId(waker.data() as usize, vtable as usize)
+        }
     }
 
     /// A place in the [`Line`]: a future that completes once notified.
     pub(crate) struct Place<'a> {
         line: &'a Line,
-        /// `None` once completed or discarded.
-        joined: Option<Joined>,
+        slot: u32,
+        generation: u64,
+        node: &'a Node,
+        /// The waker last registered in the slot, if any.
+        registered: Option<WakerId>,
+        /// Completed or discarded.
+        done: bool,
     }
 
     impl Place<'_> {
         /// Leaves the line, and says whether a notification was held (and not yet consumed by
         /// completing). The caller passes a held notification on. O(1).
         pub(crate) fn discard(mut self) -> bool {
-            match self.joined.take() {
-                Some(joined) => self.line.leave(&joined),
-                None => false,
+            if std::mem::replace(&mut self.done, true) {
+                return false;
             }
+            self.line.leave(self.slot, self.generation)
+        }
+
+        /// Whether a notifier flagged this place. Acquire: pairs with the notifier's Release
+        /// store.
+        #[inline]
+        fn notified(&self) -> bool {
+            self.node.notified.load(Ordering::Acquire) >= self.generation
         }
     }
 
@@ -299,32 +395,34 @@ mod native {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            let node = &self
-                .joined
-                .as_ref()
-                .expect("place polled after completion")
-                .node;
-            // Acquire: pairs with the notifier's Release store.
-            if node.notified.load(Ordering::Acquire) {
-                self.joined = None;
+            assert!(!self.done, "place polled after completion");
+            if self.notified() {
+                self.done = true;
                 return Poll::Ready(());
             }
-            node.waker.register(cx.waker());
-            // Re-check after registering: a notifier that stored the flag before our registration
-            // may have found no waker to wake.
-            if node.notified.load(Ordering::Acquire) {
-                self.joined = None;
-                return Poll::Ready(());
+            let id = WakerId::of(cx.waker());
+            if self.registered == Some(id) {
+                // The notifier wakes the registered waker after it stores the flag.
+                return Poll::Pending;
             }
-            Poll::Pending
+            // A first poll of a place joined without a waker, or a poll from another task:
+            // register under the lock, unless a notifier unlinked the place meanwhile (then the
+            // flag, stored under that lock, is visible).
+            if self.line.register(self.slot, self.generation, cx.waker()) {
+                self.registered = Some(id);
+                return Poll::Pending;
+            }
+            debug_assert!(self.notified(), "an unlinked place was notified");
+            self.done = true;
+            Poll::Ready(())
         }
     }
 
     impl Drop for Place<'_> {
         fn drop(&mut self) {
             // Leave the line if still linked; a held notification is dropped (see module docs).
-            if let Some(joined) = self.joined.take() {
-                self.line.leave(&joined);
+            if !self.done {
+                self.line.leave(self.slot, self.generation);
             }
         }
     }
@@ -337,27 +435,49 @@ mod el {
     use std::future::Future;
     use std::marker::PhantomData;
     use std::pin::Pin;
-    use std::task::{Context, Poll};
+    use std::task::{Context, Poll, Waker};
 
-    use crate::engine::loom::{Event, EventListener};
+    use crate::engine::loom::{AtomicUsize, Event, EventListener, Ordering};
 
-    pub(crate) struct Line(Event);
+    pub(crate) struct Line(Event, AtomicUsize);
 
     impl Line {
         pub(crate) fn new() -> Self {
-            Line(Event::new())
+            Line(Event::new(), AtomicUsize::new(0))
         }
 
-        pub(crate) fn listen(&self) -> Place<'_> {
-            Place(self.0.listen(), PhantomData)
+        /// event-listener may notify without a lock: `hand_off` keeps its RMW for close.
+        pub(crate) const NOTIFY_LOCKS: bool = false;
+
+        /// event-listener registers the waker on the first poll.
+        pub(crate) fn listen(&self, _waker: Option<&Waker>) -> Place<'_> {
+            let place = Place(self.0.listen(), PhantomData);
+            // AcqRel: a `notify_one` that reads this increment also sees the place inserted
+            // before it.
+            self.1.fetch_add(1, Ordering::AcqRel);
+            place
+        }
+
+        pub(crate) fn registrations(&self) -> usize {
+            // Acquire: pairs with the increment in `listen`.
+            self.1.load(Ordering::Acquire)
+        }
+
+        /// Notifies one more listener; `Err` with the count of places read *before* the notify.
+        pub(crate) fn notify_one(&self) -> Result<(), usize> {
+            let seen = self.registrations();
+            match self.notify_additional(1) {
+                1 => Ok(()),
+                _ => Err(seen),
+            }
         }
 
         /// event-listener cannot insert at the front: the waiter rejoins at the back.
-        pub(crate) fn listen_front(&self) -> Place<'_> {
-            self.listen()
+        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_> {
+            self.listen(waker)
         }
 
-        pub(crate) fn notify_additional(&self, n: usize) -> usize {
+        fn notify_additional(&self, n: usize) -> usize {
             self.0.notify_additional(n)
         }
 
@@ -396,46 +516,141 @@ mod tests {
     #[test]
     fn notifies_oldest_first_and_discard_reports_a_held_notification() {
         let list = Line::new();
-        let mut a = list.listen();
-        let mut b = list.listen();
-        let c = list.listen();
+        let mut a = list.listen(None);
+        let mut b = list.listen(None);
+        let c = list.listen(None);
         assert!((&mut a).now_or_never().is_none());
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!((&mut b).now_or_never().is_none(), "b is not the oldest");
         assert!((&mut a).now_or_never().is_some());
-        assert_eq!(list.notify_additional(1), 1); // b
+        assert!(list.notify_one().is_ok()); // b
         assert!(b.discard(), "b held a notification");
         assert!(!c.discard(), "c was never notified");
-        assert_eq!(list.notify_additional(5), 0, "nobody left");
+        assert!(list.notify_one().is_err(), "nobody left");
     }
 
     #[test]
     fn leaving_from_the_middle_keeps_the_order_and_a_reused_slot_is_not_mistaken() {
         let list = Line::new();
-        let a = list.listen();
-        let b = list.listen();
-        let mut c = list.listen();
+        let a = list.listen(None);
+        let b = list.listen(None);
+        let mut c = list.listen(None);
         assert!(!b.discard(), "b leaves from the middle, unnotified");
-        assert_eq!(list.notify_additional(1), 1); // a, the oldest
-                                                  // a's slot is free again; d takes it (a newer generation of the same slot).
-        let mut d = list.listen();
+        assert!(list.notify_one().is_ok()); // a, the oldest
+                                            // a's slot is free again; d takes it (a newer generation of the same slot).
+        let mut d = list.listen(None);
         assert!(
             a.discard(),
             "a was notified, although its slot now serves d"
         );
-        let mut front = list.listen_front();
-        assert_eq!(list.notify_additional(1), 1);
+        let mut front = list.listen_front(None);
+        assert!(list.notify_one().is_ok());
         assert!(
             (&mut front).now_or_never().is_some(),
             "listen_front is served first"
         );
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!(
             (&mut c).now_or_never().is_some(),
             "then c, in arrival order"
         );
         assert!((&mut d).now_or_never().is_none());
-        assert_eq!(list.notify_additional(1), 1);
+        assert!(list.notify_one().is_ok());
         assert!((&mut d).now_or_never().is_some());
+    }
+
+    #[test]
+    fn a_notify_that_finds_nobody_reports_the_places_inserted_so_far() {
+        let list = Line::new();
+        assert_eq!(list.notify_one(), Err(0));
+        let a = list.listen(None);
+        let b = list.listen_front(None);
+        assert_eq!(
+            list.registrations(),
+            2,
+            "every insert counts, at either end"
+        );
+        assert!(!a.discard());
+        assert!(!b.discard());
+        assert_eq!(
+            list.notify_one(),
+            Err(2),
+            "leaving does not uncount: a later insert must still change the count"
+        );
+        let _c = list.listen(None);
+        assert_eq!(list.registrations(), 3);
+    }
+
+    #[test]
+    fn the_popped_place_is_woken_with_its_own_waker() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::{Context, Wake, Waker};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let (wa, wb) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let list = Line::new();
+        let mut a = Box::pin(list.listen(None));
+        let mut b = Box::pin(list.listen(None));
+        let waker_a = Waker::from(wa.clone());
+        let waker_b = Waker::from(wb.clone());
+        assert!(a
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_pending());
+        assert!(b
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_pending());
+        assert!(list.notify_one().is_ok());
+        assert_eq!(
+            (wa.0.load(Ordering::Relaxed), wb.0.load(Ordering::Relaxed)),
+            (1, 0),
+            "only the oldest place's task is woken"
+        );
+        assert!(a
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_ready());
+        // A place notified before it was ever polled has no waker to wake; it sees its flag.
+        let mut c = Box::pin(list.listen(None));
+        assert!(list.notify_one().is_ok()); // b
+        assert!(list.notify_one().is_ok()); // c, never polled
+        assert_eq!(wb.0.load(Ordering::Relaxed), 1);
+        assert!(c
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_ready());
+        assert_eq!(wa.0.load(Ordering::Relaxed), 1, "c's poll woke nobody");
+        drop(b);
+        // A place polled again from another task wakes that task, not the first.
+        let mut d = Box::pin(list.listen(Some(&waker_a)));
+        assert!(d
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_pending());
+        assert!(d
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_pending());
+        assert!(list.notify_one().is_ok());
+        assert_eq!(
+            (wa.0.load(Ordering::Relaxed), wb.0.load(Ordering::Relaxed)),
+            (1, 2),
+            "the waker of the latest poll is woken"
+        );
+        assert!(d
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_ready());
     }
 }

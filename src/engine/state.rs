@@ -308,14 +308,10 @@ impl StateWord {
 
     /// The waiter's loop (races 2 and 3 in DESIGN.md): claim `avail`, else grow below `max`, else
     /// register (`waiters + 1`) with a CAS on the exact word inspected, unless `waiter_limit`
-    /// waiters are counted already. `before_register` runs before each registration attempt (it
-    /// counts the registration for race 3).
+    /// waiters are counted already. The caller inserted (and counted) its place in line first,
+    /// which race 3 relies on.
     #[inline]
-    pub(crate) fn claim_or_register(
-        &self,
-        waiter_limit: usize,
-        before_register: impl Fn(),
-    ) -> Turn {
+    pub(crate) fn claim_or_register(&self, waiter_limit: usize) -> Turn {
         let mut s = self.hint();
         loop {
             if s.is_closed() {
@@ -334,7 +330,6 @@ impl StateWord {
             } else if s.waiters() >= waiter_limit {
                 return Turn::Full;
             } else {
-                before_register();
                 // Race 2: a release that sees us counted notifies a line that already holds our
                 // place; a release that lands first changes the word and this CAS fails.
                 if self.cas(s.0 + WAITER, &mut s) {
@@ -526,9 +521,9 @@ mod tests {
         assert_eq!(w.claim(true), Claimed::Nothing, "size is at the bound");
         assert_eq!(w.publish(), Publish::Published);
         assert_eq!(w.load().avail(), 1);
-        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Item);
-        assert_eq!(w.claim_or_register(0, || {}), Turn::Full);
-        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
+        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::Item);
+        assert_eq!(w.claim_or_register(0), Turn::Full);
+        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::Registered);
         assert_eq!(
             w.claim(true),
             Claimed::Nothing,
@@ -569,14 +564,14 @@ mod tests {
     fn the_bound_moves() {
         let w = StateWord::new(1);
         assert_eq!(w.claim(true), Claimed::Unit);
-        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
+        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::Registered);
         assert_eq!(w.set_max(3), (1, w.load()));
         assert!(w.grow(5), "grow is bounded by the raised max");
         assert_eq!(w.load().size(), 2);
         assert_eq!(w.unregister().waiters(), 1);
         assert_eq!(w.set_max(1).0, 3);
         assert!(!w.grow(5), "grow is bounded by the lowered max");
-        assert_eq!(w.claim_or_register(MAX_WAITERS, || {}), Turn::Registered);
+        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::Registered);
         assert_eq!(
             w.free(),
             Free::Freed,

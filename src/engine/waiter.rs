@@ -10,6 +10,8 @@
 //! discards its place, and if the place had been notified, passes the reservation on with
 //! `hand_off`. The line itself never forwards a notification on drop.
 
+use std::task::Waker;
+
 use super::core::Engine;
 use super::guard::CapacityGuard;
 use super::line::Place;
@@ -66,12 +68,12 @@ pub(crate) struct Waiter<'a, H: Host> {
 }
 
 impl<'a, H: Host> Waiter<'a, H> {
-    fn new(host: &'a Arc<H>, front: bool) -> Self {
+    fn new(host: &'a Arc<H>, front: bool, waker: Option<&Waker>) -> Self {
         let line = host.engine().handoff().line();
         let place = if front {
-            line.listen_front()
+            line.listen_front(waker)
         } else {
-            line.listen()
+            line.listen(waker)
         };
         Waiter {
             host,
@@ -84,11 +86,30 @@ impl<'a, H: Host> Waiter<'a, H> {
     /// out dead keeps its turn), then claims, grows or registers, unless `waiter_limit` waiters
     /// are counted already.
     pub(crate) fn join(host: &'a Arc<H>, front: bool, waiter_limit: usize) -> Joined<'a, H> {
-        let mut waiter = Waiter::new(host, front);
+        Self::join_with(host, front, waiter_limit, None)
+    }
+
+    /// [`join`](Self::join), registering `waker` (the joining task's) with the place in the same
+    /// lock round trip, so that parking in this task takes no further lock.
+    pub(crate) fn join_registered(
+        host: &'a Arc<H>,
+        front: bool,
+        waiter_limit: usize,
+        waker: &Waker,
+    ) -> Joined<'a, H> {
+        Self::join_with(host, front, waiter_limit, Some(waker))
+    }
+
+    #[inline]
+    fn join_with(
+        host: &'a Arc<H>,
+        front: bool,
+        waiter_limit: usize,
+        waker: Option<&Waker>,
+    ) -> Joined<'a, H> {
+        let mut waiter = Waiter::new(host, front, waker);
         let engine = host.engine();
-        let turn = engine
-            .state_word()
-            .claim_or_register(waiter_limit, || engine.handoff().count_registration());
+        let turn = engine.state_word().claim_or_register(waiter_limit);
         match turn {
             Turn::Registered => {
                 waiter.registered = true;
@@ -128,9 +149,8 @@ impl<'a, H: Host> Waiter<'a, H> {
         host: &'a Arc<H>,
         unit: CapacityGuard<H>,
     ) -> CreatorJoined<'a, H> {
-        let mut waiter = Waiter::new(host, false);
+        let mut waiter = Waiter::new(host, false, None);
         let engine = host.engine();
-        engine.handoff().count_registration();
         match engine.state_word().register_creator() {
             CreatorTurn::Registered => {
                 waiter.registered = true;

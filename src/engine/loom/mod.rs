@@ -8,8 +8,8 @@
 //! * atomics come from `loom::sync::atomic`; `Arc` and `Weak` stay std's (the engine's
 //!   `self: &Arc<Self>` receivers need std's `Arc` on stable Rust, and no protocol the models
 //!   check depends on a reference count);
-//! * `Mutex` (parking_lot in normal builds) and `AtomicWaker` (futures') for the waiter line
-//!   (`engine/line.rs`) come from loom, so the line itself is model-checked;
+//! * `Mutex` (parking_lot in normal builds) for the waiter line (`engine/line.rs`) comes from
+//!   loom, so the line itself is model-checked;
 //! * [`Queue`] is crossbeam's `ArrayQueue` in normal builds and, under loom, the same algorithm
 //!   (Vyukov's bounded queue) rewritten on loom atomics with crossbeam's orderings, so loom sees
 //!   the queue's own synchronisation and nothing more (DESIGN.md §13, "What is modelled, and

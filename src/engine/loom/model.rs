@@ -40,22 +40,6 @@ impl<T> Mutex<T> {
     }
 }
 
-/// loom's `AtomicWaker`, with futures' by-reference `register`.
-pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
-
-impl AtomicWaker {
-    pub(crate) fn new() -> Self {
-        AtomicWaker(loom::future::AtomicWaker::new())
-    }
-
-    pub(crate) fn register(&self, waker: &Waker) {
-        self.0.register_by_ref(waker);
-    }
-
-    pub(crate) fn wake(&self) {
-        self.0.wake();
-    }
-}
 pub(crate) use std::sync::{Arc, Weak};
 
 use std::collections::VecDeque;

@@ -1,6 +1,5 @@
 //! The std half of the facade: what normal builds run.
 
-pub(crate) use futures_util::task::AtomicWaker;
 pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 pub(crate) use std::sync::{Arc, Weak};
 
