@@ -84,12 +84,7 @@ impl<'a, H: Host> Waiter<'a, H> {
 
     /// Takes a place in line (at the front with `front`: a served waiter whose resource turned
     /// out dead keeps its turn), then claims, grows or registers, unless `waiter_limit` waiters
-    /// are counted already.
-    pub(crate) fn join(host: &'a Arc<H>, front: bool, waiter_limit: usize) -> Joined<'a, H> {
-        Self::join_with(host, front, waiter_limit, None)
-    }
-
-    /// [`join`](Self::join), registering `waker` (the joining task's) with the place in the same
+    /// are counted already. `waker` (the joining task's) is registered with the place in the same
     /// lock round trip, so that parking in this task takes no further lock.
     pub(crate) fn join_registered(
         host: &'a Arc<H>,
