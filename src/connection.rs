@@ -57,9 +57,15 @@ impl<T: Send + 'static> PoolConnection<T> {
     /// [`Manager::is_reusable`](crate::Manager::is_reusable) rejects, but decided by the caller
     /// (a protocol error, a poisoned session). An asynchronous `Manager::destroy` finishes in a
     /// task that holds the unit of capacity until it is done.
-    pub fn discard(mut self) {
+    pub fn discard(self) {
+        self.discard_as(DestroyReason::ClosedByUser);
+    }
+
+    /// [`discard`](Self::discard), recorded under `reason` (the keyed pool gives a resource up
+    /// for a needier key as an eviction).
+    pub(crate) fn discard_as(mut self, reason: DestroyReason) {
         let (tracked, unit) = self.take_out();
-        teardown::destroy(tracked, unit, DestroyReason::ClosedByUser);
+        teardown::destroy(tracked, unit, reason);
     }
 
     /// Takes the resource and its unit of capacity out of the handle (once; the handle's drop

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::connection::PoolConnection;
 use crate::engine::loom::Arc;
 use crate::hooks::Metadata;
+use crate::stats::DestroyReason;
 
 use super::entry::KeyEntry;
 use super::held::Held;
@@ -158,10 +159,8 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             if self.gives_up_its_unit() {
                 // Destroyed now: the global unit goes to the oldest key in the gate's line, the
                 // key's unit to this key's next waiter (which then waits its turn for a global
-                // unit like everyone else).
-                // Relaxed: a tally.
-                self.entry.gate.given_up.fetch_add(1, Ordering::Relaxed);
-                conn.discard();
+                // unit like everyone else). Recorded as an eviction: capacity moved to another key.
+                conn.discard_as(DestroyReason::Evicted);
             } else {
                 drop(conn);
             }

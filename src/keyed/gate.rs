@@ -48,10 +48,6 @@ pub(crate) struct Gate {
     /// slot counts every larger `n`). Read by a release to decide whether to give its unit up
     /// (`needier_waiter`). Std atomics: hints that order nothing.
     waiting_at: Box<[std::sync::atomic::AtomicUsize]>,
-    /// Resources given up on release for a needier key (`KeyedConnection`'s drop). They are
-    /// destroyed through `PoolConnection::discard`, which counts them as closed by the user;
-    /// `KeyedPool::stats` moves them to `evicted`. A std atomic: a tally.
-    pub(crate) given_up: std::sync::atomic::AtomicU64,
 }
 
 impl Gate {
@@ -70,7 +66,6 @@ impl Gate {
             waiting_at: (0..WAITING_LEVELS)
                 .map(|_| std::sync::atomic::AtomicUsize::new(0))
                 .collect(),
-            given_up: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -298,16 +298,7 @@ where
             idle += s.avail();
             waiters += s.waiters();
         });
-        let mut c = inner.counters.snapshot(gate, inner.config.max_total);
-        // Resources given up on release for a needier key were destroyed as closed by the user
-        // (`PoolConnection::discard`); they are evictions. Relaxed: a tally.
-        let given_up = inner
-            .gate
-            .given_up
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let moved = given_up.min(c.destroyed.closed_by_user);
-        c.destroyed.closed_by_user -= moved;
-        c.destroyed.evicted += moved;
+        let c = inner.counters.snapshot(gate, inner.config.max_total);
         // Relaxed: a gauge.
         let creators = inner
             .counters
