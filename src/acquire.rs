@@ -191,11 +191,7 @@ async fn slow<T: Send + 'static>(
                 let front = std::mem::take(&mut rejoin_front);
                 // Joined with this task's waker, registered in the same lock round trip as the
                 // place, so parking below takes no lock and no atomic for the waker.
-                let joined = std::future::poll_fn(|cx| {
-                    let limit = waiter_limit(shared);
-                    Poll::Ready(Waiter::join_registered(shared, front, limit, cx.waker()))
-                })
-                .await;
+                let joined = Waiter::join(shared, front, waiter_limit(shared)).await;
                 // Bound by value out of the match, so only the waiter (not the whole `Joined`)
                 // is kept in the state machine across the await.
                 let mut waiter = match joined {

@@ -84,25 +84,28 @@ impl<'a, H: Host> Waiter<'a, H> {
 
     /// Takes a place in line (at the front with `front`: a served waiter whose resource turned
     /// out dead keeps its turn), then claims, grows or registers, unless `waiter_limit` waiters
-    /// are counted already. `waker` (the joining task's) is registered with the place in the same
-    /// lock round trip, so that parking in this task takes no further lock.
-    pub(crate) fn join_registered(
+    /// are counted already. The calling task's waker is registered with the place in the same
+    /// lock round trip, so that parking in this task takes no further lock. Resolves at its
+    /// first poll.
+    pub(crate) fn join(
+        host: &'a Arc<H>,
+        front: bool,
+        waiter_limit: usize,
+    ) -> impl std::future::Future<Output = Joined<'a, H>> + 'a {
+        std::future::poll_fn(move |cx| {
+            std::task::Poll::Ready(Self::join_registered(host, front, waiter_limit, cx.waker()))
+        })
+    }
+
+    /// [`join`](Self::join) with `waker` given.
+    #[inline]
+    fn join_registered(
         host: &'a Arc<H>,
         front: bool,
         waiter_limit: usize,
         waker: &Waker,
     ) -> Joined<'a, H> {
-        Self::join_with(host, front, waiter_limit, Some(waker))
-    }
-
-    #[inline]
-    fn join_with(
-        host: &'a Arc<H>,
-        front: bool,
-        waiter_limit: usize,
-        waker: Option<&Waker>,
-    ) -> Joined<'a, H> {
-        let mut waiter = Waiter::new(host, front, waker);
+        let mut waiter = Waiter::new(host, front, Some(waker));
         let engine = host.engine();
         let turn = engine.state_word().claim_or_register(waiter_limit);
         match turn {

@@ -121,18 +121,7 @@ impl Gate {
         let _level = Level::enter(gate, share.units());
         let mut evict = Some(evict);
         loop {
-            // Joined with this task's waker registered in the same lock round trip as the place,
-            // so parking below takes no further lock.
-            let joined = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(Waiter::join_registered(
-                    gate,
-                    false,
-                    MAX_WAITERS,
-                    cx.waker(),
-                ))
-            })
-            .await;
-            match joined {
+            match Waiter::join(gate, false, MAX_WAITERS).await {
                 Joined::Unit(unit) | Joined::Item((), unit) => return Ok(unit),
                 Joined::Closed => return Err(Refused::Closed),
                 Joined::Saturated | Joined::Full => tokio::task::yield_now().await,
