@@ -11,7 +11,7 @@ use super::gate::{GlobalUnit, KeyShare};
 /// per-key release path.
 pub(crate) struct Held<K, T> {
     pub(crate) resource: T,
-    /// Returned on drop (read only for its gate, by the `after_release` wrapper).
+    /// Returned on drop; never read.
     pub(crate) unit: GlobalUnit,
     /// Counts the unit in its key's share while it lives; the share also holds the key.
     pub(crate) counted: Counted<K>,

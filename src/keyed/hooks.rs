@@ -72,20 +72,22 @@ where
                     hook(key, resource, meta)
                 })
             }),
-            before_acquire: self.before_acquire.clone().map(|hook| {
-                judge_hook(move |held: &mut Held<K, T>, meta| {
-                    let (key, resource) = held.key_and_resource();
-                    hook(key, resource, meta)
-                })
-            }),
-            after_release: self.after_release.clone().map(|hook| {
-                judge_hook(move |held: &mut Held<K, T>, meta| {
-                    let (key, resource) = held.key_and_resource();
-                    hook(key, resource, meta)
-                })
-            }),
+            before_acquire: self.before_acquire.clone().map(keyed_judge),
+            after_release: self.after_release.clone().map(keyed_judge),
         }
     }
+}
+
+/// A keyed `before_acquire` or `after_release` as the crate's hook of `Held`.
+fn keyed_judge<K, T>(hook: KeyedJudge<K, T>) -> Judge<Held<K, T>>
+where
+    K: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    judge_hook(move |held: &mut Held<K, T>, meta| {
+        let (key, resource) = held.key_and_resource();
+        hook(key, resource, meta)
+    })
 }
 
 /// Gives a closure the crate's higher-ranked `after_create` signature (a closure's signature is
