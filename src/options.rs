@@ -117,7 +117,7 @@ fn default_worker_slots() -> usize {
     if cfg!(shadowcat_loom) {
         return 0;
     }
-    std::thread::available_parallelism().map_or(2, |n| (2 * n.get()).min(64))
+    std::thread::available_parallelism().map_or(2, |n| (2 * n.get()).min(MAX_WORKER_SLOTS))
 }
 
 impl<T> PoolOptions<T> {
