@@ -2,8 +2,6 @@
 //! preparing an idle resource (`Manager::is_open`, `test_before_acquire`, `before_acquire`).
 
 use futures_util::future::{select, Either};
-use tokio::time::Instant;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -150,8 +148,9 @@ async fn slow<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
     mut next: Next<T>,
 ) -> Result<PoolConnection<T>, Error> {
-    // Set when this acquire first parks; only parked acquires count as having waited.
-    let mut parked_at: Option<Instant> = None;
+    // Set when this acquire first parks (`WaitTimer` ticks); only parked acquires count as
+    // having waited.
+    let mut parked_at: Option<u64> = None;
     // Set when a resource handed to us from the line failed its check and its unit went to
     // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
     let mut rejoin_front = false;
@@ -215,7 +214,7 @@ async fn slow<T: Send + 'static>(
                     Joined::Closed => return Err(Error::Closed),
                 };
                 // The only clock read on this path, and only tasks that really wait pay it.
-                parked_at.get_or_insert_with(Instant::now);
+                parked_at.get_or_insert_with(|| shared.wait_timer.start());
                 // The only await while in line; everything after it is synchronous, so a
                 // cancellation cannot split the wake-up from taking the reservation.
                 waiter.notified().await;
@@ -250,7 +249,7 @@ async fn slow<T: Send + 'static>(
 fn retry<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
     prepared: Prepared<T>,
-    parked_at: Option<Instant>,
+    parked_at: Option<u64>,
     rejoin_front: &mut bool,
 ) -> Next<T> {
     match prepared {
@@ -495,9 +494,9 @@ fn destroy_for_retry<T: Send + 'static>(lease: Lease<T>, reason: DestroyReason) 
 }
 
 /// Counts an acquire that parked, and warns when it waited past `acquire_slow_threshold`.
-fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<Instant>) {
+fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
     let Some(parked_at) = parked_at else { return };
-    let waited = parked_at.elapsed();
+    let waited = shared.wait_timer.since(parked_at);
     shared.stats.waited.bump();
     shared.stats.wait_nanos.add(waited.as_nanos() as u64);
     shared.telemetry.waited(waited);

@@ -3,6 +3,10 @@
 //! A [`Stamp`] is a plain `u64`, not an `Instant`: the resource records that move through the
 //! queue and the acquire path on every cycle stay small and free of `Option<Instant>` niches, which
 //! showed up in profiles as extra copying. Zero means "not recorded".
+//!
+//! [`WaitTimer`] times parked acquires (the `total_wait` statistic, `acquire_slow_threshold`, the
+//! wait histogram) from the CPU's time-stamp counter instead of the system clock, because it runs
+//! twice per wait on the path the oversubscribed benchmarks measure.
 
 use std::time::Duration;
 
@@ -72,6 +76,44 @@ impl Clock {
     }
 }
 
+/// Times waits: raw ticks of the CPU's time-stamp counter, scaled to nanoseconds only for the
+/// difference (`quanta`, which calibrates the counter against the system's monotonic clock once
+/// per process and falls back to that clock where the counter is not invariant).
+///
+/// Two reads per parked acquire, so the cheaper source pays on the wait path: on the 2-vCPU
+/// benchmark machine a `std::time::Instant::now()` plus `elapsed()` took about 90 ns and this
+/// pair about 50 ns (`benches/RESULTS.md`). It measures real time, so under tokio's paused clock
+/// in tests a wait's recorded duration is the real time it took, not the virtual time.
+#[derive(Clone, Debug)]
+pub(crate) struct WaitTimer {
+    clock: quanta::Clock,
+}
+
+impl WaitTimer {
+    /// The first timer in a process calibrates the counter (typically under a millisecond, at
+    /// most 200 ms) and detects it (`cpuid`, which a hypervisor may trap); later ones copy that
+    /// clock, so a keyed pool's new key pays neither. Made when a pool is built, so the first
+    /// cost never lands on a wait.
+    pub(crate) fn new() -> Self {
+        static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+        WaitTimer {
+            clock: CLOCK.get_or_init(quanta::Clock::new).clone(),
+        }
+    }
+
+    /// Reads the counter: the start of a wait.
+    #[inline]
+    pub(crate) fn start(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// The time since `start` (zero if the counter reads earlier, as it may across cores).
+    #[inline]
+    pub(crate) fn since(&self, start: u64) -> Duration {
+        Duration::from_nanos(self.clock.delta_as_nanos(start, self.clock.raw()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +132,22 @@ mod tests {
             Duration::from_millis(5)
         );
         assert_eq!(clock.stamp(clock.instant(b)), b);
+    }
+
+    #[test]
+    fn the_wait_timer_measures_real_time() {
+        let timer = WaitTimer::new();
+        let start = timer.start();
+        let before = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(20));
+        let slept = before.elapsed();
+        let measured = timer.since(start);
+        // The timer started before `before` and was read after `slept`: it saw at least the
+        // sleep, less the counter's calibration error (a few microseconds at most).
+        assert!(
+            measured + Duration::from_micros(100) >= slept,
+            "{measured:?} < {slept:?}"
+        );
+        assert!(measured < slept + Duration::from_secs(5), "{measured:?}");
     }
 }

@@ -261,7 +261,7 @@ impl<T> PoolOptions<T> {
     }
 
     /// Acquires that wait longer than this log a `WARN` event. `None` turns the warning off.
-    /// Default: 1 s.
+    /// Measured in real time, like `PoolStats::total_wait`. Default: 1 s.
     pub fn acquire_slow_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Self {
         self.acquire_slow_threshold = threshold.into();
         self

@@ -222,7 +222,9 @@ pub struct PoolStats {
     pub acquired_immediately: u64,
     /// Acquires that parked in the waiter line at least once.
     pub acquired_after_wait: u64,
-    /// Total time those acquires spent from parking to being served.
+    /// Total time those acquires spent from parking to being served. Real time, read from the
+    /// CPU's time-stamp counter (not tokio's clock, so a test that pauses tokio's time still sees
+    /// the real durations here).
     pub total_wait: Duration,
     /// Acquires that hit `acquire_timeout`.
     pub timeouts: u64,

@@ -1,0 +1,71 @@
+//! `PoolStats::total_wait` and `acquired_after_wait`: a parked acquire's wait is counted once and
+//! timed in real time (the wait timer reads the CPU's counter, not tokio's clock), so the figure
+//! means the same in production and in a test that pauses tokio's time.
+#![cfg(not(shadowcat_loom))]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{assert_quiescent, options, parked, TestManager};
+
+#[tokio::test]
+async fn a_parked_acquire_records_the_real_time_it_waited() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let served_at_once = pool.stats();
+    assert_eq!(served_at_once.acquired_after_wait, 0, "{served_at_once:?}");
+    assert_eq!(served_at_once.total_wait, Duration::ZERO);
+
+    let waiter = parked(&pool).await;
+    // The wait must last at least this long: the interval being measured, not synchronisation.
+    let parked_for = Duration::from_millis(30);
+    let since = Instant::now();
+    std::thread::sleep(parked_for);
+    drop(held); // handed to the parked acquire
+    let conn = waiter.await.unwrap();
+    let upper = since.elapsed();
+
+    let s = pool.stats();
+    assert_eq!(s.acquired_after_wait, 1, "{s:?}");
+    assert_eq!(s.acquired_immediately, 1, "{s:?}");
+    // Parked before `since` and served before `upper` was read; the counter's calibration
+    // error is microseconds.
+    assert!(
+        s.total_wait + Duration::from_micros(500) >= parked_for,
+        "waited at least {parked_for:?}, recorded {:?}",
+        s.total_wait
+    );
+    assert!(
+        s.total_wait <= upper + Duration::from_secs(1),
+        "recorded {:?}, but at most {upper:?} passed",
+        s.total_wait
+    );
+    drop(conn);
+    assert_quiescent(&pool, &counts);
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokio_s_paused_clock_does_not_inflate_the_recorded_wait() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1).build(m).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let waiter = parked(&pool).await;
+    // An hour of virtual time passes while the acquire is parked; far less real time does.
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    drop(held);
+    let conn = waiter.await.unwrap();
+
+    let s = pool.stats();
+    assert_eq!(s.acquired_after_wait, 1, "{s:?}");
+    assert!(
+        s.total_wait < Duration::from_secs(60),
+        "the virtual hour was recorded as waiting: {:?}",
+        s.total_wait
+    );
+    drop(conn);
+    assert_quiescent(&pool, &counts);
+}
