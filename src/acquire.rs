@@ -148,7 +148,7 @@ async fn slow<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
     mut next: Next<T>,
 ) -> Result<PoolConnection<T>, Error> {
-    // Set when this acquire first parks (`WaitTimer` ticks); only parked acquires count as
+    // Set when this acquire first parks (a `Ticks` reading); only parked acquires count as
     // having waited.
     let mut parked_at: Option<u64> = None;
     // Set when a resource handed to us from the line failed its check and its unit went to
@@ -214,7 +214,7 @@ async fn slow<T: Send + 'static>(
                     Joined::Closed => return Err(Error::Closed),
                 };
                 // The only clock read on this path, and only tasks that really wait pay it.
-                parked_at.get_or_insert_with(|| shared.wait_timer.start());
+                parked_at.get_or_insert_with(|| shared.ticks.now());
                 // The only await while in line; everything after it is synchronous, so a
                 // cancellation cannot split the wake-up from taking the reservation.
                 waiter.notified().await;
@@ -496,7 +496,7 @@ fn destroy_for_retry<T: Send + 'static>(lease: Lease<T>, reason: DestroyReason) 
 /// Counts an acquire that parked, and warns when it waited past `acquire_slow_threshold`.
 fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
     let Some(parked_at) = parked_at else { return };
-    let waited = shared.wait_timer.since(parked_at);
+    let waited = shared.ticks.since(parked_at);
     shared.stats.waited.bump();
     shared.stats.wait_nanos.add(waited.as_nanos() as u64);
     shared.telemetry.waited(waited);

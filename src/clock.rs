@@ -4,9 +4,9 @@
 //! queue and the acquire path on every cycle stay small and free of `Option<Instant>` niches, which
 //! showed up in profiles as extra copying. Zero means "not recorded".
 //!
-//! [`WaitTimer`] times parked acquires (the `total_wait` statistic, `acquire_slow_threshold`, the
-//! wait histogram) from the CPU's time-stamp counter instead of the system clock, because it runs
-//! twice per wait on the path the oversubscribed benchmarks measure.
+//! [`Ticks`] reads the CPU's time-stamp counter instead of the system clock, for the two uses
+//! that run on every cycle of a benchmarked path: timing parked acquires, and stamping a keyed
+//! release's recency.
 
 use std::time::Duration;
 
@@ -76,34 +76,38 @@ impl Clock {
     }
 }
 
-/// Times waits: raw ticks of the CPU's time-stamp counter, scaled to nanoseconds only for the
-/// difference (`quanta`, which calibrates the counter against the system's monotonic clock once
-/// per process and falls back to that clock where the counter is not invariant).
+/// Raw reads of the CPU's time-stamp counter, scaled to nanoseconds only for a difference
+/// (`quanta`, which calibrates the counter against the system's monotonic clock once per process
+/// and falls back to that clock where the counter is not invariant). Two users, both on paths
+/// the benchmarks run every cycle: a parked acquire reads it when it parks and when it is served
+/// (`total_wait`, `acquire_slow_threshold`, the wait histogram), and a keyed release stamps its
+/// key's recency with it (eviction only compares stamps).
 ///
-/// Two reads per parked acquire, so the cheaper source pays on the wait path: on the 2-vCPU
-/// benchmark machine a `std::time::Instant::now()` plus `elapsed()` took about 90 ns and this
-/// pair about 50 ns (`benches/RESULTS.md`). It measures real time, so under tokio's paused clock
-/// in tests a wait's recorded duration is the real time it took, not the virtual time.
-#[derive(Clone, Debug)]
-pub(crate) struct WaitTimer {
-    clock: quanta::Clock,
+/// On the 2-vCPU benchmark machine a `std::time::Instant::now()` plus `elapsed()` took about
+/// 90 ns and this pair about 50 ns (`benches/RESULTS.md`). It counts real time, so under tokio's
+/// paused clock in tests a recorded wait is the real time it took, not the virtual time.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ticks {
+    /// The process's one calibrated clock: a reference keeps every pool (and every key of a
+    /// keyed pool) one pointer larger, not a clock larger.
+    clock: &'static quanta::Clock,
 }
 
-impl WaitTimer {
-    /// The first timer in a process calibrates the counter (typically under a millisecond, at
-    /// most 200 ms) and detects it (`cpuid`, which a hypervisor may trap); later ones copy that
+impl Ticks {
+    /// The first in a process calibrates the counter (typically under a millisecond, at most
+    /// 200 ms) and detects it (`cpuid`, which a hypervisor may trap); later ones share that
     /// clock, so a keyed pool's new key pays neither. Made when a pool is built, so the first
     /// cost never lands on a wait.
     pub(crate) fn new() -> Self {
         static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
-        WaitTimer {
-            clock: CLOCK.get_or_init(quanta::Clock::new).clone(),
+        Ticks {
+            clock: CLOCK.get_or_init(quanta::Clock::new),
         }
     }
 
-    /// Reads the counter: the start of a wait.
+    /// Reads the counter. Only differences ([`since`](Self::since)) and order mean anything.
     #[inline]
-    pub(crate) fn start(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.clock.raw()
     }
 
@@ -135,9 +139,9 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_timer_measures_real_time() {
-        let timer = WaitTimer::new();
-        let start = timer.start();
+    fn ticks_measure_real_time() {
+        let timer = Ticks::new();
+        let start = timer.now();
         let before = std::time::Instant::now();
         std::thread::sleep(Duration::from_millis(20));
         let slept = before.elapsed();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::clock::{Clock, Stamp, WaitTimer};
+use crate::clock::{Clock, Stamp, Ticks};
 use crate::config::Config;
 use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Engine, Host, HotSlots, State};
@@ -45,7 +45,7 @@ pub(crate) struct Shared<T: Send + 'static> {
     /// The epoch that resource timestamps count from.
     pub(crate) clock: Clock,
     /// Times parked acquires (`acquire.rs`).
-    pub(crate) wait_timer: WaitTimer,
+    pub(crate) ticks: Ticks,
     pub(crate) manager: Box<dyn DynManager<T>>,
     pub(crate) config: Config<T>,
     /// Shared by every per-key pool of a keyed pool (one set of per-thread cells, not one per
@@ -78,7 +78,7 @@ impl<T: Send + 'static> Shared<T> {
             unlimited_warned: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             clock: Clock::new(),
-            wait_timer: WaitTimer::new(),
+            ticks: Ticks::new(),
             manager,
             telemetry: Telemetry::new(config.name),
             config,
