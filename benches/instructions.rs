@@ -74,31 +74,42 @@ async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
 }
 
+/// Runs `fut` on `rt`: the measured cycles, and nothing else. The guard tells callgrind to count
+/// only inside this function (`--toggle-collect`), so setup whose cost varies from run to run
+/// (calibrating the time-stamp counter when the first pool is built) stays out of the totals.
+#[inline(never)]
+fn measured<F: Future>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output {
+    rt.block_on(fut)
+}
+
 /// Runs `cycles` cycles of `scenario`; returns how many resources the pool created.
 fn run(scenario: Scenario, cycles: u64) -> u64 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    if scenario == Scenario::Keyed {
-        return rt.block_on(run_keyed(cycles));
+    match scenario {
+        Scenario::Keyed => run_keyed(&rt, cycles),
+        Scenario::WaitMutex => run_wait_mutex(&rt, cycles),
+        _ => run_pool(&rt, scenario, cycles),
     }
-    if scenario == Scenario::WaitMutex {
-        return rt.block_on(run_wait_mutex(cycles));
-    }
-    rt.block_on(async {
-        let max = if scenario == Scenario::Wait { 1 } else { 16 };
+}
+
+/// The `Pool` scenarios.
+fn run_pool(rt: &tokio::runtime::Runtime, scenario: Scenario, cycles: u64) -> u64 {
+    let max = if scenario == Scenario::Wait { 1 } else { 16 };
+    let sc = rt.block_on(async {
         let sc = Shadowcat::with_options(max, false, false);
-        let pool = &sc.pool;
         // Create the resources outside the measured cycles.
-        let warm: Vec<_> = {
-            let mut v = Vec::new();
-            for _ in 0..max {
-                v.push(pool.acquire().await.expect("create"));
-            }
-            v
-        };
+        let mut warm = Vec::new();
+        for _ in 0..max {
+            warm.push(sc.pool.acquire().await.expect("create"));
+        }
         drop(warm);
+        sc
+    });
+    let pool = &sc.pool;
+    measured(rt, async {
         match scenario {
             Scenario::Acquire => {
                 for _ in 0..cycles {
@@ -137,69 +148,75 @@ fn run(scenario: Scenario, cycles: u64) -> u64 {
                 })
                 .await
             }
-            Scenario::Keyed => unreachable!("run_keyed"),
-            Scenario::WaitMutex => unreachable!("run_wait_mutex"),
+            Scenario::Keyed | Scenario::WaitMutex => unreachable!("run_keyed, run_wait_mutex"),
         }
-        let stats = pool.stats();
-        assert_eq!(stats.in_use, 0);
-        assert_eq!(stats.size, max);
-        stats.created
-    })
+    });
+    let stats = pool.stats();
+    assert_eq!(stats.in_use, 0);
+    assert_eq!(stats.size, max);
+    stats.created
 }
 
 /// The `wait` cycle on the fair mutex baseline: a pool of one, an acquire parks behind the held
 /// resource, the holder drops it (its permit goes to the parked acquire), the acquire completes.
-async fn run_wait_mutex(cycles: u64) -> u64 {
+fn run_wait_mutex(rt: &tokio::runtime::Runtime, cycles: u64) -> u64 {
     let pool = MutexBaseline::build(1, false);
-    drop(pool.acquire().await);
+    rt.block_on(async { drop(pool.acquire().await) });
     // Unconstrained, as in `wait`: the semaphore's acquire spends tokio's budget too.
-    tokio::task::coop::unconstrained(async {
-        let mut held = pool.acquire().await;
-        for _ in 0..cycles {
-            let mut next = pin!(pool.acquire());
-            assert!(
-                poll_once(&mut next).await.is_pending(),
-                "the acquire did not park"
-            );
+    measured(
+        rt,
+        tokio::task::coop::unconstrained(async {
+            let mut held = pool.acquire().await;
+            for _ in 0..cycles {
+                let mut next = pin!(pool.acquire());
+                assert!(
+                    poll_once(&mut next).await.is_pending(),
+                    "the acquire did not park"
+                );
+                drop(held);
+                held = match poll_once(&mut next).await {
+                    Poll::Ready(conn) => conn,
+                    Poll::Pending => panic!("the release did not hand the permit over"),
+                };
+                black_box(&mut *held).n += 1;
+            }
             drop(held);
-            held = match poll_once(&mut next).await {
-                Poll::Ready(conn) => conn,
-                Poll::Pending => panic!("the release did not hand the permit over"),
-            };
-            black_box(&mut *held).n += 1;
-        }
-        drop(held);
-    })
-    .await;
+        }),
+    );
     pool.created()
 }
 
 /// The keyed scenario: four keys, each with one idle resource, acquired in turn.
-async fn run_keyed(cycles: u64) -> u64 {
+fn run_keyed(rt: &tokio::runtime::Runtime, cycles: u64) -> u64 {
     use shadowcat_pool::{keyed_fn, KeyedPoolOptions};
     const KEYS: [u16; 4] = [1, 2, 3, 4];
-    let pool = KeyedPoolOptions::new()
-        .max_per_key(4)
-        .max_total(16)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(None)
-        .build(keyed_fn(|_key: &u16| async {
-            Ok::<_, std::io::Error>(common::pools::Res::default())
-        }))
-        .expect("valid keyed options");
-    for key in &KEYS {
-        drop(pool.acquire(key).await.expect("create"));
-    }
-    for i in 0..cycles {
-        let key = &KEYS[(i & 3) as usize];
-        let mut conn = pool.acquire(key).await.expect("idle resource");
-        black_box(&mut *conn).n += 1;
-        drop(conn);
-    }
+    let pool = rt.block_on(async {
+        let pool = KeyedPoolOptions::new()
+            .max_per_key(4)
+            .max_total(16)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(None)
+            .build(keyed_fn(|_key: &u16| async {
+                Ok::<_, std::io::Error>(common::pools::Res::default())
+            }))
+            .expect("valid keyed options");
+        for key in &KEYS {
+            drop(pool.acquire(key).await.expect("create"));
+        }
+        pool
+    });
+    measured(rt, async {
+        for i in 0..cycles {
+            let key = &KEYS[(i & 3) as usize];
+            let mut conn = pool.acquire(key).await.expect("idle resource");
+            black_box(&mut *conn).n += 1;
+            drop(conn);
+        }
+    });
     let stats = pool.stats();
     assert_eq!((stats.size, stats.idle), (4, 4), "{stats:?}");
-    pool.close().await;
+    rt.block_on(pool.close());
     4
 }
 
