@@ -529,6 +529,9 @@ mod tests {
         assert!(list.notify_one().is_err(), "nobody left");
     }
 
+    // The event-listener backend cannot insert at the front (`listen_front` rejoins at the
+    // back), which the end of this test checks, and it has no slots to reuse.
+    #[cfg(not(feature = "event-listener-waiters"))]
     #[test]
     fn leaving_from_the_middle_keeps_the_order_and_a_reused_slot_is_not_mistaken() {
         let list = Line::new();
