@@ -213,7 +213,8 @@ async fn slow<T: Send + 'static>(
                     }
                     Joined::Closed => return Err(Error::Closed),
                 };
-                // The only clock read on this path, and only tasks that really wait pay it.
+                // The first of the wait's two counter reads (`Ticks`, not the system clock); only
+                // tasks that really wait pay them.
                 parked_at.get_or_insert_with(|| shared.ticks.now());
                 // The only await while in line; everything after it is synchronous, so a
                 // cancellation cannot split the wake-up from taking the reservation.

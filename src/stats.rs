@@ -223,8 +223,8 @@ pub struct PoolStats {
     /// Acquires that parked in the waiter line at least once.
     pub acquired_after_wait: u64,
     /// Total time those acquires spent from parking to being served. Real time, read from the
-    /// CPU's time-stamp counter (not tokio's clock, so a test that pauses tokio's time still sees
-    /// the real durations here).
+    /// CPU's time-stamp counter (or the system's monotonic clock where that counter is not
+    /// invariant), not tokio's clock: a test that pauses tokio's time still sees real durations.
     pub total_wait: Duration,
     /// Acquires that hit `acquire_timeout`.
     pub timeouts: u64,

@@ -70,7 +70,7 @@ impl Gate {
     }
 
     /// A recency stamp for `last_used`: a read of the CPU's counter (`Ticks`), which orders
-    /// releases across threads at about a third of a system clock read's cost on the benchmark
+    /// releases across threads at about half a system clock read's cost on the benchmark
     /// machine (one per keyed release).
     #[inline]
     pub(crate) fn now(&self) -> u64 {
