@@ -147,11 +147,9 @@ mod tests {
         let slept = before.elapsed();
         let measured = timer.since(start);
         // The timer started before `before` and was read after `slept`: it saw at least the
-        // sleep, less the counter's calibration error (a few microseconds at most).
-        assert!(
-            measured + Duration::from_micros(100) >= slept,
-            "{measured:?} < {slept:?}"
-        );
+        // sleep, less the error of the counter's calibrated rate (allowed: 5%, far above what a
+        // converged calibration leaves, far below a timer that is broken or frozen).
+        assert!(measured >= slept.mul_f64(0.95), "{measured:?} < {slept:?}");
         assert!(measured < slept + Duration::from_secs(5), "{measured:?}");
     }
 }

@@ -31,10 +31,10 @@ async fn a_parked_acquire_records_the_real_time_it_waited() {
     let s = pool.stats();
     assert_eq!(s.acquired_after_wait, 1, "{s:?}");
     assert_eq!(s.acquired_immediately, 1, "{s:?}");
-    // Parked before `since` and served before `upper` was read; the counter's calibration
-    // error is microseconds.
+    // Parked before `since` and served before `upper` was read. Allowed: 5% for the error of the
+    // counter's calibrated rate (a converged calibration leaves far less).
     assert!(
-        s.total_wait + Duration::from_micros(500) >= parked_for,
+        s.total_wait >= parked_for.mul_f64(0.95),
         "waited at least {parked_for:?}, recorded {:?}",
         s.total_wait
     );
