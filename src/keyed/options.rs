@@ -338,7 +338,8 @@ impl<K, T> KeyedPoolOptions<K, T> {
         self
     }
     /// Builds the pool around `manager`. Starts its maintenance task on the current tokio
-    /// runtime (or on the first acquire that runs on one).
+    /// runtime (or on the first acquire that runs on one). Like `PoolOptions::build`, the first
+    /// pool built in a process calibrates the time-stamp counter that times waits, once.
     pub fn build<M>(self, manager: M) -> Result<KeyedPool<K, T>, BuildError>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
