@@ -7,9 +7,10 @@
 //! valgrind --tool=callgrind target/release/deps/instructions-* acquire 10000
 //! ```
 //!
-//! The guard runs it under callgrind at two values of `N` and divides the difference of the
-//! instruction totals by the difference of `N`, so the setup (process start, runtime, pool,
-//! warm-up) cancels out and what remains is the cost of one cycle. With no scenario (as in
+//! The guard runs it under callgrind at two values of `N`, counting only inside [`measured`]
+//! (process start and pool setup are not counted at all), and divides the difference of the
+//! instruction totals by the difference of `N`, so the warm-up cancels out and what remains is
+//! the cost of one cycle. With no scenario (as in
 //! `cargo bench -- --test`) it runs each scenario briefly and checks that it works.
 //!
 //! Scenarios:
