@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::callback::{guarded, guarded_sync, Outcome};
+use crate::clock::Ticks;
 use crate::connection::PoolConnection;
 use crate::create;
 use crate::engine::loom::Arc;
@@ -215,7 +216,7 @@ async fn slow<T: Send + 'static>(
                 };
                 // The first of the wait's two counter reads (`Ticks`, not the system clock); only
                 // tasks that really wait pay them.
-                parked_at.get_or_insert_with(|| shared.ticks.now());
+                parked_at.get_or_insert_with(Ticks::now);
                 // The only await while in line; everything after it is synchronous, so a
                 // cancellation cannot split the wake-up from taking the reservation.
                 waiter.notified().await;
@@ -497,7 +498,7 @@ fn destroy_for_retry<T: Send + 'static>(lease: Lease<T>, reason: DestroyReason) 
 /// Counts an acquire that parked, and warns when it waited past `acquire_slow_threshold`.
 fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
     let Some(parked_at) = parked_at else { return };
-    let waited = shared.ticks.since(parked_at);
+    let waited = Ticks::since(parked_at);
     shared.stats.waited.bump();
     shared.stats.wait_nanos.add(waited.as_nanos() as u64);
     shared.telemetry.waited(waited);

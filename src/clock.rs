@@ -76,6 +76,9 @@ impl Clock {
     }
 }
 
+/// The process's one calibrated counter clock (`Ticks`).
+static TICKS: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+
 /// Raw reads of the CPU's time-stamp counter, scaled to nanoseconds only for a difference
 /// (`quanta`, which calibrates the counter against the system's monotonic clock once per process
 /// and falls back to that clock where the counter is not invariant). Two users, both on paths
@@ -83,38 +86,36 @@ impl Clock {
 /// (`total_wait`, `acquire_slow_threshold`, the wait histogram), and a keyed release stamps its
 /// key's recency with it (eviction only compares stamps).
 ///
-/// On the 2-vCPU benchmark machine a `std::time::Instant::now()` plus `elapsed()` took about
-/// 90 ns and this pair about 50 ns (`benches/RESULTS.md`). It counts real time, so under tokio's
-/// paused clock in tests a recorded wait is the real time it took, not the virtual time.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ticks {
-    /// The process's one calibrated clock: a reference keeps every pool (and every key of a
-    /// keyed pool) one pointer larger, not a clock larger.
-    clock: &'static quanta::Clock,
-}
+/// On the 2-vCPU benchmark machine a read pair costs about half of a `std::time::Instant` pair
+/// (`benches/RESULTS.md`). It counts real time, so under tokio's paused clock in tests a
+/// recorded wait is the real time it took, not the virtual time. One clock serves the process,
+/// so a pool (or a keyed pool's key) holds nothing for it.
+pub(crate) struct Ticks;
 
 impl Ticks {
-    /// The first in a process calibrates the counter (typically under a millisecond, at most
-    /// 200 ms) and detects it (`cpuid`, which a hypervisor may trap); later ones share that
-    /// clock, so a keyed pool's new key pays neither. Made when a pool is built, so the first
-    /// cost never lands on a wait.
-    pub(crate) fn new() -> Self {
-        static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
-        Ticks {
-            clock: CLOCK.get_or_init(quanta::Clock::new),
-        }
+    /// Calibrates the counter if this is the first use in the process (typically under a
+    /// millisecond, at most 200 ms, plus a `cpuid` a hypervisor may trap). Building a pool calls
+    /// it, so that cost never lands on a wait.
+    pub(crate) fn calibrate() {
+        Self::clock();
+    }
+
+    #[inline]
+    fn clock() -> &'static quanta::Clock {
+        TICKS.get_or_init(quanta::Clock::new)
     }
 
     /// Reads the counter. Only differences ([`since`](Self::since)) and order mean anything.
     #[inline]
-    pub(crate) fn now(&self) -> u64 {
-        self.clock.raw()
+    pub(crate) fn now() -> u64 {
+        Self::clock().raw()
     }
 
     /// The time since `start` (zero if the counter reads earlier, as it may across cores).
     #[inline]
-    pub(crate) fn since(&self, start: u64) -> Duration {
-        Duration::from_nanos(self.clock.delta_as_nanos(start, self.clock.raw()))
+    pub(crate) fn since(start: u64) -> Duration {
+        let clock = Self::clock();
+        Duration::from_nanos(clock.delta_as_nanos(start, clock.raw()))
     }
 }
 
@@ -140,12 +141,11 @@ mod tests {
 
     #[test]
     fn ticks_measure_real_time() {
-        let timer = Ticks::new();
-        let start = timer.now();
+        let start = Ticks::now();
         let before = std::time::Instant::now();
         std::thread::sleep(Duration::from_millis(20));
         let slept = before.elapsed();
-        let measured = timer.since(start);
+        let measured = Ticks::since(start);
         // The timer started before `before` and was read after `slept`: it saw at least the
         // sleep, less the error of the counter's calibrated rate (allowed: 5%, far above what a
         // converged calibration leaves, far below a timer that is broken or frozen).

@@ -44,8 +44,6 @@ pub(crate) struct Shared<T: Send + 'static> {
     next_id: AtomicU64,
     /// The epoch that resource timestamps count from.
     pub(crate) clock: Clock,
-    /// Times parked acquires (`acquire.rs`).
-    pub(crate) ticks: Ticks,
     pub(crate) manager: Box<dyn DynManager<T>>,
     pub(crate) config: Config<T>,
     /// Shared by every per-key pool of a keyed pool (one set of per-thread cells, not one per
@@ -66,6 +64,8 @@ impl<T: Send + 'static> Shared<T> {
         manager: Box<dyn DynManager<T>>,
         stats: std::sync::Arc<Counters>,
     ) -> Self {
+        // Parked acquires are timed with it: calibrated here, not on the first wait.
+        Ticks::calibrate();
         Shared {
             engine: Engine::new(config.max, config.ceiling),
             hot: HotSlots::new(config.worker_slots),
@@ -78,7 +78,6 @@ impl<T: Send + 'static> Shared<T> {
             unlimited_warned: std::sync::atomic::AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             clock: Clock::new(),
-            ticks: Ticks::new(),
             manager,
             telemetry: Telemetry::new(config.name),
             config,

@@ -4,6 +4,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::clock::Ticks;
 use crate::connection::PoolConnection;
 use crate::engine::loom::Arc;
 use crate::hooks::Metadata;
@@ -104,7 +105,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             gate.checked_out.fetch_sub(1, Ordering::Relaxed);
         }
         // Relaxed: a recency hint for eviction.
-        self.entry.last_used.store(gate.now(), Ordering::Relaxed);
+        self.entry.last_used.store(Ticks::now(), Ordering::Relaxed);
         // SeqCst fence: pairs with the one in `Gate::take` between a waiter's registration and
         // its eviction scan, so either we see it counted, or its scan saw what we published.
         super::fence(Ordering::SeqCst);

@@ -14,8 +14,8 @@ use super::inner::Inner;
 /// and removal need.
 pub(crate) struct KeyEntry<K: Send + Sync + 'static, T: Send + 'static> {
     pub(crate) pool: Arc<Shared<Held<K, T>>>,
-    /// When a resource of this key was last released (a `Ticks` counter reading, `Gate::now`):
-    /// the recency eviction compares. A std atomic: a hint that orders nothing.
+    /// When a resource of this key was last released (a `Ticks` counter reading): the recency
+    /// eviction compares. A std atomic: a hint that orders nothing.
     pub(crate) last_used: AtomicU64,
     /// Set by `close_key` before it closes the pool: an acquire that meets the closed pool then
     /// fails instead of retrying on a fresh entry (as it does after an empty key was removed).

@@ -39,8 +39,6 @@ pub(crate) struct Gate {
     pub(crate) max_idle_total: Option<usize>,
     /// The saturation policy.
     pub(crate) saturation: Saturation,
-    /// Stamps `last_used` (counter ticks: eviction only compares them).
-    ticks: crate::clock::Ticks,
     /// Creates waiting for their key's turn (the gauge behind `waiting_for_capacity`, with the
     /// line's own waiters). A std atomic: a gauge that orders nothing.
     pub(crate) waiting_for_turn: std::sync::atomic::AtomicUsize,
@@ -56,25 +54,18 @@ impl Gate {
         max_idle_total: Option<usize>,
         saturation: Saturation,
     ) -> Self {
+        // Keyed releases stamp recency with it: calibrated when the keyed pool is built.
+        crate::clock::Ticks::calibrate();
         Gate {
             engine: Engine::new(max_total, max_total),
             checked_out: AtomicUsize::new(0),
             max_idle_total,
             saturation,
-            ticks: crate::clock::Ticks::new(),
             waiting_for_turn: std::sync::atomic::AtomicUsize::new(0),
             waiting_at: (0..WAITING_LEVELS)
                 .map(|_| std::sync::atomic::AtomicUsize::new(0))
                 .collect(),
         }
-    }
-
-    /// A recency stamp for `last_used`: a read of the CPU's counter (`Ticks`), which orders
-    /// releases across threads at about half a system clock read's cost on the benchmark
-    /// machine (one per keyed release).
-    #[inline]
-    pub(crate) fn now(&self) -> u64 {
-        self.ticks.now()
     }
 
     /// Whether a key now holding `units` global units should give one up for a key waiting in

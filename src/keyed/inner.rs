@@ -115,7 +115,7 @@ where
         tracing::trace!("keyed pool: new key");
         Arc::new(KeyEntry {
             pool: Arc::new(shared),
-            last_used: AtomicU64::new(self.gate.now()),
+            last_used: AtomicU64::new(crate::clock::Ticks::now()),
             closed_by_user: AtomicBool::new(false),
             gate: self.gate.clone(),
             share,
