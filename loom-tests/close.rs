@@ -45,10 +45,12 @@ fn release_racing_close() {
     });
 }
 
-/// Close racing a depositor that hands an item to a parked waiter: the release pushes and
-/// notifies, then re-checks `closed` with an RMW on the state word; the closer sets `closed`
-/// with an RMW and drains. Either the depositor sees `closed` or the closer sees the deposit.
-/// The waiter gets the item (and gives it back) or `Closed`.
+/// Close racing a depositor that hands an item to a parked waiter: the release hands the item
+/// over in the notification (into the waiter's cell), then re-checks `closed`; the closer sets
+/// `closed` with an RMW, notifies everyone under the line's lock and drains the queue and the
+/// cells. Either the depositor sees `closed` or the closer sees the deposit, and the item is
+/// destroyed once, by whoever takes it from the cell. The waiter gets the item (and gives it
+/// back) or `Closed`.
 #[test]
 fn close_racing_item_handoff() {
     model("close_racing_item_handoff", || {

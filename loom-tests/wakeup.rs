@@ -1,5 +1,6 @@
 //! Loom models: wake-ups between releases and waiters (no lost wake-up, no coalesced notify,
-//! cancelled notified waiters, and the two handoff races of `src/engine/handoff.rs` and
+//! cancelled notified waiters, a hand-over cell still full when its place is reused, and the
+//! two handoff races of `src/engine/handoff.rs` and
 //! `src/engine/waiter.rs`: races R3 and R4 in DESIGN.md §7).
 #![cfg(shadowcat_loom)]
 
@@ -69,6 +70,34 @@ fn notified_waiter_cancelled_passes_it_on() {
         drop(held);
         cancelled.join().unwrap();
         other.join().unwrap();
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
+}
+
+/// A hand-over cell still full when its place in line is reused. A release hands its item to
+/// the first waiter in the notification (into the cell of its place); before that waiter runs,
+/// a second waiter parks in the same slot, and a second release notifies it. The full cell
+/// refuses the second item, which goes to the queue before the second waiter is flagged.
+/// Whichever waiter looks first takes the item in the cell (they are interchangeable); the other
+/// finds the cell empty and pops the queued one. Both must end up holding a resource.
+#[test]
+fn a_full_cell_sends_the_next_item_through_the_queue() {
+    model("a_full_cell_sends_the_next_item_through_the_queue", || {
+        let (pool, tracker) = pool(2);
+        let a = acquire(&pool).unwrap();
+        let b = acquire(&pool).unwrap();
+        let first = parked_acquire(&pool);
+        // Handed to `first`, in its cell; `first`'s slot is free again.
+        drop(a);
+        // Parks in the slot `first` left.
+        let second = parked_acquire(&pool);
+        let t1 = thread::spawn(move || finish(first).unwrap());
+        let t2 = thread::spawn(move || finish(second).unwrap());
+        drop(b);
+        let held = [t1.join().unwrap(), t2.join().unwrap()];
+        assert_eq!(pool.stats().in_use, 2);
+        drop(held);
         assert_at_rest(&pool, &tracker);
         assert_all_capacity_usable(&pool, &tracker);
     });

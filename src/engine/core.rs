@@ -26,7 +26,7 @@ pub(crate) struct Engine<I> {
     /// Size, available items, counted waiters, closed.
     state: StateWord,
     /// The waiter line and the reservations handed to it.
-    handoff: Handoff,
+    handoff: Handoff<I>,
     /// Idle items, plus items reserved for notified waiters. Its capacity is the ceiling on
     /// `max`, since `queued items <= size <= ceiling` always.
     queue: Queue<I>,
@@ -67,7 +67,7 @@ impl<I: Send + 'static> Engine<I> {
     }
 
     #[inline]
-    pub(super) fn handoff(&self) -> &Handoff {
+    pub(super) fn handoff(&self) -> &Handoff<I> {
         &self.handoff
     }
 
@@ -181,12 +181,35 @@ impl<I: Send + 'static> Engine<I> {
         // The unit moves from the guard into the queue.
         let host = guard.disarm();
         let engine = host.engine();
+        // Somebody waits, the pool is open and within its bound: what `publish` below would
+        // answer `ForWaiter` to, from the same look. Hand the item to the oldest waiter in the
+        // notification instead of through the queue.
+        let s = engine.state.peek();
+        if s.waiters() > 0 && !s.is_closed() && s.size() <= engine.max() {
+            let mut overflow = None;
+            let handed = engine.handoff.hand_off_item(&engine.state, item, |item| {
+                // Under the line's lock (the waiter's cell was still full): a push, nothing that
+                // could take the lock again.
+                overflow = engine.queue.push(item).err();
+            });
+            if let Some(item) = overflow {
+                Self::queue_full(&host, item);
+            }
+            return match handed {
+                Ok(Handed::Done) => {}
+                Ok(Handed::Closed) => Self::drain(&host),
+                // Nobody left to notify: queue it as a reservation and hand that off, which
+                // publishes it (race 3).
+                Err(item) => {
+                    if let Some(item) = item {
+                        Self::requeue(&host, item);
+                    }
+                    Self::hand_off(&host)
+                }
+            };
+        }
         if let Err(item) = engine.queue.push(item) {
-            // Impossible while `queued items <= size <= max`; if it ever happens, do not lose
-            // the unit: destroy the item through a fresh guard.
-            debug_assert!(false, "idle queue full");
-            let guard = CapacityGuard::adopt(host.clone());
-            return H::destroy_drained(&host, item, guard);
+            return Self::queue_full(&host, item);
         }
         match engine.state.publish() {
             Publish::Published => {}
@@ -204,6 +227,23 @@ impl<I: Send + 'static> Engine<I> {
             // The closer may have drained before our push: drain it ourselves.
             Publish::Closed => Self::drain(&host),
         }
+    }
+
+    /// Queues an item, unpublished, as an item reservation: one handed to a waiter that left
+    /// without taking it, or one nobody was left to take (the caller hands it off next).
+    pub(super) fn requeue<H: Host<Item = I>>(host: &Arc<H>, item: I) {
+        if let Err(item) = host.engine().queue.push(item) {
+            Self::queue_full(host, item);
+        }
+    }
+
+    /// The queue refused an item. Impossible while `queued items <= size <= max`; if it ever
+    /// happens, do not lose the unit: destroy the item through a fresh guard.
+    #[cold]
+    fn queue_full<H: Host<Item = I>>(host: &Arc<H>, item: I) {
+        debug_assert!(false, "idle queue full");
+        let guard = CapacityGuard::adopt(host.clone());
+        H::destroy_drained(host, item, guard);
     }
 
     /// Gives back one unit of capacity: to the oldest waiter (as a slot reservation) if there is
@@ -354,6 +394,11 @@ impl<I: Send + 'static> Engine<I> {
         while let Some(item) = engine.queue.pop() {
             H::destroy_drained(host, item, CapacityGuard::adopt(host.clone()));
         }
+        // Items handed to waiters that have not taken them (they find their cells empty and the
+        // pool closed).
+        engine.handoff.take_all_handed(|item| {
+            H::destroy_drained(host, item, CapacityGuard::adopt(host.clone()))
+        });
         for _ in 0..engine.handoff.take_all_slots() {
             drop(CapacityGuard::adopt(host.clone()));
         }

@@ -29,16 +29,16 @@ pub(crate) enum Handed {
 }
 
 /// The line of parked acquirers and the reservations handed to them.
-pub(crate) struct Handoff {
+pub(crate) struct Handoff<P> {
     /// Parked acquirers, oldest first. It also counts the places ever inserted, which
     /// `hand_off` compares at a notify that found nobody and after the publish that followed, to
     /// detect a waiter that registered in between (race 3).
-    line: Line,
+    line: Line<P>,
     /// Units of capacity handed to notified waiters (they create with them) and not yet taken.
     slots: AtomicUsize,
 }
 
-impl Handoff {
+impl<P> Handoff<P> {
     pub(crate) fn new() -> Self {
         Handoff {
             line: Line::new(),
@@ -48,7 +48,7 @@ impl Handoff {
 
     /// The line, for a waiter to take its place in.
     #[inline]
-    pub(crate) fn line(&self) -> &Line {
+    pub(crate) fn line(&self) -> &Line<P> {
         &self.line
     }
 
@@ -82,6 +82,35 @@ impl Handoff {
     /// depositors' increments.
     pub(crate) fn take_all_slots(&self) -> usize {
         self.slots.swap(0, Ordering::AcqRel)
+    }
+
+    /// Hands a released item (its unit moves with it) straight to the oldest unnotified waiter,
+    /// in the notification: no queue push and pop. If that waiter's cell is still full (a waiter
+    /// notified earlier at the same place has not run yet), the item goes to `queue` instead,
+    /// before the waiter is flagged, as an ordinary item reservation. `Err` if nobody is left to
+    /// notify, with the item unless it was queued: the caller queues it and runs
+    /// [`hand_off`](Self::hand_off), which publishes it (race 3).
+    #[inline]
+    pub(crate) fn hand_off_item(
+        &self,
+        state: &StateWord,
+        item: P,
+        queue: impl FnOnce(P),
+    ) -> Result<Handed, Option<P>> {
+        match self.line.notify_one_with(Some(item), queue) {
+            // As in `hand_off`: if the pool closed, the closer may have drained before our
+            // deposit.
+            Ok(()) => Ok(match Self::closed_after_deposit(state) {
+                true => Handed::Closed,
+                false => Handed::Done,
+            }),
+            Err((item, _)) => Err(item),
+        }
+    }
+
+    /// Takes every item handed to a waiter and not taken yet (a closed pool drains them).
+    pub(crate) fn take_all_handed(&self, each: impl FnMut(P)) {
+        self.line.take_all_handed(each);
     }
 
     /// Hands a just-deposited reservation (a queued item or a slot) to the oldest unnotified
@@ -129,7 +158,7 @@ impl Handoff {
     /// not, it is an RMW on the word (totally ordered with close's).
     #[inline]
     fn closed_after_deposit(state: &StateWord) -> bool {
-        if Line::NOTIFY_LOCKS {
+        if Line::<P>::NOTIFY_LOCKS {
             state.load().is_closed()
         } else {
             state.sync_with_close().is_closed()

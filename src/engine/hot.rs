@@ -74,33 +74,61 @@ const FULL: usize = 2;
 /// A put owns the cell, and a flusher saw it: the put must not publish.
 const FLUSH: usize = 3;
 
-/// One worker's slot: a state word and a cell, on a cache line of their own.
-#[repr(align(128))]
-struct Slot<T> {
-    /// `EMPTY`, `BUSY`, `FULL` or `FLUSH`; whoever moves it to `BUSY` (or a put whose `BUSY` was
-    /// marked `FLUSH`) owns `value` until it moves it on.
+/// A state word and a one-value cell: a worker's [`Slot`], and the hand-over cell of each place
+/// in the waiter line ([`Handover`]).
+pub(super) struct Handover<T> {
+    /// `EMPTY`, `BUSY`, `FULL` or (in a slot) `FLUSH`; whoever moves it to `BUSY` (or a put whose
+    /// `BUSY` was marked `FLUSH`) owns `value` until it moves it on.
     state: AtomicUsize,
-    /// `Some` exactly while `state` is `FULL` (and transiently inside a put or take).
+    /// `Some` exactly while `state` is `FULL` (and transiently inside a put, offer or take).
     value: UnsafeCell<Option<T>>,
 }
 
-// SAFETY: `value` is only accessed by the thread that owns the slot's state (it moved `state` to
-// `BUSY`, by its CAS or, for the slot's owner, by its claim store, and has not yet moved it on), so sharing a `Slot` between threads shares no
-// concurrent access to the `T` inside; moving a `T` in from one thread and out on another needs
-// `T: Send`.
-unsafe impl<T: Send> Sync for Slot<T> {}
+// SAFETY: `value` is only accessed by the thread that owns the state (it moved `state` to `BUSY`,
+// by its CAS or, for a slot's owner, by its claim store, and has not yet moved it on), so sharing
+// a `Handover` between threads shares no concurrent access to the `T` inside; moving a `T` in
+// from one thread and out on another needs `T: Send`.
+unsafe impl<T: Send> Sync for Handover<T> {}
 
-impl<T> Slot<T> {
-    fn new() -> Self {
-        Slot {
+/// One worker's slot: a state word and a cell, on a cache line of their own.
+#[repr(align(128))]
+struct Slot<T> {
+    cell: Handover<T>,
+}
+
+impl<T> Handover<T> {
+    pub(super) fn new() -> Self {
+        Handover {
             state: AtomicUsize::new(EMPTY),
             value: UnsafeCell::new(None),
         }
     }
 
-    /// Takes the value if the slot is `FULL` (a `BUSY` one counts as empty).
+    /// The line's hand-over: moves `value` into an empty cell (`EMPTY → BUSY → FULL`), or hands
+    /// it back if the cell is not empty (a waiter of an earlier turn at the same place has not
+    /// taken its value yet). Every move is a CAS or made by the owner of `BUSY`, so any number
+    /// of threads may offer and take at once.
     #[inline]
-    fn take(&self) -> Option<T> {
+    pub(super) fn offer(&self, value: T) -> Result<(), T> {
+        // Acquire: the last taker's read of the cell happens before our write.
+        if self
+            .state
+            .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(value);
+        }
+        // SAFETY: our CAS moved the state from EMPTY to BUSY: we own the cell until the store
+        // below.
+        self.value.with_mut(|cell| unsafe { *cell = Some(value) });
+        // Release: publishes the cell's value to the taker's Acquire CAS.
+        self.state.store(FULL, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes the value if the cell is `FULL` (a `BUSY` one counts as empty).
+    #[inline]
+    pub(super) fn take(&self) -> Option<T> {
         // Relaxed: only spares the CAS on an empty slot; the CAS decides.
         if self.state.load(Ordering::Relaxed) != FULL {
             return None;
@@ -120,12 +148,26 @@ impl<T> Slot<T> {
         self.state.store(EMPTY, Ordering::Release);
         value
     }
+}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            cell: Handover::new(),
+        }
+    }
+
+    /// Takes the value if the slot is `FULL` (a `BUSY` one counts as empty).
+    #[inline]
+    fn take(&self) -> Option<T> {
+        self.cell.take()
+    }
 
     /// The flusher's look at one slot, after its state change and fence: takes a `FULL` slot's
     /// value, marks a `BUSY` one so that a put under way does not publish. Never waits.
     fn flush(&self) -> Option<T> {
         // Relaxed: ordered after the caller's fence; each CAS below re-reads.
-        let mut state = self.state.load(Ordering::Relaxed);
+        let mut state = self.cell.state.load(Ordering::Relaxed);
         loop {
             let next = match state {
                 FULL => BUSY,
@@ -133,26 +175,28 @@ impl<T> Slot<T> {
                 _ => return None, // EMPTY, or already marked
             };
             // Acquire (when taking): pairs with the put's release CAS.
-            match self
-                .state
-                .compare_exchange(state, next, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.cell.state.compare_exchange(
+                state,
+                next,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) if state == BUSY => return None,
                 Ok(_) => break,
                 Err(now) => state = now,
             }
         }
         // SAFETY: our CAS moved the state from FULL to BUSY: we own the cell (as in `take`).
-        let value = self.value.with_mut(|cell| unsafe { (*cell).take() });
+        let value = self.cell.value.with_mut(|cell| unsafe { (*cell).take() });
         // Release: as in `take`.
-        self.state.store(EMPTY, Ordering::Release);
+        self.cell.state.store(EMPTY, Ordering::Release);
         value
     }
 
     /// Whether the slot holds (or is being given) a value: a snapshot, for statistics.
     fn is_full(&self) -> bool {
         // Relaxed: a snapshot.
-        self.state.load(Ordering::Relaxed) == FULL
+        self.cell.state.load(Ordering::Relaxed) == FULL
     }
 }
 
@@ -172,7 +216,7 @@ impl<T> Slot<T> {
     unsafe fn put(this: *const Self, value: T, pool_state: *const StateWord) -> Result<(), T> {
         // SAFETY: live while we own `value` (the caller's contract); we own it until the CAS
         // that publishes it succeeds, and the reference is not used after that CAS.
-        let state = unsafe { &(*this).state };
+        let state = unsafe { &(*this).cell.state };
         // Acquire: the last taker's read of the cell happens before our write.
         if state.load(Ordering::Acquire) != EMPTY {
             return Err(value);
@@ -192,7 +236,7 @@ impl<T> Slot<T> {
         }
         // SAFETY: our claim store moved the state from EMPTY to BUSY (only we move this slot out
         // of EMPTY): we own the cell, and the slot is live (we still own `value`).
-        unsafe { &(*this).value }.with_mut(|cell| unsafe { *cell = Some(value) });
+        unsafe { &(*this).cell.value }.with_mut(|cell| unsafe { *cell = Some(value) });
         // Release: publishes the cell's value to the next taker. Fails only if a flusher marked
         // the slot FLUSH: then the value must not stay parked. (The CAS's own `&self` outlives the
         // moment another thread may free the slot, exactly as in `Arc`'s drop: sound for atomics.)
@@ -202,7 +246,7 @@ impl<T> Slot<T> {
             Err(_) => {
                 // SAFETY: a FLUSH mark leaves the cell ours (nobody takes from a marked slot),
                 // and the slot is live: the value inside keeps the pool alive.
-                let value = unsafe { &(*this).value }
+                let value = unsafe { &(*this).cell.value }
                     .with_mut(|cell| unsafe { (*cell).take() })
                     .expect("our value is still in the slot");
                 // Release: as in `take`.

@@ -40,6 +40,7 @@ mod native {
     use std::sync::OnceLock;
     use std::task::{Context, Poll, RawWakerVTable, Waker};
 
+    use crate::engine::hot::Handover;
     use crate::engine::loom::{AtomicU64, AtomicUsize, Mutex, Ordering};
 
     /// No slot: the end of the list, or "not linked".
@@ -54,8 +55,13 @@ mod native {
     /// this slot. A place of generation `g` is notified once it reads `>= g` (the slot is reused,
     /// with a higher generation, only after the place was unlinked, and only a notifier unlinks a
     /// place other than by its own discard).
-    struct Node {
+    struct Node<P> {
         notified: AtomicU64,
+        /// The value a notifier handed over with the notification (a released item), for the
+        /// place to take. Offered and taken by CAS: a place notified earlier in the same slot
+        /// may still take from it after the slot was reused (values are interchangeable, each
+        /// is taken once), and an offer to a cell still full is refused.
+        handed: Handover<P>,
     }
 
     /// The nodes, one per slot, at addresses that never move: chunks of doubling size, each
@@ -63,11 +69,11 @@ mod native {
     /// line drops. A place borrows its node for the line's lifetime, so reading its flag needs
     /// no lock and no reference count, and a slot can be reused the moment it is unlinked:
     /// a notified place that has not run yet still finds its generation (or a later one) there.
-    struct Nodes {
-        chunks: [OnceLock<Box<[Node]>>; CHUNKS],
+    struct Nodes<P> {
+        chunks: [OnceLock<Box<[Node<P>]>>; CHUNKS],
     }
 
-    impl Nodes {
+    impl<P> Nodes<P> {
         fn new() -> Self {
             Nodes {
                 chunks: std::array::from_fn(|_| OnceLock::new()),
@@ -85,7 +91,7 @@ mod native {
 
         /// Slot `i`'s node; its chunk exists once the slot does (`List::take_slot`).
         #[inline]
-        fn get(&self, i: u32) -> &Node {
+        fn get(&self, i: u32) -> &Node<P> {
             let (k, offset) = Self::locate(i);
             &self.chunks[k].get().expect("a slot's node chunk exists")[offset]
         }
@@ -97,6 +103,7 @@ mod native {
                 (0..FIRST_CHUNK << k)
                     .map(|_| Node {
                         notified: AtomicU64::new(0),
+                        handed: Handover::new(),
                     })
                     .collect()
             });
@@ -131,7 +138,7 @@ mod native {
     impl List {
         /// A slot for a new place, in a new generation: a free one, or a new one.
         #[inline]
-        fn take_slot(&mut self, nodes: &Nodes) -> u32 {
+        fn take_slot<P>(&mut self, nodes: &Nodes<P>) -> u32 {
             if let Some(i) = self.free.pop() {
                 let slot = &mut self.slots[i as usize];
                 slot.generation += 1;
@@ -192,34 +199,47 @@ mod native {
             waker
         }
 
-        /// Unlinks the oldest place, flags it notified and takes its waker, under the lock; the
-        /// caller wakes it after unlocking (`Err(())`: the line is empty). The waker lives under
-        /// the lock, so neither side touches an atomic for it.
+        /// Unlinks the oldest place, hands it `item` (if any), flags it notified and takes its
+        /// waker, under the lock; the caller wakes it after unlocking (`Err`: the line is empty,
+        /// and `item` comes back). The waker lives under the lock, so neither side touches an
+        /// atomic for it. An item the place's cell refuses goes to `refused` (the queue) before
+        /// the flag, so the place finds its reservation one way or the other.
         #[inline]
-        fn pop_front(&mut self, nodes: &Nodes) -> Result<Option<Waker>, ()> {
+        fn pop_front<P>(
+            &mut self,
+            nodes: &Nodes<P>,
+            item: Option<P>,
+            refused: impl FnOnce(P),
+        ) -> Result<Option<Waker>, Option<P>> {
             let i = self.head;
             if i == NIL {
-                return Err(());
+                return Err(item);
             }
             let generation = self.slots[i as usize].generation;
             let waker = self.unlink(i);
-            // Release: what the notifier did before (the pushed item, the counted slot) is visible
-            // to the task that sees the flag.
-            nodes.get(i).notified.store(generation, Ordering::Release);
+            let node = nodes.get(i);
+            if let Some(item) = item {
+                if let Err(item) = node.handed.offer(item) {
+                    refused(item);
+                }
+            }
+            // Release: what the notifier did before (the item handed over or pushed, the counted
+            // slot) is visible to the task that sees the flag.
+            node.notified.store(generation, Ordering::Release);
             Ok(waker)
         }
     }
 
     /// The line of parked tasks.
-    pub(crate) struct Line {
+    pub(crate) struct Line<P> {
         list: Mutex<List>,
-        nodes: Nodes,
+        nodes: Nodes<P>,
         /// Places ever inserted (race R3). Written only under the lock, so a load and a store
         /// suffice; read under the lock by `notify_one`, and without it by `registrations`.
         registrations: AtomicUsize,
     }
 
-    impl Line {
+    impl<P> Line<P> {
         pub(crate) fn new() -> Self {
             Line {
                 list: Mutex::new(List {
@@ -247,18 +267,18 @@ mod native {
         /// Joins the back of the line; the place can be notified from now on. With `waker`, the
         /// place is registered at once (in the same lock round trip), so its first poll in the
         /// task that joined takes no lock.
-        pub(crate) fn listen(&self, waker: Option<&Waker>) -> Place<'_> {
+        pub(crate) fn listen(&self, waker: Option<&Waker>) -> Place<'_, P> {
             self.join(false, waker)
         }
 
         /// Joins the *front* of the line: for a waiter that was served but must wait again (its
         /// resource failed a check and its unit went to teardown), so it keeps its place.
-        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_> {
+        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_, P> {
             self.join(true, waker)
         }
 
         #[inline]
-        fn join(&self, front: bool, waker: Option<&Waker>) -> Place<'_> {
+        fn join(&self, front: bool, waker: Option<&Waker>) -> Place<'_, P> {
             let mut list = self.list.lock();
             // Relaxed: only written under this lock (see the field).
             let n = self.registrations.load(Ordering::Relaxed);
@@ -293,8 +313,20 @@ mod native {
         /// in any later load, which is what lets `hand_off` skip an RMW on the state word.
         #[inline]
         pub(crate) fn notify_one(&self) -> Result<(), usize> {
+            self.notify_one_with(None, drop).map_err(|(_, seen)| seen)
+        }
+
+        /// [`notify_one`](Self::notify_one), handing `item` to the place notified (or, if its
+        /// cell is still full, to `refused`, under the lock, before the place is flagged). `Err`
+        /// gives `item` back.
+        #[inline]
+        pub(crate) fn notify_one_with(
+            &self,
+            item: Option<P>,
+            refused: impl FnOnce(P),
+        ) -> Result<(), (Option<P>, usize)> {
             let mut list = self.list.lock();
-            match list.pop_front(&self.nodes) {
+            match list.pop_front(&self.nodes, item, refused) {
                 Ok(waker) => {
                     drop(list);
                     // None if the place was never polled (it sees the flag when it is).
@@ -304,7 +336,7 @@ mod native {
                     Ok(())
                 }
                 // Relaxed: read under the lock that every write holds.
-                Err(()) => Err(self.registrations.load(Ordering::Relaxed)),
+                Err(item) => Err((item, self.registrations.load(Ordering::Relaxed))),
             }
         }
 
@@ -312,11 +344,22 @@ mod native {
         pub(crate) fn notify_all(&self) -> usize {
             let woken: Vec<Option<Waker>> = {
                 let mut list = self.list.lock();
-                std::iter::from_fn(|| list.pop_front(&self.nodes).ok()).collect()
+                std::iter::from_fn(|| list.pop_front(&self.nodes, None, drop).ok()).collect()
             };
             let n = woken.len();
             woken.into_iter().flatten().for_each(Waker::wake);
             n
+        }
+
+        /// Takes every value handed over and not taken yet (close: the places' owners find
+        /// their cells empty and the pool closed).
+        pub(crate) fn take_all_handed(&self, mut each: impl FnMut(P)) {
+            for chunk in self.nodes.chunks.iter().map_while(OnceLock::get) {
+                chunk
+                    .iter()
+                    .filter_map(|node| node.handed.take())
+                    .for_each(&mut each);
+            }
         }
 
         /// Leaves the line if the place is still linked; `true` if a notifier unlinked it first.
@@ -362,25 +405,36 @@ mod native {
     }
 
     /// A place in the [`Line`]: a future that completes once notified.
-    pub(crate) struct Place<'a> {
-        line: &'a Line,
+    pub(crate) struct Place<'a, P> {
+        line: &'a Line<P>,
         slot: u32,
         generation: u64,
-        node: &'a Node,
+        node: &'a Node<P>,
         /// The waker last registered in the slot, if any.
         registered: Option<WakerId>,
         /// Completed or discarded.
         done: bool,
     }
 
-    impl Place<'_> {
+    impl<P> Place<'_, P> {
         /// Leaves the line, and says whether a notification was held (and not yet consumed by
-        /// completing). The caller passes a held notification on. O(1).
-        pub(crate) fn discard(mut self) -> bool {
+        /// completing): `Some`, with the value handed over with it if one was left in the cell.
+        /// The caller passes a held notification on. O(1).
+        pub(crate) fn discard(mut self) -> Option<Option<P>> {
             if std::mem::replace(&mut self.done, true) {
-                return false;
+                return None;
             }
-            self.line.leave(self.slot, self.generation)
+            self.line
+                .leave(self.slot, self.generation)
+                .then(|| self.take_handed())
+        }
+
+        /// For a place that was notified: the value handed over with a notification at this
+        /// place, if one is in the cell (it may be one handed to an earlier or later place in
+        /// the same slot: they are interchangeable).
+        #[inline]
+        pub(crate) fn take_handed(&self) -> Option<P> {
+            self.node.handed.take()
         }
 
         /// Whether a notifier flagged this place. Acquire: pairs with the notifier's Release
@@ -391,7 +445,7 @@ mod native {
         }
     }
 
-    impl Future for Place<'_> {
+    impl<P> Future for Place<'_, P> {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -418,7 +472,7 @@ mod native {
         }
     }
 
-    impl Drop for Place<'_> {
+    impl<P> Drop for Place<'_, P> {
         fn drop(&mut self) {
             // Leave the line if still linked; a held notification is dropped (see module docs).
             if !self.done {
@@ -439,18 +493,18 @@ mod el {
 
     use crate::engine::loom::{AtomicUsize, Event, EventListener, Ordering};
 
-    pub(crate) struct Line(Event, AtomicUsize);
+    pub(crate) struct Line<P>(Event, AtomicUsize, PhantomData<fn(P) -> P>);
 
-    impl Line {
+    impl<P> Line<P> {
         pub(crate) fn new() -> Self {
-            Line(Event::new(), AtomicUsize::new(0))
+            Line(Event::new(), AtomicUsize::new(0), PhantomData)
         }
 
         /// event-listener may notify without a lock: `hand_off` keeps its RMW for close.
         pub(crate) const NOTIFY_LOCKS: bool = false;
 
         /// event-listener registers the waker on the first poll.
-        pub(crate) fn listen(&self, _waker: Option<&Waker>) -> Place<'_> {
+        pub(crate) fn listen(&self, _waker: Option<&Waker>) -> Place<'_, P> {
             let place = Place(self.0.listen(), PhantomData);
             // AcqRel: a `notify_one` that reads this increment also sees the place inserted
             // before it.
@@ -472,8 +526,23 @@ mod el {
             }
         }
 
+        /// This line has no cells: an item is given back, for the caller to queue and hand off.
+        pub(crate) fn notify_one_with(
+            &self,
+            item: Option<P>,
+            _refused: impl FnOnce(P),
+        ) -> Result<(), (Option<P>, usize)> {
+            match item {
+                Some(item) => Err((Some(item), self.registrations())),
+                None => self.notify_one().map_err(|seen| (None, seen)),
+            }
+        }
+
+        /// No cells, nothing handed over.
+        pub(crate) fn take_all_handed(&self, _each: impl FnMut(P)) {}
+
         /// event-listener cannot insert at the front: the waiter rejoins at the back.
-        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_> {
+        pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_, P> {
             self.listen(waker)
         }
 
@@ -486,15 +555,19 @@ mod el {
         }
     }
 
-    pub(crate) struct Place<'a>(EventListener, PhantomData<&'a ()>);
+    pub(crate) struct Place<'a, P>(EventListener, PhantomData<&'a Line<P>>);
 
-    impl Place<'_> {
-        pub(crate) fn discard(self) -> bool {
-            self.0.discard()
+    impl<P> Place<'_, P> {
+        pub(crate) fn discard(self) -> Option<Option<P>> {
+            self.0.discard().then_some(None)
+        }
+
+        pub(crate) fn take_handed(&self) -> Option<P> {
+            None
         }
     }
 
-    impl Future for Place<'_> {
+    impl<P> Future for Place<'_, P> {
         type Output = ();
 
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -515,7 +588,7 @@ mod tests {
 
     #[test]
     fn notifies_oldest_first_and_discard_reports_a_held_notification() {
-        let list = Line::new();
+        let list = Line::<u32>::new();
         let mut a = list.listen(None);
         let mut b = list.listen(None);
         let c = list.listen(None);
@@ -524,8 +597,8 @@ mod tests {
         assert!((&mut b).now_or_never().is_none(), "b is not the oldest");
         assert!((&mut a).now_or_never().is_some());
         assert!(list.notify_one().is_ok()); // b
-        assert!(b.discard(), "b held a notification");
-        assert!(!c.discard(), "c was never notified");
+        assert!(b.discard().is_some(), "b held a notification");
+        assert!(c.discard().is_none(), "c was never notified");
         assert!(list.notify_one().is_err(), "nobody left");
     }
 
@@ -534,16 +607,19 @@ mod tests {
     #[cfg(not(feature = "event-listener-waiters"))]
     #[test]
     fn leaving_from_the_middle_keeps_the_order_and_a_reused_slot_is_not_mistaken() {
-        let list = Line::new();
+        let list = Line::<u32>::new();
         let a = list.listen(None);
         let b = list.listen(None);
         let mut c = list.listen(None);
-        assert!(!b.discard(), "b leaves from the middle, unnotified");
+        assert!(
+            b.discard().is_none(),
+            "b leaves from the middle, unnotified"
+        );
         assert!(list.notify_one().is_ok()); // a, the oldest
                                             // a's slot is free again; d takes it (a newer generation of the same slot).
         let mut d = list.listen(None);
         assert!(
-            a.discard(),
+            a.discard().is_some(),
             "a was notified, although its slot now serves d"
         );
         let mut front = list.listen_front(None);
@@ -562,9 +638,52 @@ mod tests {
         assert!((&mut d).now_or_never().is_some());
     }
 
+    // The event-listener backend has no cells: it gives every item back.
+    #[cfg(not(feature = "event-listener-waiters"))]
+    #[test]
+    fn an_item_handed_over_is_taken_once_and_a_full_cell_refuses_the_next() {
+        let list = Line::<u32>::new();
+        let mut a = list.listen(None);
+        assert!(list
+            .notify_one_with(Some(1), |_| panic!("a's cell is empty"))
+            .is_ok());
+        assert!((&mut a).now_or_never().is_some());
+        // a has not taken its item yet; its slot is free again, and b gets it.
+        let mut b = list.listen(None);
+        let mut refused = None;
+        assert!(list
+            .notify_one_with(Some(2), |item| refused = Some(item))
+            .is_ok());
+        assert_eq!(
+            refused,
+            Some(2),
+            "the cell still holds 1: 2 goes to the queue"
+        );
+        assert!((&mut b).now_or_never().is_some());
+        // Interchangeable: whichever place of the slot looks first takes the one item.
+        assert_eq!(b.take_handed(), Some(1));
+        assert_eq!(a.take_handed(), None, "each item is taken once");
+        assert_eq!(
+            list.notify_one_with(Some(3), |_| unreachable!()),
+            Err((Some(3), 2)),
+            "nobody in line: the item comes back"
+        );
+        // Close drains what no place took.
+        let c = list.listen(None);
+        assert!(list.notify_one_with(Some(4), |_| unreachable!()).is_ok());
+        let mut left = Vec::new();
+        list.take_all_handed(|item| left.push(item));
+        assert_eq!(left, [4]);
+        assert_eq!(
+            c.discard(),
+            Some(None),
+            "c was notified; its item was drained"
+        );
+    }
+
     #[test]
     fn a_notify_that_finds_nobody_reports_the_places_inserted_so_far() {
-        let list = Line::new();
+        let list = Line::<u32>::new();
         assert_eq!(list.notify_one(), Err(0));
         let a = list.listen(None);
         let b = list.listen_front(None);
@@ -573,8 +692,8 @@ mod tests {
             2,
             "every insert counts, at either end"
         );
-        assert!(!a.discard());
-        assert!(!b.discard());
+        assert!(a.discard().is_none());
+        assert!(b.discard().is_none());
         assert_eq!(
             list.notify_one(),
             Err(2),
@@ -601,7 +720,7 @@ mod tests {
             Arc::new(Count(AtomicUsize::new(0))),
             Arc::new(Count(AtomicUsize::new(0))),
         );
-        let list = Line::new();
+        let list = Line::<u32>::new();
         let mut a = Box::pin(list.listen(None));
         let mut b = Box::pin(list.listen(None));
         let waker_a = Waker::from(wa.clone());

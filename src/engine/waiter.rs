@@ -62,7 +62,7 @@ pub(crate) enum CreatorJoined<'a, H: Host> {
 pub(crate) struct Waiter<'a, H: Host> {
     host: &'a Arc<H>,
     /// `None` once the place completed (it is then unlinked) or was discarded.
-    place: Option<Place<'a>>,
+    place: Option<Place<'a, H::Item>>,
     /// Whether this task is counted in `waiters`.
     registered: bool,
 }
@@ -169,7 +169,7 @@ impl<'a, H: Host> Waiter<'a, H> {
     }
 
     /// The place in line, a future that completes once notified. Panics if it already completed.
-    pub(crate) fn notified(&mut self) -> &mut Place<'a> {
+    pub(crate) fn notified(&mut self) -> &mut Place<'a, H::Item> {
         self.place.as_mut().expect("place already completed")
     }
 
@@ -185,6 +185,9 @@ impl<'a, H: Host> Waiter<'a, H> {
         // A completed place is already unlinked; nothing to discard. With the place gone and the
         // registration taken over here, `Drop` has nothing left to do: skip it.
         let (host, registered) = (self.host, self.registered);
+        // An item handed over in the notification (reserved for us, so ours even if the pool
+        // closed since: the caller destroys it then).
+        let handed = self.place.as_ref().and_then(Place::take_handed);
         drop(self.place.take());
         std::mem::forget(self);
         let engine = host.engine();
@@ -193,6 +196,9 @@ impl<'a, H: Host> Waiter<'a, H> {
         } else {
             engine.state()
         };
+        if let Some(item) = handed {
+            return Reservation::Item(item, CapacityGuard::adopt(host.clone()));
+        }
         if before.is_closed() {
             return Reservation::Closed;
         }
@@ -215,7 +221,10 @@ impl<H: Host> Drop for Waiter<'_, H> {
             // `discard` unlinks a still-queued place under the line's lock, or reports that a
             // notifier popped it: that notification was a reservation (or close's wake-all), so
             // pass it on.
-            if place.discard() {
+            if let Some(handed) = place.discard() {
+                if let Some(item) = handed {
+                    Engine::requeue(self.host, item);
+                }
                 Engine::hand_off(self.host);
             }
         }
