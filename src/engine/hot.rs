@@ -129,14 +129,19 @@ impl<T> Handover<T> {
     /// Takes the value if the cell is `FULL` (a `BUSY` one counts as empty).
     #[inline]
     pub(super) fn take(&self) -> Option<T> {
-        // Relaxed: only spares the CAS on an empty slot; the CAS decides.
-        if self.state.load(Ordering::Relaxed) != FULL {
+        // Acquire, and Acquire on the CAS's failure: a waiter that finds the cell empty (or being
+        // taken) pops the queue next, and must see what was pushed before the notifications of
+        // whoever emptied it (a waiter of a later turn at the same place may take our value, and
+        // then ours is the item it would have found queued). A worker's slot needs only Relaxed
+        // here; on x86 the two compile the same.
+        if self.state.load(Ordering::Acquire) != FULL {
             return None;
         }
-        // Acquire: pairs with the put's release CAS, so its write of the cell happens before our
-        // read.
+        // Acquire: pairs with the put's or offer's Release, so its write of the cell happens
+        // before our read. Release: a waiter that reads our BUSY (the failure above) is ordered
+        // after what we saw before taking.
         self.state
-            .compare_exchange(FULL, BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(FULL, BUSY, Ordering::AcqRel, Ordering::Acquire)
             .ok()?;
         // SAFETY: our CAS moved the state from FULL to BUSY, so we own the cell until our store
         // below, and the putter's write is visible (acquire above).
