@@ -174,8 +174,9 @@ impl<I: Send + 'static> Engine<I> {
         }
     }
 
-    /// [`release`](Self::release) through the queue: push, then publish, or hand the item to the
-    /// oldest waiter. Lock-free when nobody waits.
+    /// [`release`](Self::release) past the hot slot: hand the item to the oldest waiter in the
+    /// notification if anyone waits, else push, then publish (or hand the queued item off, if a
+    /// waiter registered meanwhile). Lock-free when nobody waits.
     #[inline]
     pub(super) fn release_to_queue<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I) {
         // The unit moves from the guard into the queue.

@@ -1,17 +1,22 @@
 //! Handoff: the waiter line and the reservations handed to the waiters in it.
 //!
-//! A release that sees `waiters > 0` does not publish its item. It leaves it in the queue and calls
-//! [`Handoff::hand_off`], which notifies the oldest place in line that is not notified yet: that
-//! waiter now owns one queued item (an *item reservation*). Returned capacity is handed over the
-//! same way as a *slot reservation* (`slots + 1`, then `hand_off`), so a fresh arrival can never
-//! create into capacity that a waiter was promised. Reservations are interchangeable: a woken
-//! waiter takes a slot if one is counted and pops an item otherwise, and the totals always match
-//! the number of notified, unserved waiters.
+//! A release that sees `waiters > 0` does not publish its item. It hands it to the oldest place
+//! in line that is not notified yet, in the notification ([`Handoff::hand_off_item`]): the item
+//! goes into the place's cell, and that waiter now owns it (an *item reservation*). Where the
+//! cell is still full (race 9), or where the item went into the queue first (a release that saw
+//! nobody waiting, then lost its publishing CAS to a registration), the item stays in the queue
+//! unpublished and [`Handoff::hand_off`] notifies the waiter, which pops one. Returned capacity
+//! is handed over the same way as a *slot reservation* (`slots + 1`, then `hand_off`), so a fresh
+//! arrival can never create into capacity that a waiter was promised. Reservations are
+//! interchangeable: a woken waiter takes the item in its cell if there is one, else a slot if
+//! one is counted, else pops an item, and the totals always match the number of notified,
+//! unserved waiters.
 //!
 //! The numbered races (DESIGN.md §7) that this type handles: race 3 (a notify that finds
 //! nobody, then a waiter registers before the publish) with the line's count of inserted places
-//! and [`retake`](Handoff::retake); races 4 and 5 (a notified waiter that leaves) by the waiter calling
-//! `hand_off` again (`waiter.rs`).
+//! and [`retake`](Handoff::retake); races 4 and 5 (a notified waiter that leaves) by the waiter
+//! queueing what its cell held and calling `hand_off` again (`waiter.rs`); race 9 (a full cell)
+//! in the line.
 
 use super::line::Line;
 use super::loom::{AtomicUsize, Ordering};

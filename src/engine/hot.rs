@@ -53,9 +53,15 @@
 //! works on raw pointers for that reason: a reference held across the CAS would claim the memory
 //! stays valid until the function returns.
 //!
+//! The same state word and cell, without the padding, the owner's claim and the handshake, is
+//! the waiter line's hand-over cell ([`Handover`]): a release offers its item to the place it
+//! notifies, and the waiter takes it. There every move is a CAS (or made by whoever holds
+//! `BUSY`), so its API is safe, and the release keeps its own pool reference until it returns.
+//!
 //! Loom checks the protocol: every access to the cell goes through loom's `UnsafeCell`, so loom
 //! reports two threads touching one value at once, and the models in `loom-tests/hot.rs` race
-//! puts, takes and flushes (DESIGN.md §13).
+//! puts, takes and flushes; those in `loom-tests/wakeup.rs` and `close.rs` race offers and takes
+//! (DESIGN.md §13).
 
 use super::guard::CapacityGuard;
 use super::loom::{fence, worker_index, AtomicUsize, Ordering, UnsafeCell};

@@ -16,6 +16,14 @@
 //!   takes its waker under the lock (lock 2), then wakes it after unlocking. The waking task never
 //!   takes the lock: it sees its generation (`Acquire`) and completes. A place polled with a waker
 //!   other than the one it registered (or joined without one) registers it under the lock.
+//! * `notify_one_with` does the same and hands the place a value (the released item) in its
+//!   node's cell (`hot::Handover`, offered and taken by CAS), so neither side touches the idle
+//!   queue. A slot is reused as soon as its place is notified, so the cell may still hold the
+//!   value of an earlier turn at the same place whose waiter has not run yet (race 9): the offer
+//!   is refused, and the notifier passes the value to the caller's `refused` (a queue push)
+//!   before it stores the flag. Values are interchangeable reservations, so whichever place of
+//!   the slot looks first takes the value in the cell, and the other finds its reservation in the
+//!   queue.
 //! * `discard` (cancellation) takes the lock to unlink the slot if it is still linked in the same
 //!   generation; otherwise a notifier unlinked it, so `discard` reports the notification, which
 //!   the caller passes on (race R5).

@@ -9,11 +9,11 @@
 //! | file | type | what it does |
 //! |---|---|---|
 //! | `state.rs` | `StateWord`, `State` | the packed word and every transition on it |
-//! | `line.rs` | `Line`, `Place` | the FIFO of parked acquirers, two lock round trips per wait |
+//! | `line.rs` | `Line`, `Place` | the FIFO of parked acquirers, two lock round trips per wait, and the item handed over with a notification (race 9) |
 //! | `handoff.rs` | `Handoff` | the line plus item and slot reservations; `hand_off` (race 3) |
 //! | `waiter.rs` | `Waiter`, `Reservation` | join the line, register, park, leave (races 2, 4, 5) |
 //! | `guard.rs` | `CapacityGuard` | owns one unit; its drop returns it |
-//! | `hot.rs` | `HotSlots` | one slot per worker in front of the queue, and its handshake (race 8) |
+//! | `hot.rs` | `HotSlots`, `Handover` | one slot per worker in front of the queue, and its handshake (race 8); the one-value cell a slot and a place in line share |
 //! | `core.rs` | `Engine`, `Claim` | claim, release, return a unit, resize, close, drain |
 //! | `loom/` | facade | std or loom atomics, mutex, queue and event, one API |
 //!
@@ -25,24 +25,27 @@
 //!   create), and only then pops. Every queued item is covered by exactly one claim or
 //!   reservation, so a pop after a successful claim always finds an item (unless the pool closed
 //!   and a drainer took it).
-//! * **Fairness.** A release that sees waiters leaves its item in the queue unpublished and
-//!   notifies the oldest waiter, which now owns it. Freed capacity is handed over the same way.
-//!   Nothing owed to a waiter is ever published or freed, so a fresh acquire, which claims only
-//!   what is published or room below `max`, never overtakes a parked waiter.
+//! * **Fairness.** A release that sees waiters does not publish its item: it notifies the oldest
+//!   waiter and hands the item over in the notification, into the cell of that waiter's place
+//!   (or, if the cell is still full, leaves it in the queue unpublished, for the waiter to pop).
+//!   Freed capacity is handed over the same way, as a counted slot. Nothing owed to a waiter is
+//!   ever published or freed, so a fresh acquire, which claims only what is published or room
+//!   below `max`, never overtakes a parked waiter.
 //! * **Release is synchronous**: push, then one CAS to publish when nobody waits. No lock, no
 //!   allocation, no spawn.
 //! * **Hot slots** (`hot.rs`): while nobody waits, a release parks its item, with its unit and pool
 //!   reference, in its worker's slot, and the next acquire on that worker takes it back, without
 //!   touching the word, the queue or the reference count. A waiter's registration (and close, and
 //!   a shrink) flushes the slots into the queue through the release path (race 8), so nothing
-//!   owed to a waiter stays parked. `hot.rs` is the crate's one module with `unsafe` code.
+//!   owed to a waiter stays parked. `hot.rs` is the crate's one module with `unsafe` code: the
+//!   slot's cell, which the line's hand-over cell reuses.
 //! * **Close** sets the closed bit and zeroes `avail` with one RMW. From then on every queued item
 //!   and every slot reservation belongs to whoever drains it. Anybody who deposits something
 //!   performs an RMW on the state word afterwards and drains if it sees the bit: the two RMWs are
 //!   totally ordered, so either the depositor sees `closed`, or the closer's drain sees the
 //!   deposit. Nothing is ever stranded in a closed pool.
 //!
-//! DESIGN.md draws the module graph (§1), numbers the races R1–R8 this handles (§7), argues
+//! DESIGN.md draws the module graph (§1), numbers the races R1–R9 this handles (§7), argues
 //! every ordering (§10) and lists the loom models in `loom-tests/` that check them (§13).
 
 mod core;
