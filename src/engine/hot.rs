@@ -132,22 +132,31 @@ impl<T> Handover<T> {
         Ok(())
     }
 
-    /// Takes the value if the cell is `FULL` (a `BUSY` one counts as empty).
+    /// The line's take: the value if the cell is `FULL` (a `BUSY` one counts as empty).
+    ///
+    /// Acquire on the look, `AcqRel` on the CAS and Acquire on its failure, where a worker's slot
+    /// needs only `Relaxed`, `Acquire` and `Relaxed`: a waiter that finds its cell empty (or
+    /// being taken) pops the queue next, and must see what was pushed before the notification
+    /// of whoever emptied it (a waiter of a later turn at the same place may take our value, and
+    /// then ours is the item it would have found queued; race 9). Reading our `BUSY` or the
+    /// `EMPTY` after it with Acquire orders that waiter after everything we saw before taking.
     #[inline]
     pub(super) fn take(&self) -> Option<T> {
-        // Acquire, and Acquire on the CAS's failure: a waiter that finds the cell empty (or being
-        // taken) pops the queue next, and must see what was pushed before the notifications of
-        // whoever emptied it (a waiter of a later turn at the same place may take our value, and
-        // then ours is the item it would have found queued). A worker's slot needs only Relaxed
-        // here; on x86 the two compile the same.
-        if self.state.load(Ordering::Acquire) != FULL {
+        self.take_with(Ordering::Acquire, Ordering::AcqRel, Ordering::Acquire)
+    }
+
+    /// Takes the value if the cell is `FULL`, with the orderings of the look before the CAS and
+    /// of the CAS itself (see [`take`](Self::take) and `Slot::take`).
+    #[inline]
+    fn take_with(&self, look: Ordering, success: Ordering, failure: Ordering) -> Option<T> {
+        // The look only spares the CAS on an empty cell; the CAS decides.
+        if self.state.load(look) != FULL {
             return None;
         }
-        // Acquire: pairs with the put's or offer's Release, so its write of the cell happens
-        // before our read. Release: a waiter that reads our BUSY (the failure above) is ordered
-        // after what we saw before taking.
+        // Acquire (in `success`): pairs with the put's or offer's Release, so its write of the
+        // cell happens before our read.
         self.state
-            .compare_exchange(FULL, BUSY, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(FULL, BUSY, success, failure)
             .ok()?;
         // SAFETY: our CAS moved the state from FULL to BUSY, so we own the cell until our store
         // below, and the putter's write is visible (acquire above).
@@ -168,10 +177,13 @@ impl<T> Slot<T> {
         }
     }
 
-    /// Takes the value if the slot is `FULL` (a `BUSY` one counts as empty).
+    /// Takes the value if the slot is `FULL` (a `BUSY` one counts as empty). Relaxed look and
+    /// failure: an acquirer that finds its slot empty goes on to claim on the state word, which
+    /// orders what it needs; Acquire on success pairs with the put's publishing CAS.
     #[inline]
     fn take(&self) -> Option<T> {
-        self.cell.take()
+        self.cell
+            .take_with(Ordering::Relaxed, Ordering::Acquire, Ordering::Relaxed)
     }
 
     /// The flusher's look at one slot, after its state change and fence: takes a `FULL` slot's
