@@ -201,12 +201,7 @@ impl<I: Send + 'static> Engine<I> {
                 Ok(Handed::Closed) => Self::drain(&host),
                 // Nobody left to notify: queue it as a reservation and hand that off, which
                 // publishes it (race 3).
-                Err(item) => {
-                    if let Some(item) = item {
-                        Self::requeue(&host, item);
-                    }
-                    Self::hand_off(&host)
-                }
+                Err(item) => Self::pass_on(&host, item),
             };
         }
         if let Err(item) = engine.queue.push(item) {
@@ -230,12 +225,17 @@ impl<I: Send + 'static> Engine<I> {
         }
     }
 
-    /// Queues an item, unpublished, as an item reservation: one handed to a waiter that left
-    /// without taking it, or one nobody was left to take (the caller hands it off next).
-    pub(super) fn requeue<H: Host<Item = I>>(host: &Arc<H>, item: I) {
-        if let Err(item) = host.engine().queue.push(item) {
-            Self::queue_full(host, item);
+    /// Passes a reservation on to the oldest unnotified waiter, or publishes it. `item`: the
+    /// reservation is an item outside the queue (handed over in a notification to a waiter that
+    /// left without taking it, or that nobody was left to take), queued first, unpublished.
+    pub(super) fn pass_on<H: Host<Item = I>>(host: &Arc<H>, item: Option<I>) {
+        if let Some(item) = item {
+            if let Err(item) = host.engine().queue.push(item) {
+                // Its fresh guard's drop gives the unit back (to a waiter, if any).
+                return Self::queue_full(host, item);
+            }
         }
+        Self::hand_off(host);
     }
 
     /// The queue refused an item. Impossible while `queued items <= size <= max`; if it ever
@@ -397,7 +397,7 @@ impl<I: Send + 'static> Engine<I> {
         }
         // Items handed to waiters that have not taken them (they find their cells empty and the
         // pool closed).
-        engine.handoff.take_all_handed(|item| {
+        engine.handoff.line().take_all_handed(|item| {
             H::destroy_drained(host, item, CapacityGuard::adopt(host.clone()))
         });
         for _ in 0..engine.handoff.take_all_slots() {

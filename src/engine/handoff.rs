@@ -113,11 +113,6 @@ impl<P> Handoff<P> {
         }
     }
 
-    /// Takes every item handed to a waiter and not taken yet (a closed pool drains them).
-    pub(crate) fn take_all_handed(&self, each: impl FnMut(P)) {
-        self.line.take_all_handed(each);
-    }
-
     /// Hands a just-deposited reservation (a queued item or a slot) to the oldest unnotified
     /// waiter, or publishes it if there is none.
     pub(crate) fn hand_off(&self, state: &StateWord) -> Handed {

@@ -222,10 +222,7 @@ impl<H: Host> Drop for Waiter<'_, H> {
             // notifier popped it: that notification was a reservation (or close's wake-all), so
             // pass it on.
             if let Some(handed) = place.discard() {
-                if let Some(item) = handed {
-                    Engine::requeue(self.host, item);
-                }
-                Engine::hand_off(self.host);
+                Engine::pass_on(self.host, handed);
             }
         }
     }
