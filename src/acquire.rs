@@ -498,12 +498,13 @@ fn destroy_for_retry<T: Send + 'static>(lease: Lease<T>, reason: DestroyReason) 
 /// Counts an acquire that parked, and warns when it waited past `acquire_slow_threshold`.
 fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
     let Some(parked_at) = parked_at else { return };
-    let waited = Ticks::since(parked_at);
-    shared.stats.waited.bump();
-    shared.stats.wait_nanos.add(waited.as_nanos() as u64);
+    // Nanoseconds, not a `Duration`, until one is needed: this runs on every parked acquire.
+    let waited = Ticks::nanos_since(parked_at);
+    shared.stats.waits.add_each([1, waited]);
     shared.telemetry.waited(waited);
     if let Some(threshold) = shared.config.acquire_slow_threshold {
-        if waited > threshold {
+        if u128::from(waited) > threshold.as_nanos() {
+            let waited = std::time::Duration::from_nanos(waited);
             tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
         }
     }

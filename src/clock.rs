@@ -111,11 +111,11 @@ impl Ticks {
         Self::clock().raw()
     }
 
-    /// The time since `start` (zero if the counter reads earlier, as it may across cores).
+    /// Nanoseconds since `start` (zero if the counter reads earlier, as it may across cores).
     #[inline]
-    pub(crate) fn since(start: u64) -> Duration {
+    pub(crate) fn nanos_since(start: u64) -> u64 {
         let clock = Self::clock();
-        Duration::from_nanos(clock.delta_as_nanos(start, clock.raw()))
+        clock.delta_as_nanos(start, clock.raw())
     }
 }
 
@@ -145,7 +145,7 @@ mod tests {
         let before = std::time::Instant::now();
         std::thread::sleep(Duration::from_millis(20));
         let slept = before.elapsed();
-        let measured = Ticks::since(start);
+        let measured = Duration::from_nanos(Ticks::nanos_since(start));
         // The timer started before `before` and was read after `slept`: it saw at least the
         // sleep, less the error of the counter's calibrated rate (allowed: 5%, far above what a
         // converged calibration leaves, far below a timer that is broken or frozen).

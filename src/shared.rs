@@ -130,9 +130,16 @@ impl<T: Send + 'static> Shared<T> {
     /// `limit`, if a timer can be armed here; otherwise no limit (no tokio runtime, or one
     /// without a timer driver): the operation runs unbounded, and the first time this happens the
     /// pool logs a warning. This is the pool's one rule for limits without a timer.
+    #[inline]
     pub(crate) fn armable(&self, limit: Option<Duration>) -> Option<Duration> {
-        if limit.is_none() || runtime::timer_available() {
-            return limit;
+        // No limit (the usual case where every acquire passes by) needs no runtime lookup.
+        limit.and_then(|limit| self.armable_limit(limit))
+    }
+
+    /// [`armable`](Self::armable) for a limit that is set.
+    fn armable_limit(&self, limit: Duration) -> Option<Duration> {
+        if runtime::timer_available() {
+            return Some(limit);
         }
         // Relaxed: only decides whether to log.
         if !self

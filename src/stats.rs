@@ -90,18 +90,19 @@ impl DestroyReason {
 /// share one cell through RMWs.
 const CELLS: usize = WORKER_INDICES;
 
-/// A counter with one cell per thread: increments are plain stores on the thread's own cache
-/// line; reads sum the cells.
-pub(crate) struct PerThread {
+/// `N` counters with one cell per thread: increments are plain stores on the thread's own cache
+/// line; reads sum the cells. Counters that always move together (a parked acquire's count and
+/// its wait) share a cell, so one update finds the thread's cell once.
+pub(crate) struct PerThread<const N: usize = 1> {
     /// `CELLS` owned cells plus the shared fallback at index `CELLS`.
-    cells: Box<[CachePadded<AtomicU64>]>,
+    cells: Box<[CachePadded<[AtomicU64; N]>]>,
 }
 
-impl Default for PerThread {
+impl<const N: usize> Default for PerThread<N> {
     fn default() -> Self {
         PerThread {
             cells: (0..=CELLS)
-                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
         }
     }
@@ -110,31 +111,42 @@ impl Default for PerThread {
 impl PerThread {
     #[inline]
     pub(crate) fn bump(&self) {
-        self.add(1);
-    }
-
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        // A thread that is exiting (its slot already destroyed) counts in the shared cell.
-        let slot = worker_index().unwrap_or(CELLS);
-        let cell = &self.cells[slot];
-        if slot < CELLS {
-            // Only this thread writes this cell while it owns the index (a live thread's index is
-            // its own; the next owner acquires our last store), so load + store loses nothing
-            // and needs no locked instruction. Relaxed: readers only sum the cells.
-            cell.store(
-                cell.load(Ordering::Relaxed).wrapping_add(n),
-                Ordering::Relaxed,
-            );
-        } else {
-            cell.fetch_add(n, Ordering::Relaxed);
-        }
+        self.add_each([1]);
     }
 
     pub(crate) fn sum(&self) -> u64 {
+        self.sum_of(0)
+    }
+}
+
+impl<const N: usize> PerThread<N> {
+    /// Adds `n[i]` to counter `i`.
+    #[inline]
+    pub(crate) fn add_each(&self, n: [u64; N]) {
+        // A thread that is exiting (its slot already destroyed) counts in the shared cell.
+        let slot = worker_index().unwrap_or(CELLS);
+        let cell = &self.cells[slot];
+        for (counter, n) in cell.iter().zip(n) {
+            if slot < CELLS {
+                // Only this thread writes this cell while it owns the index (a live thread's
+                // index is its own; the next owner acquires our last store), so load + store
+                // loses nothing and needs no locked instruction. Relaxed: readers only sum the
+                // cells.
+                counter.store(
+                    counter.load(Ordering::Relaxed).wrapping_add(n),
+                    Ordering::Relaxed,
+                );
+            } else {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Counter `i`, summed over the cells.
+    pub(crate) fn sum_of(&self, i: usize) -> u64 {
         self.cells
             .iter()
-            .fold(0u64, |sum, c| sum.wrapping_add(c.load(Ordering::Relaxed)))
+            .fold(0u64, |sum, c| sum.wrapping_add(c[i].load(Ordering::Relaxed)))
     }
 }
 
@@ -145,9 +157,9 @@ pub(crate) struct Counters {
     pub(crate) checkouts: PerThread,
     /// Resources users gave back (drop, detach, close). Hot: one per release.
     pub(crate) returns: PerThread,
-    /// Acquires that parked. Per-thread: under contention nearly every acquire parks.
-    pub(crate) waited: PerThread,
-    pub(crate) wait_nanos: PerThread,
+    /// Acquires that parked (counter 0) and the nanoseconds they waited (counter 1). Per-thread:
+    /// under contention nearly every acquire parks.
+    pub(crate) waits: PerThread<2>,
     pub(crate) timeouts: AtomicU64,
     pub(crate) created: AtomicU64,
     pub(crate) create_failed: AtomicU64,
@@ -295,7 +307,7 @@ impl Counters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
         let (checkouts, returns) = (self.checkouts.sum(), self.returns.sum());
-        let waited = self.waited.sum();
+        let waited = self.waits.sum_of(0);
         PoolStats {
             size: state.size(),
             idle: state.avail(),
@@ -308,7 +320,7 @@ impl Counters {
             closed: state.is_closed(),
             acquired_immediately: checkouts.saturating_sub(waited),
             acquired_after_wait: waited,
-            total_wait: Duration::from_nanos(self.wait_nanos.sum()),
+            total_wait: Duration::from_nanos(self.waits.sum_of(1)),
             timeouts: get(&self.timeouts),
             created: get(&self.created),
             create_failed: get(&self.create_failed),

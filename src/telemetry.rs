@@ -98,8 +98,9 @@ mod imp {
             self.rejected.increment(1);
         }
 
-        pub(crate) fn waited(&self, waited: Duration) {
-            self.wait.record(waited.as_secs_f64());
+        /// A parked acquire waited `nanos`.
+        pub(crate) fn waited(&self, nanos: u64) {
+            self.wait.record(nanos as f64 * 1e-9);
         }
 
         pub(crate) fn gauges(&self, stats: &PoolStats) {
@@ -138,7 +139,7 @@ mod imp {
         #[inline]
         pub(crate) fn rejected(&self) {}
         #[inline]
-        pub(crate) fn waited(&self, _waited: Duration) {}
+        pub(crate) fn waited(&self, _nanos: u64) {}
         #[inline]
         pub(crate) fn gauges(&self, _stats: &PoolStats) {}
         pub(crate) const ENABLED: bool = false;
