@@ -144,9 +144,9 @@ impl<const N: usize> PerThread<N> {
 
     /// Counter `i`, summed over the cells.
     pub(crate) fn sum_of(&self, i: usize) -> u64 {
-        self.cells
-            .iter()
-            .fold(0u64, |sum, c| sum.wrapping_add(c[i].load(Ordering::Relaxed)))
+        self.cells.iter().fold(0u64, |sum, c| {
+            sum.wrapping_add(c[i].load(Ordering::Relaxed))
+        })
     }
 }
 
