@@ -125,18 +125,19 @@ impl<const N: usize> PerThread<N> {
     pub(crate) fn add_each(&self, n: [u64; N]) {
         // A thread that is exiting (its slot already destroyed) counts in the shared cell.
         let slot = worker_index().unwrap_or(CELLS);
-        let cell = &self.cells[slot];
-        for (counter, n) in cell.iter().zip(n) {
-            if slot < CELLS {
-                // Only this thread writes this cell while it owns the index (a live thread's
-                // index is its own; the next owner acquires our last store), so load + store
-                // loses nothing and needs no locked instruction. Relaxed: readers only sum the
-                // cells.
+        let counters = self.cells[slot].iter().zip(n);
+        if slot < CELLS {
+            // Only this thread writes this cell while it owns the index (a live thread's index is
+            // its own; the next owner acquires our last store), so load + store loses nothing
+            // and needs no locked instruction. Relaxed: readers only sum the cells.
+            for (counter, n) in counters {
                 counter.store(
                     counter.load(Ordering::Relaxed).wrapping_add(n),
                     Ordering::Relaxed,
                 );
-            } else {
+            }
+        } else {
+            for (counter, n) in counters {
                 counter.fetch_add(n, Ordering::Relaxed);
             }
         }

@@ -100,7 +100,7 @@ mod imp {
 
         /// A parked acquire waited `nanos`.
         pub(crate) fn waited(&self, nanos: u64) {
-            self.wait.record(nanos as f64 * 1e-9);
+            self.wait.record(Duration::from_nanos(nanos).as_secs_f64());
         }
 
         pub(crate) fn gauges(&self, stats: &PoolStats) {
