@@ -118,7 +118,9 @@ mod native {
         }
     }
 
-    /// One entry of the slab, under the lock.
+    /// One entry of the slab, under the lock: a cache line of its own (40 bytes of fields), so a
+    /// notifier on another worker pulls one line per place, not two where an entry straddled.
+    #[repr(align(64))]
     struct Slot {
         /// The waker of the place in the slot, taken by the notifier.
         waker: Option<Waker>,
@@ -127,7 +129,10 @@ mod native {
         generation: u64,
         /// Whether the slot is in the list (not yet notified, not discarded).
         linked: bool,
+        /// The place before, for a linked slot other than the head (the head's is not kept up
+        /// to date: notifying the head does not write the next slot's line).
         prev: u32,
+        /// The place after, for a linked slot; the next free slot, for a free one.
         next: u32,
     }
 
@@ -137,8 +142,10 @@ mod native {
     /// waiters seen at once.
     struct List {
         slots: Vec<Slot>,
-        /// Slots not in use, most recently freed first (its lines are the warmest).
-        free: Vec<u32>,
+        /// The first slot not in use, most recently freed first (its line is the warmest); the
+        /// free slots are chained through `next`, so freeing and reusing one touches only its
+        /// own line.
+        free: u32,
         head: u32,
         tail: u32,
     }
@@ -147,8 +154,10 @@ mod native {
         /// A slot for a new place, in a new generation: a free one, or a new one.
         #[inline]
         fn take_slot<P>(&mut self, nodes: &Nodes<P>) -> u32 {
-            if let Some(i) = self.free.pop() {
+            if self.free != NIL {
+                let i = self.free;
                 let slot = &mut self.slots[i as usize];
+                self.free = slot.next;
                 slot.generation += 1;
                 return i;
             }
@@ -188,22 +197,28 @@ mod native {
             self.head = i;
         }
 
-        /// Takes slot `i` out of the list and frees it; returns its waker.
+        /// Takes slot `i` out of the list and frees it; returns its waker. Unlinking the head
+        /// writes only its own line and the list's: the new head's `prev` is left stale.
         #[inline]
         fn unlink(&mut self, i: u32) -> Option<Waker> {
+            let (head, tail, free) = (self.head, self.tail, self.free);
             let slot = &mut self.slots[i as usize];
             let (prev, next) = (slot.prev, slot.next);
-            (slot.linked, slot.prev, slot.next) = (false, NIL, NIL);
+            (slot.linked, slot.prev, slot.next) = (false, NIL, free);
             let waker = slot.waker.take();
-            match prev {
-                NIL => self.head = next,
-                p => self.slots[p as usize].next = next,
+            self.free = i;
+            match (i == head, i == tail) {
+                (true, true) => (self.head, self.tail) = (NIL, NIL),
+                (true, false) => self.head = next,
+                (false, true) => {
+                    self.tail = prev;
+                    self.slots[prev as usize].next = NIL;
+                }
+                (false, false) => {
+                    self.slots[prev as usize].next = next;
+                    self.slots[next as usize].prev = prev;
+                }
             }
-            match next {
-                NIL => self.tail = prev,
-                n => self.slots[n as usize].prev = prev,
-            }
-            self.free.push(i);
             waker
         }
 
@@ -252,7 +267,7 @@ mod native {
             Line {
                 list: Mutex::new(List {
                     slots: Vec::new(),
-                    free: Vec::new(),
+                    free: NIL,
                     head: NIL,
                     tail: NIL,
                 }),
