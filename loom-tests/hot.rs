@@ -117,39 +117,3 @@ fn two_releases_never_share_a_slot() {
         assert_all_capacity_usable(&pool, &tracker);
     });
 }
-
-/// Model H6. Only the first counted waiter flushes the slots; one counted behind it relies on
-/// that flush. Here the first counted is a creator (its create waits on a gate) and a waiter
-/// registers behind it, while thread 1 releases the pool's other resource, parking it if it sees
-/// nobody counted. Whatever the order, the waiter must get a resource: the release sees the count
-/// and goes through the line, or the creator's flush finds the parked resource. If the creator
-/// did not flush, the resource would stay parked beside the waiter, and the final wait would
-/// block forever (loom reports the deadlock).
-#[test]
-fn a_waiter_behind_a_creator_relies_on_its_flush() {
-    model("a_waiter_behind_a_creator_relies_on_its_flush", || {
-        let gate = Gate::new();
-        let (pool, tracker) = pool_with(
-            options(2).worker_slots(2),
-            vec![Create::Ok, Create::GateThenOk(gate.clone())],
-        );
-        let held = acquire(&pool).unwrap();
-        let releaser = thread::spawn(move || drop(held));
-        // Either may finish at once (the release landed first), or wait in line.
-        let p = pool.clone();
-        let mut first: AcquireFut = Box::pin(async move { p.acquire().await });
-        let first_now = poll_once(&mut first);
-        let p = pool.clone();
-        let mut second: AcquireFut = Box::pin(async move { p.acquire().await });
-        let second_now = poll_once(&mut second);
-        releaser.join().unwrap();
-        gate.open();
-        let a = first_now.map_or_else(|| finish(first), |r| r.map(Held::new));
-        let b = second_now.map_or_else(|| finish(second), |r| r.map(Held::new));
-        let (a, b) = (a.unwrap(), b.unwrap());
-        assert_ne!(a.id(), b.id());
-        drop((a, b));
-        assert_at_rest(&pool, &tracker);
-        assert_all_capacity_usable(&pool, &tracker);
-    });
-}

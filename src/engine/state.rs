@@ -117,13 +117,8 @@ pub(crate) enum Turn {
     Item,
     /// Claimed a unit of capacity that was freed meanwhile.
     Unit,
-    /// Counted as the first waiter (nobody was counted before): the caller flushes the hot
-    /// slots (race R8).
+    /// Counted as a waiter.
     Registered,
-    /// Counted as a waiter behind others already counted: whoever was counted first flushed the
-    /// hot slots after its count, and no release parks while anybody is counted, so this waiter
-    /// has nothing to flush (race R8).
-    RegisteredBehind,
     /// Counted as a waiter, but `max` was raised past `size` meanwhile: the caller grows one
     /// unit for the line, so the room a resize made cannot sit unused beside a parked waiter.
     RegisteredWithRoom,
@@ -141,12 +136,8 @@ pub(crate) enum CreatorTurn {
     /// An item was published before it got in line: it claimed the item and freed its unit in the
     /// same CAS.
     SwappedForItem,
-    /// Counted as a waiter, still holding its unit; `first` if nobody was counted before (the
-    /// caller then flushes the hot slots, as the first waiter does: race R8).
-    Registered {
-        /// Nobody was counted before.
-        first: bool,
-    },
+    /// Counted as a waiter, still holding its unit.
+    Registered,
     /// The waiter count is full: it creates without being counted.
     Saturated,
     /// The pool is closed.
@@ -347,10 +338,6 @@ impl StateWord {
                     if s.size() < self.max() {
                         return Turn::RegisteredWithRoom;
                     }
-                    // `s` is the word our CAS replaced.
-                    if s.waiters() > 0 {
-                        return Turn::RegisteredBehind;
-                    }
                     return Turn::Registered;
                 }
             }
@@ -373,9 +360,7 @@ impl StateWord {
             } else if s.waiters() >= MAX_WAITERS {
                 return CreatorTurn::Saturated;
             } else if self.cas(s.0 + WAITER, &mut s) {
-                return CreatorTurn::Registered {
-                    first: s.waiters() == 0,
-                };
+                return CreatorTurn::Registered;
             }
         }
     }
@@ -562,7 +547,7 @@ mod tests {
         let w = StateWord::new(3);
         assert_eq!(w.claim(true), Claimed::Unit);
         // The unit's holder creates in line: counted, but owed nothing.
-        assert_eq!(w.register_creator(), CreatorTurn::Registered { first: true });
+        assert_eq!(w.register_creator(), CreatorTurn::Registered);
         assert_eq!(
             w.claim(true),
             Claimed::Unit,
@@ -573,30 +558,6 @@ mod tests {
         // A release now goes to the creator, not to the idle set.
         assert_eq!(w.publish(), Publish::ForWaiter);
         assert_eq!(w.claim(false), Claimed::Nothing);
-    }
-
-    #[test]
-    fn only_the_first_counted_is_told_to_flush() {
-        let w = StateWord::new(1);
-        assert_eq!(w.claim(true), Claimed::Unit);
-        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::Registered);
-        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::RegisteredBehind);
-        assert_eq!(
-            w.register_creator(),
-            CreatorTurn::Registered { first: false }
-        );
-        for _ in 0..3 {
-            w.unregister();
-        }
-        assert_eq!(
-            w.register_creator(),
-            CreatorTurn::Registered { first: true }
-        );
-        assert_eq!(
-            w.claim_or_register(MAX_WAITERS),
-            Turn::RegisteredBehind,
-            "a counted creator flushed for the waiters behind it"
-        );
     }
 
     #[test]

@@ -111,16 +111,8 @@ impl<'a, H: Host> Waiter<'a, H> {
         match turn {
             Turn::Registered => {
                 waiter.registered = true;
-                // Race 8: resources parked in hot slots come to the line. Only the first
-                // counted waiter flushes: a release that looked before its count parked, and
-                // this flush (after the count and a fence) finds it; a release that looks
-                // later sees a waiter and does not park, until the count is back to zero.
+                // Race 8: resources parked in hot slots come to the line.
                 Engine::flush_hot(host);
-                Joined::Waiting(waiter)
-            }
-            Turn::RegisteredBehind => {
-                // Race 8: counted behind others, so the first of them flushed (see above).
-                waiter.registered = true;
                 Joined::Waiting(waiter)
             }
             Turn::RegisteredWithRoom => {
@@ -158,13 +150,8 @@ impl<'a, H: Host> Waiter<'a, H> {
         let mut waiter = Waiter::new(host, false, None);
         let engine = host.engine();
         match engine.state_word().register_creator() {
-            CreatorTurn::Registered { first } => {
+            CreatorTurn::Registered => {
                 waiter.registered = true;
-                // Race 8: the first counted flushes, creator or not, since the waiters counted
-                // behind it do not.
-                if first {
-                    Engine::flush_hot(host);
-                }
                 CreatorJoined::Waiting(waiter, unit)
             }
             CreatorTurn::SwappedForItem => {
