@@ -798,4 +798,100 @@ mod tests {
             .poll(&mut Context::from_waker(&waker_b))
             .is_ready());
     }
+
+    // The list is a doubly linked list threaded through a slab whose head keeps a stale `prev`
+    // and whose free slots are chained through `next`; a model `VecDeque` of the unnotified
+    // places checks that every mix of joins at either end, leaves from anywhere and notifies
+    // keeps the order and the slots apart.
+    #[cfg(not(feature = "event-listener-waiters"))]
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::VecDeque;
+
+        /// What the property test does to a line.
+        #[derive(Clone, Debug)]
+        enum Op {
+            Listen,
+            ListenFront,
+            /// The `k`-th live place (modulo their number) leaves.
+            Leave(usize),
+            Notify,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => Just(Op::Listen),
+                1 => Just(Op::ListenFront),
+                2 => (0usize..64).prop_map(Op::Leave),
+                2 => Just(Op::Notify),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+            #[test]
+            fn the_list_matches_a_model_queue(ops in proptest::collection::vec(op(), 1..80)) {
+                let list = Line::<u32>::new();
+                // Live places by id. Places with an even id are polled after every step (and
+                // complete once notified); odd ones only leave, so a notification they hold is
+                // reported by `discard`.
+                let mut places: Vec<(u32, Place<'_, u32>)> = Vec::new();
+                // The unnotified places, in the order they must be served.
+                let mut queue: VecDeque<u32> = VecDeque::new();
+                let mut notified: Vec<u32> = Vec::new();
+                for (id, op) in (0u32..).zip(ops) {
+                    match op {
+                        Op::Listen => {
+                            places.push((id, list.listen(None)));
+                            queue.push_back(id);
+                        }
+                        Op::ListenFront => {
+                            places.push((id, list.listen_front(None)));
+                            queue.push_front(id);
+                        }
+                        Op::Leave(k) if !places.is_empty() => {
+                            let (who, place) = places.remove(k % places.len());
+                            let held = place.discard().is_some();
+                            prop_assert_eq!(held, notified.contains(&who), "place {} leaving", who);
+                            queue.retain(|&p| p != who);
+                        }
+                        Op::Leave(_) => {}
+                        Op::Notify => match queue.pop_front() {
+                            Some(oldest) => {
+                                prop_assert!(list.notify_one().is_ok());
+                                notified.push(oldest);
+                            }
+                            None => prop_assert!(list.notify_one().is_err()),
+                        },
+                    }
+                    let mut k = 0;
+                    while k < places.len() {
+                        let (who, place) = &mut places[k];
+                        if *who % 2 == 1 {
+                            k += 1;
+                            continue;
+                        }
+                        let ready = place.now_or_never().is_some();
+                        prop_assert_eq!(ready, notified.contains(who), "place {}", who);
+                        if ready {
+                            places.remove(k);
+                        } else {
+                            k += 1;
+                        }
+                    }
+                }
+                // Every place still in line is served, oldest first, by as many notifies.
+                while let Some(oldest) = queue.pop_front() {
+                    prop_assert!(list.notify_one().is_ok());
+                    notified.push(oldest);
+                }
+                prop_assert!(list.notify_one().is_err(), "nobody left");
+                for (who, place) in places {
+                    prop_assert!(notified.contains(&who));
+                    prop_assert!(place.discard().is_some(), "place {} was notified", who);
+                }
+            }
+        }
+    }
 }
