@@ -227,7 +227,8 @@ impl<'a, T: Send + 'static> From<Joined<'a, Shared<T>>> for Next<T> {
 }
 
 /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
-/// `acquire_timeout` around it.
+/// `acquire_timeout` around it; without a timeout, the caller has run the usual wait itself and
+/// this carries on from `resume` only when that wait did not end in a hand-out.
 ///
 /// One flat state machine: waiting in line and preparing an idle resource without a check or
 /// hook are written out here instead of being nested async fns, so a parked acquire's cycle
