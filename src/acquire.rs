@@ -75,28 +75,6 @@ enum Prepared<T: Send + 'static> {
     Closed,
 }
 
-/// A parked acquire's wake-up, once it took its reservation: the usual one, a released resource
-/// that needs no check or hook, is handed out at once (`return`s from the calling future, without
-/// another turn of `slow`'s loop); anything else evaluates to the `Next` step. A macro, not a
-/// function: the same code as a function returning `Result<PoolConnection, Next>` cost 26 more
-/// instructions per wait cycle (the perf guard's `wait`), moving the result out and back.
-macro_rules! served {
-    ($shared:expr, $reservation:expr, $parked_at:expr, $rejoin_front:expr) => {
-        match $reservation {
-            Reservation::Item(tracked, unit) if !needs_preparing($shared) => {
-                match prepare_now($shared, Lease::new(tracked, unit)) {
-                    Prepared::Ready(lease) => {
-                        note_wait($shared, $parked_at);
-                        return Ok(attach(lease));
-                    }
-                    failed => retry($shared, failed, $parked_at, $rejoin_front),
-                }
-            }
-            other => Next::from(other),
-        }
-    };
-}
-
 /// [`Pool::acquire`](crate::Pool::acquire).
 pub(crate) async fn acquire<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
@@ -126,36 +104,9 @@ pub(crate) async fn acquire<T: Send + 'static>(
     // (and said so, once).
     let limit = shared.armable(shared.config.acquire_timeout);
     let Some(limit) = limit else {
-        // The usual wait without a timeout, written out here so that it builds no `slow` future
-        // and moves no result through one: join, park, take the reservation, hand out. Anything
-        // else (a create, a check or hook, a failure, a full line) goes on in `slow`, which
-        // carries on from where this left off.
-        let resume = if let Next::Wait = next {
-            // Moved out, so that it is not kept in the state machine across the awaits below.
-            drop(next);
-            match Waiter::join(shared, false, waiter_limit(shared)).await {
-                Joined::Waiting(mut waiter) => {
-                    // The first of the wait's two counter reads (see `slow`).
-                    let parked_at = Ticks::now();
-                    // Cancel-safe, as in `slow`: everything after this await is synchronous.
-                    waiter.notified().await;
-                    let mut rejoin_front = false;
-                    let reservation = waiter.take_reservation();
-                    let next = served!(shared, reservation, Some(parked_at), &mut rejoin_front);
-                    Resume {
-                        next,
-                        parked_at: Some(parked_at),
-                        rejoin_front,
-                    }
-                }
-                other => Resume::fresh(Next::from(other)),
-            }
-        } else {
-            Resume::fresh(next)
-        };
-        return slow(shared, resume).await;
+        return slow(shared, next).await;
     };
-    match tokio::time::timeout(limit, slow(shared, Resume::fresh(next))).await {
+    match tokio::time::timeout(limit, slow(shared, next)).await {
         Ok(result) => result,
         Err(_) => {
             Counters::bump(&shared.stats.timeouts);
@@ -187,48 +138,8 @@ pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<
     }
 }
 
-/// Where `slow` starts: the next step, and what an inline wait before it already did.
-struct Resume<T: Send + 'static> {
-    next: Next<T>,
-    /// When this acquire first parked, if it did (a `Ticks` reading).
-    parked_at: Option<u64>,
-    /// A resource handed to it from the line failed its check: it waits again at the front.
-    rejoin_front: bool,
-}
-
-impl<T: Send + 'static> Resume<T> {
-    /// Nothing done yet.
-    fn fresh(next: Next<T>) -> Self {
-        Resume {
-            next,
-            parked_at: None,
-            rejoin_front: false,
-        }
-    }
-}
-
-impl<'a, T: Send + 'static> From<Joined<'a, Shared<T>>> for Next<T> {
-    /// What joining the line came to, when it did not leave us waiting.
-    fn from(joined: Joined<'a, Shared<T>>) -> Self {
-        match joined {
-            Joined::Item(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
-            Joined::Unit(unit) => Next::Create(unit),
-            Joined::Saturated => Next::Saturated,
-            Joined::Full => Next::Full,
-            Joined::Closed => Next::Closed,
-            // Callers take a waiting one out first; dropped here, it would leave the line (and
-            // pass on anything it held), and the acquire would join again.
-            Joined::Waiting(waiter) => {
-                drop(waiter);
-                Next::Wait
-            }
-        }
-    }
-}
-
 /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
-/// `acquire_timeout` around it; without a timeout, the caller has run the usual wait itself and
-/// this carries on from `resume` only when that wait did not end in a hand-out.
+/// `acquire_timeout` around it.
 ///
 /// One flat state machine: waiting in line and preparing an idle resource without a check or
 /// hook are written out here instead of being nested async fns, so a parked acquire's cycle
@@ -236,17 +147,14 @@ impl<'a, T: Send + 'static> From<Joined<'a, Shared<T>>> for Next<T> {
 /// the loop once (issue 10: the values moved per wait were a measured part of its cost).
 async fn slow<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
-    resume: Resume<T>,
+    mut next: Next<T>,
 ) -> Result<PoolConnection<T>, Error> {
-    // `parked_at`: set when this acquire first parks (a `Ticks` reading); only parked acquires
-    // count as having waited. `rejoin_front`: set when a resource handed to us from the line
-    // failed its check and its unit went to teardown: we wait again, but at the front, so nobody
-    // who queued after us overtakes us.
-    let Resume {
-        mut next,
-        mut parked_at,
-        mut rejoin_front,
-    } = resume;
+    // Set when this acquire first parks (a `Ticks` reading); only parked acquires count as
+    // having waited.
+    let mut parked_at: Option<u64> = None;
+    // Set when a resource handed to us from the line failed its check and its unit went to
+    // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
+    let mut rejoin_front = false;
     loop {
         next = match next {
             Next::Closed => return Err(Error::Closed),
@@ -288,10 +196,23 @@ async fn slow<T: Send + 'static>(
                 // is kept in the state machine across the await.
                 let mut waiter = match joined {
                     Joined::Waiting(waiter) => waiter,
-                    other => {
-                        next = Next::from(other);
+                    Joined::Item(tracked, unit) => {
+                        next = Next::Idle(Lease::new(tracked, unit));
                         continue;
                     }
+                    Joined::Unit(unit) => {
+                        next = Next::Create(unit);
+                        continue;
+                    }
+                    Joined::Saturated => {
+                        next = Next::Saturated;
+                        continue;
+                    }
+                    Joined::Full => {
+                        next = Next::Full;
+                        continue;
+                    }
+                    Joined::Closed => return Err(Error::Closed),
                 };
                 // The first of the wait's two counter reads (`Ticks`, not the system clock); only
                 // tasks that really wait pay them.
@@ -299,8 +220,20 @@ async fn slow<T: Send + 'static>(
                 // The only await while in line; everything after it is synchronous, so a
                 // cancellation cannot split the wake-up from taking the reservation.
                 waiter.notified().await;
-                let reservation = waiter.take_reservation();
-                served!(shared, reservation, parked_at, &mut rejoin_front)
+                match waiter.take_reservation() {
+                    // The usual wake-up: a released resource that needs no check or hook, handed
+                    // out from here without another turn of the loop.
+                    Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
+                        match prepare_now(shared, Lease::new(tracked, unit)) {
+                            Prepared::Ready(lease) => {
+                                note_wait(shared, parked_at);
+                                return Ok(attach(lease));
+                            }
+                            failed => retry(shared, failed, parked_at, &mut rejoin_front),
+                        }
+                    }
+                    other => Next::from(other),
+                }
             }
             // The waiter count is full: let other tasks run (some will leave), then try again.
             Next::Saturated => {

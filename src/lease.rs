@@ -30,7 +30,7 @@ impl<T: Send + 'static> Lease<T> {
     }
 
     /// The pool the unit belongs to.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
         self.parts().1.host()
     }

@@ -109,7 +109,7 @@ impl<const N: usize> Default for PerThread<N> {
 }
 
 impl PerThread {
-    #[inline(always)]
+    #[inline]
     pub(crate) fn bump(&self) {
         self.add_each([1]);
     }
@@ -120,9 +120,8 @@ impl PerThread {
 }
 
 impl<const N: usize> PerThread<N> {
-    /// Adds `n[i]` to counter `i`. Always inlined: it is a thread-local read and a few plain
-    /// loads and stores, on the hot path and the wait path.
-    #[inline(always)]
+    /// Adds `n[i]` to counter `i`.
+    #[inline]
     pub(crate) fn add_each(&self, n: [u64; N]) {
         // A thread that is exiting (its slot already destroyed) counts in the shared cell.
         let slot = worker_index().unwrap_or(CELLS);
