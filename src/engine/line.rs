@@ -865,21 +865,12 @@ mod tests {
                             None => prop_assert!(list.notify_one().is_err()),
                         },
                     }
-                    let mut k = 0;
-                    while k < places.len() {
-                        let (who, place) = &mut places[k];
-                        if *who % 2 == 1 {
-                            k += 1;
-                            continue;
-                        }
+                    for (who, place) in places.iter_mut().filter(|(who, _)| who % 2 == 0) {
                         let ready = place.now_or_never().is_some();
                         prop_assert_eq!(ready, notified.contains(who), "place {}", who);
-                        if ready {
-                            places.remove(k);
-                        } else {
-                            k += 1;
-                        }
                     }
+                    // The even places that completed are done.
+                    places.retain(|(who, _)| who % 2 == 1 || !notified.contains(who));
                 }
                 // Every place still in line is served, oldest first, by as many notifies.
                 while let Some(oldest) = queue.pop_front() {
