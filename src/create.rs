@@ -20,7 +20,7 @@ use crate::shared::{Shared, Unit};
 use crate::stats::{Counters, DestroyReason, GaugeGuard};
 use crate::teardown;
 use crate::telemetry::Telemetry;
-use crate::tracked::Tracked;
+use crate::tracked::{Record, Tracked};
 
 /// A create in flight: `'static`, so it can move to a background task.
 pub(crate) type Creating<T> = BoxFuture<'static, Result<Tracked<T>, Error>>;
@@ -94,13 +94,13 @@ fn track<T: Send + 'static>(shared: &Shared<T>, resource: T) -> Tracked<T> {
     tracing::debug!(id, "created pooled resource");
     // A parked maintenance task has something to look after now.
     shared.maintenance_wake.notify_additional(1);
-    Tracked {
+    Box::new(Record {
         resource,
         created,
         expires,
         idle_since: Stamp::NONE,
         id,
-    }
+    })
 }
 
 /// `after_create` (panics caught, bounded by `create_timeout`), then a last look at `closed`: a

@@ -1,11 +1,17 @@
-//! [`Tracked`]: a live resource and what the pool knows about it.
+//! [`Tracked`]: a live resource and what the pool knows about it, in a box of its own.
 
 use crate::clock::Stamp;
 use crate::hooks::Metadata;
 
-/// A live resource with its timestamps and id. The same record sits in the idle queue, moves
-/// through checks and hooks inside a [`Lease`](crate::lease::Lease), and is handed to the user.
-pub(crate) struct Tracked<T> {
+/// A live resource with its record, boxed once when it is created: the same box sits in the idle
+/// queue or a hot slot, moves through checks and hooks inside a [`Lease`](crate::lease::Lease),
+/// and is handed to the user. Every checkout moves the box's pointer several times between the
+/// engine and the async layers; moving the record itself cost about a fifth of the uncontended
+/// cycle's instructions (DESIGN.md, "What the hot path costs").
+pub(crate) type Tracked<T> = Box<Record<T>>;
+
+/// A live resource with its timestamps and id.
+pub(crate) struct Record<T> {
     pub(crate) resource: T,
     pub(crate) created: Stamp,
     /// When its (jittered) `max_lifetime` runs out; `NONE` if no lifetime is set.
@@ -17,7 +23,7 @@ pub(crate) struct Tracked<T> {
     pub(crate) id: u64,
 }
 
-impl<T> Tracked<T> {
+impl<T> Record<T> {
     /// The hook metadata at `now`.
     pub(crate) fn metadata(&self, now: Stamp) -> Metadata {
         Metadata {
