@@ -502,8 +502,9 @@ fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
     let waited = Ticks::nanos_since(parked_at);
     shared.stats.waits.add_each([1, waited]);
     shared.telemetry.waited(waited);
-    if let Some(threshold) = shared.config.acquire_slow_threshold {
-        if u128::from(waited) > threshold.as_nanos() {
+    // The threshold in nanoseconds, converted when the pool was built (`u64::MAX`: unset).
+    if waited > shared.config.slow_acquire_nanos {
+        if let Some(threshold) = shared.config.acquire_slow_threshold {
             let waited = std::time::Duration::from_nanos(waited);
             tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
         }

@@ -32,6 +32,9 @@ pub(crate) struct Config<T> {
     pub(crate) test_before_acquire: bool,
     pub(crate) maintenance_interval: Duration,
     pub(crate) acquire_slow_threshold: Option<Duration>,
+    /// `acquire_slow_threshold` in nanoseconds, `u64::MAX` when unset: every parked acquire
+    /// compares its wait with it, so it is converted once here rather than on each wait.
+    pub(crate) slow_acquire_nanos: u64,
     pub(crate) release_timeout: Option<Duration>,
     /// Whether a maintenance task is needed (`idle_timeout`, `max_lifetime` or
     /// `min_connections`).
@@ -43,4 +46,11 @@ pub(crate) struct Config<T> {
     /// finished in the background, or a check that passed after its acquire was cancelled. The
     /// keyed pool evicts for waiters of global capacity here; `None` for a plain pool.
     pub(crate) after_landing: Option<std::sync::Arc<dyn Fn() + Send + Sync>>,
+}
+
+/// [`Config::slow_acquire_nanos`] for `threshold`.
+pub(crate) fn slow_acquire_nanos(threshold: Option<Duration>) -> u64 {
+    threshold.map_or(u64::MAX, |t| {
+        u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)
+    })
 }

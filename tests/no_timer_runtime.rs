@@ -10,11 +10,10 @@ mod support;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use shadowcat_pool::PoolOptions;
-use support::{options, yield_until, Conn, TestManager};
+use support::{options, yield_until, Conn, TestManager, Warnings};
 
 /// A current-thread runtime with no timer driver (`enable_time` not called).
 fn runtime_without_timers() -> tokio::runtime::Runtime {
@@ -138,42 +137,6 @@ fn connection_close_outside_tokio_destroys_the_resource() {
     assert_eq!((s.size, s.destroyed.closed_by_user), (0, 1), "{s:?}");
     assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 1);
     assert_eq!(counts.live(), 0);
-}
-
-/// Collects the `WARN` events the pool emits on this thread (a minimal subscriber: the test
-/// needs only the level, the target and the message).
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-struct Message<'a>(&'a mut String);
-
-impl tracing::field::Visit for Message<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            *self.0 = format!("{value:?}");
-        }
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let meta = event.metadata();
-        if *meta.level() == tracing::Level::WARN && meta.target().starts_with("shadowcat_pool") {
-            let mut message = String::new();
-            event.record(&mut Message(&mut message));
-            self.0.lock().unwrap().push(message);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{assert_quiescent, options, parked, TestManager};
+use support::{assert_quiescent, options, parked, TestManager, Warnings};
 
 #[tokio::test]
 async fn a_parked_acquire_records_the_real_time_it_waited() {
@@ -68,4 +68,53 @@ async fn tokio_s_paused_clock_does_not_inflate_the_recorded_wait() {
     );
     drop(conn);
     assert_quiescent(&pool, &counts);
+}
+
+/// The messages of the `WARN` events the pool logged while `pool`'s one resource was held for
+/// `held_for` by the test and then handed to a parked acquire.
+async fn warnings_of_a_wait(
+    pool: &shadowcat_pool::Pool<support::Conn>,
+    held_for: Duration,
+) -> Vec<String> {
+    let warnings = Warnings::default();
+    let _installed = tracing::subscriber::set_default(warnings.clone());
+    let held = pool.acquire().await.unwrap();
+    let waiter = parked(pool).await;
+    // The wait must last at least this long: the interval being measured, not synchronisation.
+    std::thread::sleep(held_for);
+    drop(held); // handed to the parked acquire, which notes its wait as it completes
+    drop(waiter.await.unwrap());
+    let logged = warnings.0.lock().unwrap().clone();
+    logged
+}
+
+#[tokio::test]
+async fn a_wait_past_acquire_slow_threshold_is_logged_and_a_shorter_one_is_not() {
+    let slow = Duration::from_millis(30);
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(1)
+        .acquire_slow_threshold(Duration::from_millis(5))
+        .build(m)
+        .unwrap();
+    assert_eq!(
+        warnings_of_a_wait(&pool, slow).await,
+        ["slow acquire"],
+        "a 30 ms wait against a 5 ms threshold"
+    );
+    assert_quiescent(&pool, &counts);
+
+    // The same wait under a threshold it does not reach, and with the warning switched off.
+    for threshold in [Some(Duration::from_secs(3600)), None] {
+        let m = TestManager::new();
+        let counts = m.counts();
+        let pool = options(1)
+            .acquire_slow_threshold(threshold)
+            .build(m)
+            .unwrap();
+        let logged = warnings_of_a_wait(&pool, slow).await;
+        assert!(logged.is_empty(), "threshold {threshold:?}: {logged:?}");
+        assert_eq!(pool.stats().acquired_after_wait, 1, "the acquire did wait");
+        assert_quiescent(&pool, &counts);
+    }
 }

@@ -453,6 +453,7 @@ impl KeyedConfig {
             test_before_acquire: self.test_before_acquire,
             maintenance_interval: self.maintenance_interval,
             acquire_slow_threshold: None,
+            slow_acquire_nanos: u64::MAX,
             release_timeout: self.release_timeout,
             needs_maintenance: false,
             release_needs_clock: self.idle_timeout.is_some()
