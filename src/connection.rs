@@ -20,14 +20,18 @@ use crate::tracked::Tracked;
 /// [`Manager::is_reusable`](crate::Manager::is_reusable) rejects, or that outlived its
 /// `max_lifetime`, is destroyed instead, and its capacity goes to the oldest waiter.
 pub struct PoolConnection<T: Send + 'static> {
-    /// Empty only after `detach`, `close` or `drop` took the resource out.
-    lease: Lease<T>,
+    /// Empty only after `detach`, `close` or `drop` took the resource out. Never dropped as a
+    /// field: this type's `drop` always empties it first (giving the resource back), and the
+    /// empty lease's own drop, an out-of-line call that would only find it empty, is skipped.
+    lease: std::mem::ManuallyDrop<Lease<T>>,
 }
 
 impl<T: Send + 'static> PoolConnection<T> {
     #[inline]
     pub(crate) fn new(lease: Lease<T>) -> Self {
-        PoolConnection { lease }
+        PoolConnection {
+            lease: std::mem::ManuallyDrop::new(lease),
+        }
     }
 
     /// Takes the resource out of the pool for good. Its unit of capacity is freed at once (a

@@ -67,10 +67,14 @@ impl<T: Send + 'static> Lease<T> {
         self.parts.take().map(|parts| Lease { parts: Some(parts) })
     }
 
-    /// Splits into the resource and its unit, destroying nothing.
+    /// Splits into the resource and its unit, destroying nothing. The emptied lease is not
+    /// dropped: its drop would only find it empty, and LLVM keeps that drop an out-of-line call.
     #[inline]
-    pub(crate) fn into_parts(mut self) -> (Tracked<T>, Unit<T>) {
-        self.parts.take().expect("lease consumed twice")
+    pub(crate) fn into_parts(self) -> (Tracked<T>, Unit<T>) {
+        std::mem::ManuallyDrop::new(self)
+            .parts
+            .take()
+            .expect("lease consumed twice")
     }
 
     /// Destroys the resource for `reason`; its unit returns once the teardown is finished.
