@@ -103,10 +103,13 @@ pub(crate) async fn acquire<T: Send + 'static>(
     // The timer needs a tokio runtime with a timer driver; without one the wait is unbounded
     // (and said so, once).
     let limit = shared.armable(shared.config.acquire_timeout);
-    let Some(limit) = limit else {
-        return slow(shared, next).await;
+    let slow = OutOfLine {
+        inner: slow(shared, next),
     };
-    match tokio::time::timeout(limit, slow(shared, next)).await {
+    let Some(limit) = limit else {
+        return slow.await;
+    };
+    match tokio::time::timeout(limit, slow).await {
         Ok(result) => result,
         Err(_) => {
             Counters::bump(&shared.stats.timeouts);
@@ -120,6 +123,28 @@ pub(crate) async fn acquire<T: Send + 'static>(
             );
             Err(Error::Timeout(limit))
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls the slow path in a function of its own. Without it LLVM inlines the slow path's
+    /// poll into `acquire`'s, and whether `acquire`'s poll is then small enough to be inlined
+    /// into its caller flips with any change to the slow path (each flip measured: the
+    /// uncontended cycle 5-10% slower when it was not inlined; `benches/RESULTS.md`). One call
+    /// per poll of a waiting acquire buys a fast path whose code does not depend on the slow
+    /// path's.
+    struct OutOfLine<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for OutOfLine<F> {
+    type Output = F::Output;
+
+    #[inline(never)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
     }
 }
 
@@ -190,29 +215,35 @@ async fn slow<T: Send + 'static>(
             Next::Wait => {
                 let front = std::mem::take(&mut rejoin_front);
                 // Joined with this task's waker, registered in the same lock round trip as the
-                // place, so parking below takes no lock and no atomic for the waker.
-                let joined = Waiter::join(shared, front, waiter_limit(shared)).await;
-                // Bound by value out of the match, so only the waiter (not the whole `Joined`)
-                // is kept in the state machine across the await.
-                let mut waiter = match joined {
-                    Joined::Waiting(waiter) => waiter,
-                    Joined::Item(tracked, unit) => {
+                // place, so parking below takes no lock and no atomic for the waker. The waiter
+                // is written into `in_line`, part of this state machine, and used where it lies
+                // (through `&mut`) until it is dropped: never copied.
+                let mut in_line = None;
+                let joined = Waiter::join(shared, front, waiter_limit(shared), &mut in_line).await;
+                let waiter = match (joined, in_line.as_mut()) {
+                    (Joined::Waiting, Some(waiter)) => waiter,
+                    // (A waiting join always fills the slot; were it empty, joining again is safe.)
+                    (Joined::Waiting, None) => {
+                        next = Next::Wait;
+                        continue;
+                    }
+                    (Joined::Item(tracked, unit), _) => {
                         next = Next::Idle(Lease::new(tracked, unit));
                         continue;
                     }
-                    Joined::Unit(unit) => {
+                    (Joined::Unit(unit), _) => {
                         next = Next::Create(unit);
                         continue;
                     }
-                    Joined::Saturated => {
+                    (Joined::Saturated, _) => {
                         next = Next::Saturated;
                         continue;
                     }
-                    Joined::Full => {
+                    (Joined::Full, _) => {
                         next = Next::Full;
                         continue;
                     }
-                    Joined::Closed => return Err(Error::Closed),
+                    (Joined::Closed, _) => return Err(Error::Closed),
                 };
                 // The first of the wait's two counter reads (`Ticks`, not the system clock); only
                 // tasks that really wait pay them.
@@ -475,12 +506,22 @@ async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judgin
 
 /// `Manager::is_open`, the synchronous check every hand-out from the idle set makes. `None`: open,
 /// the lease is untouched. Otherwise the resource was destroyed and the lease left empty.
-#[inline]
+///
+/// Always inlined (a check and a call through the manager's vtable); what follows a failed check
+/// is out of line.
+#[inline(always)]
 fn open_or_destroy<T: Send + 'static>(lease: &mut Lease<T>) -> Option<Prepared<T>> {
     let (shared, tracked) = lease.parts_mut();
     if guarded_sync(|| shared.manager.is_open(&mut tracked.resource)).unwrap_or(false) {
         return None;
     }
+    destroy_not_open(lease)
+}
+
+/// [`open_or_destroy`] after `Manager::is_open` said no (or panicked).
+#[cold]
+#[inline(never)]
+fn destroy_not_open<T: Send + 'static>(lease: &mut Lease<T>) -> Option<Prepared<T>> {
     tracing::debug!(id = lease.tracked().id, "idle resource is not open");
     let lease = lease.take()?;
     Some(destroy_for_retry(lease, DestroyReason::CheckFailed))

@@ -46,7 +46,7 @@ fn the_values_of_the_acquire_path_stay_small() {
     );
     assert!(error <= 24, "Error {error} B");
     // The acquire future holds the slow path's state too (waiting, creating in line, a check),
-    // so every task that awaits it carries about 1 KB (904 B with rustc 1.95). Boxing the slow
+    // so every task that awaits it carries about 1 KB (896 B with rustc 1.95). Boxing the slow
     // path would shrink it to the fast path's state but allocate once per wait; the bound leaves
     // room for compiler differences and catches a real growth.
     assert!(acquire <= 1280, "acquire future {acquire} B");

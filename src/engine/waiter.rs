@@ -30,13 +30,13 @@ pub(crate) enum Reservation<H: Host> {
 }
 
 /// What joining the line came to.
-pub(crate) enum Joined<'a, H: Host> {
+pub(crate) enum Joined<H: Host> {
     /// An item was published meanwhile: claimed and popped, no wait.
     Item(H::Item, CapacityGuard<H>),
     /// Capacity was freed meanwhile: a unit to create with, no wait.
     Unit(CapacityGuard<H>),
-    /// Registered: await [`Waiter::wait`].
-    Waiting(Waiter<'a, H>),
+    /// Registered: the [`Waiter`] is in the slot [`Waiter::join`] was given; await its place.
+    Waiting,
     /// The waiter count is full: yield and try again.
     Saturated,
     /// `waiter_limit` waiters are counted already.
@@ -87,13 +87,25 @@ impl<'a, H: Host> Waiter<'a, H> {
     /// are counted already. The calling task's waker is registered with the place in the same
     /// lock round trip, so that parking in this task takes no further lock. Resolves at its
     /// first poll.
-    pub(crate) fn join(
+    ///
+    /// A waiter that stays in line is left in `slot` (which should be empty) rather than
+    /// returned: the caller keeps `slot` in its own state across the wait, so the waiter (72
+    /// bytes) is written where it stays instead of being copied out of a returned value, which
+    /// was a measured stall on every wait (`benches/RESULTS.md`).
+    pub(crate) fn join<'s>(
         host: &'a Arc<H>,
         front: bool,
         waiter_limit: usize,
-    ) -> impl std::future::Future<Output = Joined<'a, H>> + 'a {
+        slot: &'s mut Option<Waiter<'a, H>>,
+    ) -> impl std::future::Future<Output = Joined<H>> + use<'a, 's, H> {
         std::future::poll_fn(move |cx| {
-            std::task::Poll::Ready(Self::join_registered(host, front, waiter_limit, cx.waker()))
+            std::task::Poll::Ready(Self::join_registered(
+                host,
+                front,
+                waiter_limit,
+                cx.waker(),
+                slot,
+            ))
         })
     }
 
@@ -104,8 +116,10 @@ impl<'a, H: Host> Waiter<'a, H> {
         front: bool,
         waiter_limit: usize,
         waker: &Waker,
-    ) -> Joined<'a, H> {
-        let mut waiter = Waiter::new(host, front, Some(waker));
+        slot: &mut Option<Waiter<'a, H>>,
+    ) -> Joined<H> {
+        debug_assert!(slot.is_none(), "joined with a waiter already in the slot");
+        let waiter = slot.insert(Waiter::new(host, front, Some(waker)));
         let engine = host.engine();
         let turn = engine.state_word().claim_or_register(waiter_limit);
         match turn {
@@ -113,7 +127,7 @@ impl<'a, H: Host> Waiter<'a, H> {
                 waiter.registered = true;
                 // Race 8: resources parked in hot slots come to the line.
                 Engine::flush_hot(host);
-                Joined::Waiting(waiter)
+                Joined::Waiting
             }
             Turn::RegisteredWithRoom => {
                 // Race 7: a resize raised the bound after we looked; make sure its room reaches
@@ -121,23 +135,33 @@ impl<'a, H: Host> Waiter<'a, H> {
                 waiter.registered = true;
                 Engine::flush_hot(host);
                 Engine::grow_for_line(host);
-                Joined::Waiting(waiter)
+                Joined::Waiting
             }
-            // Race 4: leaving without parking passes on a notification we may already hold.
+            // Race 4: leaving without parking (emptying the slot drops the waiter) passes on a
+            // notification we may already hold.
             Turn::Item => {
-                drop(waiter);
+                *slot = None;
                 match Engine::pop_claimed(host) {
                     Some((item, unit)) => Joined::Item(item, unit),
                     None => Joined::Closed,
                 }
             }
             Turn::Unit => {
-                drop(waiter);
+                *slot = None;
                 Joined::Unit(CapacityGuard::adopt(host.clone()))
             }
-            Turn::Saturated => Joined::Saturated,
-            Turn::Full => Joined::Full,
-            Turn::Closed => Joined::Closed,
+            Turn::Saturated => {
+                *slot = None;
+                Joined::Saturated
+            }
+            Turn::Full => {
+                *slot = None;
+                Joined::Full
+            }
+            Turn::Closed => {
+                *slot = None;
+                Joined::Closed
+            }
         }
     }
 
@@ -180,16 +204,19 @@ impl<'a, H: Host> Waiter<'a, H> {
         self.take_reservation()
     }
 
-    /// Called once the place completed: leave the line and take what we were handed.
-    pub(crate) fn take_reservation(mut self) -> Reservation<H> {
+    /// Called once the place completed: leave the line and take what we were handed. Works in
+    /// place, leaving the waiter empty (its drop then does nothing): moving the waiter (72 bytes)
+    /// out of the caller's state machine to consume it was a measured stall on every wait.
+    pub(crate) fn take_reservation(&mut self) -> Reservation<H> {
         // A completed place is already unlinked; nothing to discard. With the place gone and the
-        // registration taken over here, `Drop` has nothing left to do: skip it.
-        let (host, registered) = (self.host, self.registered);
+        // registration taken over here, `Drop` has nothing left to do.
+        let host = self.host;
+        let registered = std::mem::replace(&mut self.registered, false);
         // An item handed over in the notification (reserved for us, so ours even if the pool
         // closed since: the caller destroys it then).
         let handed = self.place.as_ref().and_then(Place::take_handed);
-        drop(self.place.take());
-        std::mem::forget(self);
+        // Dropped where it lies (a completed place's drop does nothing), not moved out.
+        self.place = None;
         let engine = host.engine();
         let before = if registered {
             engine.state_word().unregister()
@@ -213,8 +240,23 @@ impl<'a, H: Host> Waiter<'a, H> {
 }
 
 impl<H: Host> Drop for Waiter<'_, H> {
+    /// Inline and only a check: after [`Waiter::take_reservation`], the usual end of a wait,
+    /// there is nothing left to do.
+    #[inline]
     fn drop(&mut self) {
-        if self.registered {
+        if self.registered || self.place.is_some() {
+            self.leave();
+        }
+    }
+}
+
+impl<H: Host> Waiter<'_, H> {
+    /// A waiter dropped while still in line (cancelled, or its join did not park): un-register
+    /// and leave.
+    #[cold]
+    #[inline(never)]
+    fn leave(&mut self) {
+        if std::mem::replace(&mut self.registered, false) {
             self.host.engine().state_word().unregister();
         }
         if let Some(place) = self.place.take() {

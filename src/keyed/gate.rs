@@ -115,11 +115,13 @@ impl Gate {
         let _level = Level::enter(gate, share.units());
         let mut evict = Some(evict);
         loop {
-            match Waiter::join(gate, false, MAX_WAITERS).await {
+            let mut in_line = None;
+            match Waiter::join(gate, false, MAX_WAITERS, &mut in_line).await {
                 Joined::Unit(unit) | Joined::Item((), unit) => return Ok(unit),
                 Joined::Closed => return Err(Refused::Closed),
                 Joined::Saturated | Joined::Full => tokio::task::yield_now().await,
-                Joined::Waiting(waiter) => {
+                Joined::Waiting => {
+                    let waiter = in_line.take().expect("a waiting join fills its slot");
                     // Registered first, then evict: the unit the eviction frees is handed to the
                     // oldest registered waiter instead of being published for a fresh arrival.
                     if saturation == Saturation::Evict {
