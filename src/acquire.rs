@@ -103,13 +103,13 @@ pub(crate) async fn acquire<T: Send + 'static>(
     // The timer needs a tokio runtime with a timer driver; without one the wait is unbounded
     // (and said so, once).
     let limit = shared.armable(shared.config.acquire_timeout);
-    let slow = OutOfLine {
+    let rest = OutOfLine {
         inner: slow(shared, next),
     };
     let Some(limit) = limit else {
-        return slow.await;
+        return rest.await;
     };
-    match tokio::time::timeout(limit, slow).await {
+    match tokio::time::timeout(limit, rest).await {
         Ok(result) => result,
         Err(_) => {
             Counters::bump(&shared.stats.timeouts);

@@ -251,8 +251,8 @@ impl<H: Host> Drop for Waiter<'_, H> {
 }
 
 impl<H: Host> Waiter<'_, H> {
-    /// A waiter dropped while still in line (cancelled, or its join did not park): un-register
-    /// and leave.
+    /// A waiter dropped while still in line or counted (cancelled, a creator whose create
+    /// finished first, or a join that did not park): un-register and leave.
     #[cold]
     #[inline(never)]
     fn leave(&mut self) {
