@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::callback::{guarded, guarded_sync, Outcome};
 use crate::clock::Ticks;
@@ -220,31 +221,27 @@ async fn slow<T: Send + 'static>(
                 // (through `&mut`) until it is dropped: never copied.
                 let mut in_line = None;
                 let joined = Waiter::join(shared, front, waiter_limit(shared), &mut in_line).await;
-                let waiter = match (joined, in_line.as_mut()) {
-                    (Joined::Waiting, Some(waiter)) => waiter,
-                    // (A waiting join always fills the slot; were it empty, joining again is safe.)
-                    (Joined::Waiting, None) => {
-                        next = Next::Wait;
-                        continue;
-                    }
-                    (Joined::Item(tracked, unit), _) => {
+                match joined {
+                    Joined::Waiting => {}
+                    Joined::Item(tracked, unit) => {
                         next = Next::Idle(Lease::new(tracked, unit));
                         continue;
                     }
-                    (Joined::Unit(unit), _) => {
+                    Joined::Unit(unit) => {
                         next = Next::Create(unit);
                         continue;
                     }
-                    (Joined::Saturated, _) => {
+                    Joined::Saturated => {
                         next = Next::Saturated;
                         continue;
                     }
-                    (Joined::Full, _) => {
+                    Joined::Full => {
                         next = Next::Full;
                         continue;
                     }
-                    (Joined::Closed, _) => return Err(Error::Closed),
-                };
+                    Joined::Closed => return Err(Error::Closed),
+                }
+                let waiter = in_line.as_mut().expect("a waiting join fills its slot");
                 // The first of the wait's two counter reads (`Ticks`, not the system clock); only
                 // tasks that really wait pay them.
                 parked_at.get_or_insert_with(Ticks::now);
@@ -543,11 +540,14 @@ fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
     let waited = Ticks::nanos_since(parked_at);
     shared.stats.waits.add_each([1, waited]);
     shared.telemetry.waited(waited);
-    // The threshold in nanoseconds, converted when the pool was built (`u64::MAX`: unset).
-    if waited > shared.config.slow_acquire_nanos {
-        if let Some(threshold) = shared.config.acquire_slow_threshold {
-            let waited = std::time::Duration::from_nanos(waited);
-            tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
-        }
+    // The threshold in nanoseconds, converted when the pool was built (`u64::MAX`: unset, and
+    // no wait exceeds it).
+    let threshold = shared.config.slow_acquire_nanos;
+    if waited > threshold {
+        let (waited, threshold) = (
+            Duration::from_nanos(waited),
+            Duration::from_nanos(threshold),
+        );
+        tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
     }
 }

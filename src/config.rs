@@ -31,7 +31,6 @@ pub(crate) struct Config<T> {
     pub(crate) lifetime_jitter: Duration,
     pub(crate) test_before_acquire: bool,
     pub(crate) maintenance_interval: Duration,
-    pub(crate) acquire_slow_threshold: Option<Duration>,
     /// `acquire_slow_threshold` in nanoseconds, `u64::MAX` when unset: every parked acquire
     /// compares its wait with it, so it is converted once here rather than on each wait.
     pub(crate) slow_acquire_nanos: u64,

@@ -472,7 +472,6 @@ impl<T> PoolOptions<T> {
             lifetime_jitter: jitter,
             test_before_acquire: self.test_before_acquire,
             maintenance_interval,
-            acquire_slow_threshold: self.acquire_slow_threshold,
             slow_acquire_nanos: crate::config::slow_acquire_nanos(self.acquire_slow_threshold),
             release_timeout: self.release_timeout,
             release_needs_clock,

@@ -452,8 +452,7 @@ impl KeyedConfig {
             lifetime_jitter: self.max_lifetime.map_or(Duration::ZERO, |life| life / 10),
             test_before_acquire: self.test_before_acquire,
             maintenance_interval: self.maintenance_interval,
-            acquire_slow_threshold: None,
-            slow_acquire_nanos: u64::MAX,
+            slow_acquire_nanos: crate::config::slow_acquire_nanos(None),
             release_timeout: self.release_timeout,
             needs_maintenance: false,
             release_needs_clock: self.idle_timeout.is_some()
