@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::callback::{guarded, guarded_sync, Outcome};
+use crate::callback::{guarded, Outcome};
 use crate::clock::Ticks;
 use crate::connection::PoolConnection;
 use crate::create;
@@ -509,7 +509,8 @@ async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judgin
 #[inline(always)]
 fn open_or_destroy<T: Send + 'static>(lease: &mut Lease<T>) -> Option<Prepared<T>> {
     let (shared, tracked) = lease.parts_mut();
-    if guarded_sync(|| shared.manager.is_open(&mut tracked.resource)).unwrap_or(false) {
+    // A panic in `is_open` counts as "not open" (the guard is inside the call).
+    if shared.manager.is_open(&mut tracked.resource) {
         return None;
     }
     destroy_not_open(lease)

@@ -19,10 +19,9 @@ pub(crate) fn release<T: Send + 'static>(lease: Lease<T>) {
     let (mut tracked, unit) = lease.into_parts();
     let shared = unit.host();
     shared.stats.returns.bump();
-    // A panic in user code inside Drop must not abort or leak: treat it as "not reusable".
-    let reusable =
-        guarded_sync(|| shared.manager.is_reusable(&mut tracked.resource)).unwrap_or(false);
-    if !reusable {
+    // A panic in user code inside Drop must not abort or leak: it counts as "not reusable" (the
+    // guard is inside the call).
+    if !shared.manager.is_reusable(&mut tracked.resource) {
         return teardown::destroy(tracked, unit, DestroyReason::Broken);
     }
     // The only clock read on the release path, and only when an option or hook needs it.

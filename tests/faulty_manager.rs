@@ -152,6 +152,40 @@ async fn panicking_is_reusable_counts_as_broken() {
     assert_eq!(*pool.acquire().await.unwrap(), 7);
 }
 
+/// A manager whose `is_open` panics on every idle resource it is asked about.
+struct PanickyOpen;
+
+impl shadowcat_pool::Manager for PanickyOpen {
+    type Resource = u32;
+    type Error = std::io::Error;
+
+    async fn create(&self) -> Result<u32, std::io::Error> {
+        Ok(7)
+    }
+
+    fn is_open(&self, _r: &mut u32) -> bool {
+        panic!("is_open panicked on purpose")
+    }
+}
+
+#[tokio::test]
+async fn panicking_is_open_counts_as_not_open() {
+    let pool = shadowcat_pool::PoolOptions::new()
+        .max_connections(1)
+        .build(PanickyOpen)
+        .unwrap();
+    // A fresh resource is not checked.
+    drop(pool.acquire().await.unwrap());
+    // The idle one's check panics: it is destroyed, and the acquire creates a replacement.
+    assert_eq!(*pool.acquire().await.unwrap(), 7);
+    let s = pool.stats();
+    assert_eq!((s.size, s.destroyed.check_failed), (1, 1), "{s:?}");
+    // try_acquire runs the same check: the idle resource is destroyed, nothing is handed out.
+    assert!(pool.try_acquire().is_none());
+    let s = pool.stats();
+    assert_eq!((s.size, s.destroyed.check_failed), (0, 2), "{s:?}");
+}
+
 #[tokio::test]
 async fn idle_resources_that_are_not_open_are_skipped_on_hand_out() {
     let m = TestManager::new();
