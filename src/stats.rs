@@ -94,16 +94,17 @@ const CELLS: usize = WORKER_INDICES;
 /// line; reads sum the cells. Counters that always move together (a parked acquire's count and
 /// its wait) share a cell, so one update finds the thread's cell once.
 pub(crate) struct PerThread<const N: usize = 1> {
-    /// `CELLS` owned cells plus the shared fallback at index `CELLS`.
-    cells: Box<[CachePadded<[AtomicU64; N]>]>,
+    /// `CELLS` owned cells plus the shared fallback at index `CELLS`. An array, not a slice:
+    /// its length is known, so indexing it with a worker index needs no bounds check.
+    cells: Box<[CachePadded<[AtomicU64; N]>; CELLS + 1]>,
 }
 
 impl<const N: usize> Default for PerThread<N> {
     fn default() -> Self {
         PerThread {
-            cells: (0..=CELLS)
-                .map(|_| CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0))))
-                .collect(),
+            cells: Box::new(std::array::from_fn(|_| {
+                CachePadded::new(std::array::from_fn(|_| AtomicU64::new(0)))
+            })),
         }
     }
 }

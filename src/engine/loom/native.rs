@@ -129,16 +129,20 @@ thread_local! {
 /// are being torn down (a connection dropped from another thread-local's destructor).
 #[inline]
 pub(crate) fn worker_index() -> Option<usize> {
+    // One compare on the hot path: a claimed index is below `WORKER_INDICES`; everything else
+    // (not yet claimed, given back, none free) is out of line.
     match CACHED.try_with(std::cell::Cell::get).unwrap_or(EXITED) {
-        UNSET => claim_worker_index(),
         i if i < WORKER_INDICES => Some(i),
-        _ => None,
+        other => worker_index_cold(other),
     }
 }
 
-/// The first call on a thread: claims its index.
+/// [`worker_index`] for a thread without a usable index: the first call claims one.
 #[cold]
-fn claim_worker_index() -> Option<usize> {
+fn worker_index_cold(cached: usize) -> Option<usize> {
+    if cached != UNSET {
+        return None;
+    }
     let i = INDEX.try_with(|index| index.0).ok()?;
     let _ = CACHED.try_with(|cached| cached.set(i));
     (i < WORKER_INDICES).then_some(i)
