@@ -83,15 +83,7 @@ pub(crate) async fn acquire<T: Send + 'static>(
     // Spend one unit of tokio's cooperative budget, like every tokio resource: a task that loops
     // acquire/release on an idle pool yields to the scheduler once its budget is gone, instead of
     // starving the other tasks of its worker. Outside a runtime the budget is unconstrained.
-    std::future::poll_fn(|cx| {
-        tokio::task::coop::poll_proceed(cx).map(|spent| {
-            spent.made_progress();
-            // Its drop would only find the budget spent (`made_progress`) and do nothing, but it
-            // is an out-of-line call into tokio on every checkout.
-            std::mem::forget(spent);
-        })
-    })
-    .await;
+    std::future::poll_fn(|cx| tokio::task::coop::poll_proceed(cx).map(|r| r.made_progress())).await;
     maintenance::ensure_running(shared);
     let next = match Engine::claim(shared, true) {
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
