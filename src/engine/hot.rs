@@ -258,14 +258,8 @@ impl<T> Slot<T> {
             return Err(value);
         }
         // SAFETY: our claim store moved the state from EMPTY to BUSY (only we move this slot out
-        // of EMPTY): we own the cell, and the slot is live (we still own `value`). An EMPTY
-        // slot's cell holds nothing (every take, flush and refused put leaves it `None` before
-        // it stores EMPTY), so the cell is written without dropping what was there: a drop
-        // check fewer per release. Were it ever `Some`, the old value would leak, not be freed.
-        unsafe { &(*this).cell.value }.with_mut(|cell| unsafe {
-            debug_assert!((*cell).is_none(), "an empty slot holds no value");
-            cell.write(Some(value))
-        });
+        // of EMPTY): we own the cell, and the slot is live (we still own `value`).
+        unsafe { &(*this).cell.value }.with_mut(|cell| unsafe { *cell = Some(value) });
         // Release: publishes the cell's value to the next taker. Fails only if a flusher marked
         // the slot FLUSH: then the value must not stay parked. (The CAS's own `&self` outlives the
         // moment another thread may free the slot, exactly as in `Arc`'s drop: sound for atomics.)
