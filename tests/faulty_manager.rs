@@ -125,9 +125,14 @@ async fn broken_release_is_destroyed_and_its_unit_reused() {
     assert_quiescent(&pool, &counts);
 }
 
-struct PanickyReuse;
+/// A manager whose synchronous check panics: `is_reusable` on every release, or `is_open` on
+/// every idle resource handed out.
+enum Panicky {
+    Reuse,
+    Open,
+}
 
-impl shadowcat_pool::Manager for PanickyReuse {
+impl shadowcat_pool::Manager for Panicky {
     type Resource = u32;
     type Error = std::io::Error;
 
@@ -136,44 +141,40 @@ impl shadowcat_pool::Manager for PanickyReuse {
     }
 
     fn is_reusable(&self, _r: &mut u32) -> bool {
-        panic!("is_reusable panicked on purpose")
+        match self {
+            Panicky::Reuse => panic!("is_reusable panicked on purpose"),
+            Panicky::Open => true,
+        }
     }
+
+    fn is_open(&self, _r: &mut u32) -> bool {
+        match self {
+            Panicky::Open => panic!("is_open panicked on purpose"),
+            Panicky::Reuse => true,
+        }
+    }
+}
+
+/// A pool of one over `m`.
+fn pool_of_one(m: Panicky) -> shadowcat_pool::Pool<u32> {
+    shadowcat_pool::PoolOptions::new()
+        .max_connections(1)
+        .build(m)
+        .unwrap()
 }
 
 #[tokio::test]
 async fn panicking_is_reusable_counts_as_broken() {
-    let pool = shadowcat_pool::PoolOptions::new()
-        .max_connections(1)
-        .build(PanickyReuse)
-        .unwrap();
+    let pool = pool_of_one(Panicky::Reuse);
     drop(pool.acquire().await.unwrap());
     let s = pool.stats();
     assert_eq!((s.size, s.destroyed.broken), (0, 1), "{s:?}");
     assert_eq!(*pool.acquire().await.unwrap(), 7);
 }
 
-/// A manager whose `is_open` panics on every idle resource it is asked about.
-struct PanickyOpen;
-
-impl shadowcat_pool::Manager for PanickyOpen {
-    type Resource = u32;
-    type Error = std::io::Error;
-
-    async fn create(&self) -> Result<u32, std::io::Error> {
-        Ok(7)
-    }
-
-    fn is_open(&self, _r: &mut u32) -> bool {
-        panic!("is_open panicked on purpose")
-    }
-}
-
 #[tokio::test]
 async fn panicking_is_open_counts_as_not_open() {
-    let pool = shadowcat_pool::PoolOptions::new()
-        .max_connections(1)
-        .build(PanickyOpen)
-        .unwrap();
+    let pool = pool_of_one(Panicky::Open);
     // A fresh resource is not checked.
     drop(pool.acquire().await.unwrap());
     // The idle one's check panics: it is destroyed, and the acquire creates a replacement.
