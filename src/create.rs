@@ -100,6 +100,7 @@ fn track<T: Send + 'static>(shared: &Shared<T>, resource: T) -> Tracked<T> {
         expires,
         idle_since: Stamp::NONE,
         id,
+        unit: None,
     })
 }
 

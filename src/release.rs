@@ -15,8 +15,7 @@ use crate::tracked::Tracked;
 /// Takes back a resource from its user: destroyed if `Manager::is_reusable` rejects it or its
 /// lifetime ran out, else (after `after_release`, if set) returned to the idle set.
 #[inline]
-pub(crate) fn release<T: Send + 'static>(lease: Lease<T>) {
-    let (mut tracked, unit) = lease.into_parts();
+pub(crate) fn release<T: Send + 'static>(mut tracked: Tracked<T>, unit: Unit<T>) {
     let shared = unit.host();
     shared.stats.returns.bump();
     // A panic in user code inside Drop must not abort or leak: it counts as "not reusable" (the

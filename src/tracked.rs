@@ -2,6 +2,7 @@
 
 use crate::clock::Stamp;
 use crate::hooks::Metadata;
+use crate::shared::Unit;
 
 /// A live resource with its record, boxed once when it is created: the same box sits in the idle
 /// queue or a hot slot, moves through checks and hooks inside a [`Lease`](crate::lease::Lease),
@@ -11,7 +12,7 @@ use crate::hooks::Metadata;
 pub(crate) type Tracked<T> = Box<Record<T>>;
 
 /// A live resource with its timestamps and id.
-pub(crate) struct Record<T> {
+pub(crate) struct Record<T: Send + 'static> {
     pub(crate) resource: T,
     pub(crate) created: Stamp,
     /// When its (jittered) `max_lifetime` runs out; `NONE` if no lifetime is set.
@@ -21,9 +22,15 @@ pub(crate) struct Record<T> {
     pub(crate) idle_since: Stamp,
     /// A pool-unique number, for logs.
     pub(crate) id: u64,
+    /// The unit of capacity, while a [`PoolConnection`](crate::PoolConnection) holds the box;
+    /// `None` everywhere else (the unit then travels beside the box, as in a `Lease`). Kept here
+    /// so that a `PoolConnection` is one pointer: a two-pointer handle was returned through
+    /// memory and read back whole right after being written in halves, a store-forwarding stall
+    /// on every checkout (`benches/RESULTS.md`, "One pointer per connection").
+    pub(crate) unit: Option<Unit<T>>,
 }
 
-impl<T> Record<T> {
+impl<T: Send + 'static> Record<T> {
     /// The hook metadata at `now`.
     pub(crate) fn metadata(&self, now: Stamp) -> Metadata {
         Metadata {
