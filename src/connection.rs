@@ -27,7 +27,7 @@ pub struct PoolConnection<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> PoolConnection<T> {
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(lease: Lease<T>) -> Self {
         let (mut tracked, unit) = lease.into_parts();
         tracked.unit = Some(unit);
