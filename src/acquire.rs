@@ -352,11 +352,13 @@ async fn create_in_line<T: Send + 'static>(
 
 /// Hands a prepared resource to the user.
 #[inline(always)]
-fn attach<T: Send + 'static>(mut lease: Lease<T>) -> PoolConnection<T> {
-    lease.shared().stats.checkouts.bump();
+fn attach<T: Send + 'static>(lease: Lease<T>) -> PoolConnection<T> {
+    // Split once: the count, the stamp and the handle each used to look into the lease.
+    let (mut tracked, unit) = lease.into_parts();
+    unit.host().stats.checkouts.bump();
     // Checked out: not idle (hook metadata reads zero idle time until it is released).
-    lease.tracked_mut().idle_since = crate::clock::Stamp::NONE;
-    PoolConnection::new(lease)
+    tracked.idle_since = crate::clock::Stamp::NONE;
+    PoolConnection::new(tracked, unit)
 }
 
 /// Whether an idle resource needs async work before hand-out.

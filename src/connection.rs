@@ -7,7 +7,6 @@ use tokio::time::Instant;
 
 use crate::callback::{guarded, Outcome};
 use crate::engine::loom::Arc;
-use crate::lease::Lease;
 use crate::release::release;
 use crate::shared::{Shared, Unit};
 use crate::stats::{Counters, DestroyReason};
@@ -27,9 +26,9 @@ pub struct PoolConnection<T: Send + 'static> {
 }
 
 impl<T: Send + 'static> PoolConnection<T> {
+    /// The handle for `tracked`, checked out with `unit`, which it keeps in the box.
     #[inline(always)]
-    pub(crate) fn new(lease: Lease<T>) -> Self {
-        let (mut tracked, unit) = lease.into_parts();
+    pub(crate) fn new(mut tracked: Tracked<T>, unit: Unit<T>) -> Self {
         tracked.unit = Some(unit);
         PoolConnection {
             tracked: Some(tracked),
@@ -41,6 +40,14 @@ impl<T: Send + 'static> PoolConnection<T> {
     fn record(&self) -> &Tracked<T> {
         self.tracked
             .as_ref()
+            .expect("connection already given back")
+    }
+
+    /// The record, mutably; present until the handle is given up.
+    #[inline]
+    fn record_mut(&mut self) -> &mut Tracked<T> {
+        self.tracked
+            .as_mut()
             .expect("connection already given back")
     }
 
@@ -153,11 +160,7 @@ impl<T: Send + 'static> Deref for PoolConnection<T> {
 impl<T: Send + 'static> DerefMut for PoolConnection<T> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        &mut self
-            .tracked
-            .as_mut()
-            .expect("connection already given back")
-            .resource
+        &mut self.record_mut().resource
     }
 }
 

@@ -1,6 +1,5 @@
 //! [`Lease`]: a resource out of the idle set, with the unit of capacity it holds.
 
-use crate::engine::loom::Arc;
 use crate::shared::{Shared, Unit};
 use crate::stats::DestroyReason;
 use crate::teardown;
@@ -27,12 +26,6 @@ impl<T: Send + 'static> Lease<T> {
         self.parts
             .as_ref()
             .expect("lease used after it was consumed")
-    }
-
-    /// The pool the unit belongs to.
-    #[inline]
-    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
-        self.parts().1.host()
     }
 
     #[inline]
