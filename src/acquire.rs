@@ -23,6 +23,7 @@ use crate::runtime;
 use crate::shared::{Shared, Unit};
 use crate::stats::{Counters, DestroyReason, GaugeGuard};
 use crate::teardown;
+use crate::tracked::Tracked;
 
 /// Where an acquire stands on its slow path.
 enum Next<T: Send + 'static> {
@@ -85,7 +86,7 @@ pub(crate) async fn acquire<T: Send + 'static>(
     // starving the other tasks of its worker. Outside a runtime the budget is unconstrained.
     std::future::poll_fn(|cx| tokio::task::coop::poll_proceed(cx).map(|r| r.made_progress())).await;
     maintenance::ensure_running(shared);
-    let next = match Engine::claim(shared, true) {
+    let (idle, unit) = match Engine::claim(shared, true) {
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
             let mut lease = Lease::new(tracked, unit);
             match open_or_destroy(&mut lease) {
@@ -94,24 +95,22 @@ pub(crate) async fn acquire<T: Send + 'static>(
                 // again (the next idle resource, or room to create).
                 Some(failed) => {
                     drop(failed);
-                    Next::from(Engine::claim(shared, true))
+                    start(Engine::claim(shared, true))?
                 }
             }
         }
-        Claim::Closed => return Err(Error::Closed),
-        other => Next::from(other),
+        other => start(other)?,
     };
     // The timer needs a tokio runtime with a timer driver; without one the wait is unbounded
     // (and said so, once).
-    let limit = shared.armable(shared.config.acquire_timeout);
-    let rest = OutOfLine {
-        inner: slow(shared, next),
+    // The slow path's future is built where it is awaited, from two words (see `slow`).
+    let Some(limit) = shared.armable(shared.config.acquire_timeout) else {
+        return OutOfLine::new(slow(shared, idle, unit))
+            .await
+            .map_err(|e| *e);
     };
-    let Some(limit) = limit else {
-        return rest.await;
-    };
-    match tokio::time::timeout(limit, rest).await {
-        Ok(result) => result,
+    match tokio::time::timeout(limit, OutOfLine::new(slow(shared, idle, unit))).await {
+        Ok(result) => result.map_err(|e| *e),
         Err(_) => {
             Counters::bump(&shared.stats.timeouts);
             shared.telemetry.timed_out();
@@ -140,6 +139,13 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<F> OutOfLine<F> {
+    #[inline(always)]
+    fn new(inner: F) -> Self {
+        OutOfLine { inner }
+    }
+}
+
 impl<F: Future> Future for OutOfLine<F> {
     type Output = F::Output;
 
@@ -164,6 +170,13 @@ pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<
     }
 }
 
+/// What the slow path returns: its errors boxed, so that the result is two words and comes back
+/// from [`OutOfLine`]'s poll in registers. The 24-byte `Result<PoolConnection, Error>` came back
+/// through memory and was copied on in pieces at odd offsets (`Error::Hook`'s kind sits in the
+/// tag's word), a store-forwarding stall on every wait (`benches/RESULTS.md`). An error
+/// allocates once; errors are the rare outcome.
+type SlowResult<T> = Result<PoolConnection<T>, Box<Error>>;
+
 /// Everything after the fast path: waiting, creating, checking, retrying. The caller applies
 /// `acquire_timeout` around it.
 ///
@@ -171,104 +184,153 @@ pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<
 /// hook are written out here instead of being nested async fns, so a parked acquire's cycle
 /// (join, park, take the reservation, hand out) moves no inner future's state and goes round
 /// the loop once (issue 10: the values moved per wait were a measured part of its cost).
-async fn slow<T: Send + 'static>(
+///
+/// It starts from two words, each moved on its own, instead of a [`Next`]: the fast path's
+/// `Next` (24 bytes, usually just the `Wait` tag written) was copied whole into this future,
+/// and again into the async block's own variable at its first poll, each copy a
+/// store-forwarding stall on every wait (`benches/RESULTS.md`). `idle`: an idle resource to
+/// prepare, with its unit in its record ([`start`]); `unit`: a unit to create with; neither:
+/// wait in line. The body is an `async move` block, not an `async fn`, so that the captured
+/// words are used where they lie.
+#[allow(clippy::manual_async_fn)] // on purpose: see the paragraph above
+fn slow<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
-    mut next: Next<T>,
-) -> Result<PoolConnection<T>, Error> {
-    // Set when this acquire first parks (a `Ticks` reading); only parked acquires count as
-    // having waited.
-    let mut parked_at: Option<u64> = None;
-    // Set when a resource handed to us from the line failed its check and its unit went to
-    // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
-    let mut rejoin_front = false;
-    loop {
-        next = match next {
-            Next::Closed => return Err(Error::Closed),
-            Next::Full => {
-                let limit = shared.config.max_waiters.unwrap_or(MAX_WAITERS);
-                Counters::bump(&shared.stats.rejected_waiters);
-                shared.telemetry.rejected();
-                tracing::debug!(limit, "acquire rejected: max_waiters are waiting");
-                return Err(Error::TooManyWaiters(limit));
+    idle: Option<Tracked<T>>,
+    unit: Option<Unit<T>>,
+) -> impl Future<Output = SlowResult<T>> + '_ {
+    async move {
+        let mut next = match (idle, unit) {
+            (Some(mut tracked), spare) => {
+                // `start` never gives both; a spare unit would go back as it drops.
+                debug_assert!(
+                    spare.is_none(),
+                    "an idle resource and a unit to create with"
+                );
+                drop(spare);
+                let unit = tracked
+                    .unit
+                    .take()
+                    .expect("`start` keeps the unit in the record");
+                Next::Idle(Lease::new(tracked, unit))
             }
-            Next::Ready(lease) => {
-                note_wait(shared, parked_at);
-                return Ok(attach(lease));
-            }
-            Next::Idle(lease) => {
-                // Only a check or a hook needs an await; the usual hand-out is synchronous.
-                let prepared = if needs_preparing(shared) {
-                    prepare_idle(shared, lease).await
-                } else {
-                    prepare_now(shared, lease)
-                };
-                match prepared {
-                    Prepared::Ready(lease) => {
-                        note_wait(shared, parked_at);
-                        return Ok(attach(lease));
-                    }
-                    failed => retry(shared, failed, parked_at, &mut rejoin_front),
-                }
-            }
-            Next::Create(unit) => create_in_line(shared, unit).await?,
-            // Waits for this task's turn. Cancel-safe at its one await point: a dropped [`Waiter`]
-            // leaves the line and passes on anything it was handed.
-            Next::Wait => {
-                let front = std::mem::take(&mut rejoin_front);
-                // Joined with this task's waker, registered in the same lock round trip as the
-                // place, so parking below takes no lock and no atomic for the waker. The waiter
-                // is written into `in_line`, part of this state machine, and used where it lies
-                // (through `&mut`) until it is dropped: never copied.
-                let mut in_line = None;
-                let joined = Waiter::join(shared, front, waiter_limit(shared), &mut in_line).await;
-                match joined {
-                    Joined::Waiting => {}
-                    Joined::Item(tracked, unit) => {
-                        next = Next::Idle(Lease::new(tracked, unit));
-                        continue;
-                    }
-                    Joined::Unit(unit) => {
-                        next = Next::Create(unit);
-                        continue;
-                    }
-                    Joined::Saturated => {
-                        next = Next::Saturated;
-                        continue;
-                    }
-                    Joined::Full => {
-                        next = Next::Full;
-                        continue;
-                    }
-                    Joined::Closed => return Err(Error::Closed),
-                }
-                let waiter = in_line.as_mut().expect("a waiting join fills its slot");
-                // The first of the wait's two counter reads (`Ticks`, not the system clock); only
-                // tasks that really wait pay them.
-                parked_at.get_or_insert_with(Ticks::now);
-                // The only await while in line; everything after it is synchronous, so a
-                // cancellation cannot split the wake-up from taking the reservation.
-                waiter.notified().await;
-                match waiter.take_reservation() {
-                    // The usual wake-up: a released resource that needs no check or hook, handed
-                    // out from here without another turn of the loop.
-                    Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
-                        match prepare_now(shared, Lease::new(tracked, unit)) {
-                            Prepared::Ready(lease) => {
-                                note_wait(shared, parked_at);
-                                return Ok(attach(lease));
-                            }
-                            failed => retry(shared, failed, parked_at, &mut rejoin_front),
-                        }
-                    }
-                    other => Next::from(other),
-                }
-            }
-            // The waiter count is full: let other tasks run (some will leave), then try again.
-            Next::Saturated => {
-                tokio::task::yield_now().await;
-                Next::Wait
-            }
+            (None, Some(unit)) => Next::Create(unit),
+            (None, None) => Next::Wait,
         };
+        // Set when this acquire first parks (a `Ticks` reading); only parked acquires count as
+        // having waited.
+        let mut parked_at: Option<u64> = None;
+        // Set when a resource handed to us from the line failed its check and its unit went to
+        // teardown: we wait again, but at the front, so nobody who queued after us overtakes us.
+        let mut rejoin_front = false;
+        loop {
+            next = match next {
+                Next::Closed => return Err(Box::new(Error::Closed)),
+                Next::Full => {
+                    let limit = shared.config.max_waiters.unwrap_or(MAX_WAITERS);
+                    Counters::bump(&shared.stats.rejected_waiters);
+                    shared.telemetry.rejected();
+                    tracing::debug!(limit, "acquire rejected: max_waiters are waiting");
+                    return Err(Box::new(Error::TooManyWaiters(limit)));
+                }
+                Next::Ready(lease) => {
+                    note_wait(shared, parked_at);
+                    return Ok(attach(lease));
+                }
+                Next::Idle(lease) => {
+                    // Only a check or a hook needs an await; the usual hand-out is synchronous.
+                    let prepared = if needs_preparing(shared) {
+                        prepare_idle(shared, lease).await
+                    } else {
+                        prepare_now(shared, lease)
+                    };
+                    match prepared {
+                        Prepared::Ready(lease) => {
+                            note_wait(shared, parked_at);
+                            return Ok(attach(lease));
+                        }
+                        failed => retry(shared, failed, parked_at, &mut rejoin_front),
+                    }
+                }
+                Next::Create(unit) => create_in_line(shared, unit).await?,
+                // Waits for this task's turn. Cancel-safe at its one await point: a dropped [`Waiter`]
+                // leaves the line and passes on anything it was handed.
+                Next::Wait => {
+                    let front = std::mem::take(&mut rejoin_front);
+                    // Joined with this task's waker, registered in the same lock round trip as the
+                    // place, so parking below takes no lock and no atomic for the waker. The waiter
+                    // is written into `in_line`, part of this state machine, and used where it lies
+                    // (through `&mut`) until it is dropped: never copied.
+                    let mut in_line = None;
+                    // Matched where it is returned, not bound: a bound `Joined` (24 bytes) was kept
+                    // in this state machine across the wait below, copied whole right after the
+                    // join wrote it in pieces, a store-forwarding stall on every wait.
+                    match Waiter::join(shared, front, waiter_limit(shared), &mut in_line).await {
+                        Joined::Waiting => {}
+                        Joined::Item(tracked, unit) => {
+                            next = Next::Idle(Lease::new(tracked, unit));
+                            continue;
+                        }
+                        Joined::Unit(unit) => {
+                            next = Next::Create(unit);
+                            continue;
+                        }
+                        Joined::Saturated => {
+                            next = Next::Saturated;
+                            continue;
+                        }
+                        Joined::Full => {
+                            next = Next::Full;
+                            continue;
+                        }
+                        Joined::Closed => return Err(Box::new(Error::Closed)),
+                    }
+                    let waiter = in_line.as_mut().expect("a waiting join fills its slot");
+                    // The first of the wait's two counter reads (`Ticks`, not the system clock); only
+                    // tasks that really wait pay them.
+                    parked_at.get_or_insert_with(Ticks::now);
+                    // The only await while in line; everything after it is synchronous, so a
+                    // cancellation cannot split the wake-up from taking the reservation.
+                    waiter.notified().await;
+                    match waiter.take_reservation() {
+                        // The usual wake-up: a released resource that needs no check or hook, handed
+                        // out from here without another turn of the loop.
+                        Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
+                            match prepare_now(shared, Lease::new(tracked, unit)) {
+                                Prepared::Ready(lease) => {
+                                    note_wait(shared, parked_at);
+                                    return Ok(attach(lease));
+                                }
+                                failed => retry(shared, failed, parked_at, &mut rejoin_front),
+                            }
+                        }
+                        other => Next::from(other),
+                    }
+                }
+                // The waiter count is full: let other tasks run (some will leave), then try again.
+                Next::Saturated => {
+                    tokio::task::yield_now().await;
+                    Next::Wait
+                }
+            };
+        }
+    }
+}
+
+/// The slow path's start after the fast path's claim, as [`slow`] takes it: an idle resource
+/// (its unit kept in its record) or a unit to create with; neither to wait in line.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn start<T: Send + 'static>(
+    claim: Claim<Shared<T>>,
+) -> Result<(Option<Tracked<T>>, Option<Unit<T>>), Error> {
+    match claim {
+        Claim::Idle(mut tracked, unit) => {
+            tracked.unit = Some(unit);
+            Ok((Some(tracked), None))
+        }
+        Claim::Create(unit) => Ok((None, Some(unit))),
+        Claim::Wait => Ok((None, None)),
+        Claim::Closed => Err(Error::Closed),
     }
 }
 

@@ -22,11 +22,13 @@ pub(crate) struct Record<T: Send + 'static> {
     pub(crate) idle_since: Stamp,
     /// A pool-unique number, for logs.
     pub(crate) id: u64,
-    /// The unit of capacity, while a [`PoolConnection`](crate::PoolConnection) holds the box;
-    /// `None` everywhere else (the unit then travels beside the box, as in a `Lease`). Kept here
-    /// so that a `PoolConnection` is one pointer: a two-pointer handle was returned through
-    /// memory and read back whole right after being written in halves, a store-forwarding stall
-    /// on every checkout (`benches/RESULTS.md`, "One pointer per connection").
+    /// The unit of capacity, while a [`PoolConnection`](crate::PoolConnection) holds the box,
+    /// and while an idle resource is handed from the fast path to the slow path's future
+    /// (`acquire::start`); `None` everywhere else (the unit then travels beside the box, as in a
+    /// `Lease`). Kept here so that each of those is one pointer: a two-pointer handle was
+    /// returned through memory and read back whole right after being written in halves, a
+    /// store-forwarding stall on every checkout (`benches/RESULTS.md`, "One pointer per
+    /// connection").
     pub(crate) unit: Option<Unit<T>>,
 }
 

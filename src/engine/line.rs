@@ -291,17 +291,35 @@ mod native {
         /// place is registered at once (in the same lock round trip), so its first poll in the
         /// task that joined takes no lock.
         pub(crate) fn listen(&self, waker: Option<&Waker>) -> Place<'_, P> {
-            self.join(false, waker)
+            let mut place = None;
+            self.join(false, waker, &mut place);
+            place.expect("joined")
         }
 
         /// Joins the *front* of the line: for a waiter that was served but must wait again (its
         /// resource failed a check and its unit went to teardown), so it keeps its place.
+        #[cfg(test)]
         pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_, P> {
-            self.join(true, waker)
+            let mut place = None;
+            self.join(true, waker, &mut place);
+            place.expect("joined")
+        }
+
+        /// Joins the back of the line (the front with `front`), writing the place into `out`
+        /// (which should be empty) where the caller keeps it. A place returned by value (56
+        /// bytes, written in pieces by this out-of-line call) was copied whole into the waiter
+        /// right after, a store-forwarding stall on every wait (`benches/RESULTS.md`).
+        pub(crate) fn listen_into<'a>(
+            &'a self,
+            front: bool,
+            waker: Option<&Waker>,
+            out: &mut Option<Place<'a, P>>,
+        ) {
+            self.join(front, waker, out);
         }
 
         #[inline]
-        fn join(&self, front: bool, waker: Option<&Waker>) -> Place<'_, P> {
+        fn join<'a>(&'a self, front: bool, waker: Option<&Waker>, out: &mut Option<Place<'a, P>>) {
             let mut list = self.list.lock();
             // Relaxed: only written under this lock (see the field).
             let n = self.registrations.load(Ordering::Relaxed);
@@ -317,14 +335,14 @@ mod native {
             slot.waker = waker.cloned();
             let generation = slot.generation;
             drop(list);
-            Place {
+            *out = Some(Place {
                 line: self,
                 slot: i,
                 generation,
                 node: self.nodes.get(i),
                 registered: waker.map(WakerId::of),
                 done: false,
-            }
+            });
         }
 
         /// Notifies the oldest place that is not notified yet, and wakes it after unlocking.
@@ -565,8 +583,19 @@ mod el {
         pub(crate) fn take_all_handed(&self, _each: impl FnMut(P)) {}
 
         /// event-listener cannot insert at the front: the waiter rejoins at the back.
+        #[cfg(test)]
         pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_, P> {
             self.listen(waker)
+        }
+
+        /// [`listen`](Self::listen) (at the back, even with `front`), into `out`.
+        pub(crate) fn listen_into<'a>(
+            &'a self,
+            _front: bool,
+            waker: Option<&Waker>,
+            out: &mut Option<Place<'a, P>>,
+        ) {
+            *out = Some(self.listen(waker));
         }
 
         fn notify_additional(&self, n: usize) -> usize {

@@ -68,16 +68,11 @@ pub(crate) struct Waiter<'a, H: Host> {
 }
 
 impl<'a, H: Host> Waiter<'a, H> {
-    fn new(host: &'a Arc<H>, front: bool, waker: Option<&Waker>) -> Self {
-        let line = host.engine().handoff().line();
-        let place = if front {
-            line.listen_front(waker)
-        } else {
-            line.listen(waker)
-        };
+    /// A creator's place: at the back, its waker registered when it first polls.
+    fn new(host: &'a Arc<H>) -> Self {
         Waiter {
             host,
-            place: Some(place),
+            place: Some(host.engine().handoff().line().listen(None)),
             registered: false,
         }
     }
@@ -119,7 +114,14 @@ impl<'a, H: Host> Waiter<'a, H> {
         slot: &mut Option<Waiter<'a, H>>,
     ) -> Joined<H> {
         debug_assert!(slot.is_none(), "joined with a waiter already in the slot");
-        let waiter = slot.insert(Waiter::new(host, front, Some(waker)));
+        // Built where it stays: the line writes the place into the waiter in the slot.
+        let waiter = slot.insert(Waiter {
+            host,
+            place: None,
+            registered: false,
+        });
+        let line = host.engine().handoff().line();
+        line.listen_into(front, Some(waker), &mut waiter.place);
         let engine = host.engine();
         let turn = engine.state_word().claim_or_register(waiter_limit);
         match turn {
@@ -171,7 +173,7 @@ impl<'a, H: Host> Waiter<'a, H> {
         host: &'a Arc<H>,
         unit: CapacityGuard<H>,
     ) -> CreatorJoined<'a, H> {
-        let mut waiter = Waiter::new(host, false, None);
+        let mut waiter = Waiter::new(host);
         let engine = host.engine();
         match engine.state_word().register_creator() {
             CreatorTurn::Registered => {
