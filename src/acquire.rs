@@ -103,7 +103,7 @@ pub(crate) async fn acquire<T: Send + 'static>(
     };
     // The timer needs a tokio runtime with a timer driver; without one the wait is unbounded
     // (and said so, once).
-    // The slow path's future is built where it is awaited, from two words (see `slow`).
+    // The slow path's future is built where it is awaited, from two values (see `slow`).
     let Some(limit) = shared.armable(shared.config.acquire_timeout) else {
         return OutOfLine::new(slow(shared, idle, unit))
             .await
@@ -185,13 +185,13 @@ type SlowResult<T> = Result<PoolConnection<T>, Box<Error>>;
 /// (join, park, take the reservation, hand out) moves no inner future's state and goes round
 /// the loop once (issue 10: the values moved per wait were a measured part of its cost).
 ///
-/// It starts from two words, each moved on its own, instead of a [`Next`]: the fast path's
+/// It starts from two values, each written on its own, instead of a [`Next`]: the fast path's
 /// `Next` (24 bytes, usually just the `Wait` tag written) was copied whole into this future,
 /// and again into the async block's own variable at its first poll, each copy a
 /// store-forwarding stall on every wait (`benches/RESULTS.md`). `idle`: an idle resource to
 /// prepare, with its unit in its record ([`start`]); `unit`: a unit to create with; neither:
 /// wait in line. The body is an `async move` block, not an `async fn`, so that the captured
-/// words are used where they lie.
+/// values are used where they lie.
 #[allow(clippy::manual_async_fn)] // on purpose: see the paragraph above
 fn slow<T: Send + 'static>(
     shared: &Arc<Shared<T>>,
@@ -614,5 +614,25 @@ fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
             Duration::from_nanos(threshold),
         );
         tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
+    }
+}
+
+#[cfg(all(test, not(shadowcat_loom)))]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// The slow path's starting values and its result stay the sizes they were made (see `slow`
+    /// and `SlowResult`): a growth could bring back a store-forwarding stall on every wait, which
+    /// no functional test notices.
+    #[test]
+    fn the_slow_paths_start_and_result_stay_small() {
+        let word = size_of::<usize>();
+        // The boxed record: a pointer, with `None` in its niche.
+        assert_eq!(size_of::<Option<Tracked<u64>>>(), word);
+        // The guard's own `Option` takes the pointer's niche, so this one has a tag word.
+        assert_eq!(size_of::<Option<Unit<u64>>>(), 2 * word);
+        // Two words: returned in registers, not through memory.
+        assert_eq!(size_of::<Poll<SlowResult<u64>>>(), 2 * word);
     }
 }
