@@ -568,13 +568,13 @@ async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judgin
 /// `Manager::is_open`, the synchronous check every hand-out from the idle set makes. `None`: open,
 /// the lease is untouched. Otherwise the resource was destroyed and the lease left empty.
 ///
-/// Always inlined (a check and a call through the manager's vtable); what follows a failed check
-/// is out of line.
+/// Always inlined (a flag, and unless the manager keeps the default, a call through its vtable);
+/// what follows a failed check is out of line.
 #[inline(always)]
 fn open_or_destroy<T: Send + 'static>(lease: &mut Lease<T>) -> Option<Prepared<T>> {
     let (shared, tracked) = lease.parts_mut();
     // A panic in `is_open` counts as "not open" (the guard is inside the call).
-    if shared.manager.is_open(&mut tracked.resource) {
+    if shared.is_open(&mut tracked.resource) {
         return None;
     }
     destroy_not_open(lease)

@@ -1,8 +1,11 @@
 //! The [`Manager`] trait (how resources are made, checked, judged and torn down) and its closure
 //! form, [`from_fn`].
 
+use std::any::TypeId;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::callback::guarded_sync;
 use crate::error::BoxError;
@@ -62,17 +65,21 @@ pub trait Manager: Send + Sync + 'static {
     /// every hand-out from the idle set (by `acquire` and `try_acquire`) before any async check.
     /// `false` (or a panic) destroys it (`DestroyReason::CheckFailed`) and the acquire moves on.
     /// Use it for what a look at the resource can tell (a closed socket, an exited child): it is
-    /// the cheap alternative to `test_before_acquire`. Default: `true`.
+    /// the cheap alternative to `test_before_acquire`. Default: `true` (a pool whose manager
+    /// keeps the default notices at the first call and stops calling it).
     fn is_open(&self, resource: &mut Self::Resource) -> bool {
         let _ = resource;
+        default_ran::<Self>();
         true
     }
 
     /// Says, cheaply and synchronously, whether a released resource may go back to the idle set.
     /// Runs inside `Drop` of [`PoolConnection`](crate::PoolConnection), so it must not block.
-    /// A panic here counts as `false`. Default: `true`.
+    /// A panic here counts as `false`. Default: `true` (a pool whose manager keeps the default
+    /// notices at the first call and stops calling it).
     fn is_reusable(&self, resource: &mut Self::Resource) -> bool {
         let _ = resource;
+        default_ran::<Self>();
         true
     }
 
@@ -135,15 +142,87 @@ where
     }
 }
 
+/// What a pool has learned about its manager's two synchronous checks: whether each is the
+/// trait's default, which returns `true` and does nothing else, so that the pool can stop
+/// calling it (issue 9: a manager that keeps a default pays nothing per checkout or release).
+///
+/// Rust cannot ask whether a trait method is overridden, so the defaults say so when they run:
+/// they record their `Self` type in a thread-local ([`default_ran`]). The first call of each check
+/// clears that record, makes the call, and learns "default" only if the record then names this
+/// pool's manager type. An override cannot run its own type's default (Rust has no `super`
+/// call), and one that delegates to another manager's default records that other type, so an
+/// override is never skipped; a panic records nothing. A race between two first calls learns the
+/// same answer twice. The bits only grow, and a stale read costs one more call.
+pub(crate) struct Checks(AtomicU8);
+
+impl Checks {
+    const OPEN_KNOWN: u8 = 1;
+    const OPEN_DEFAULT: u8 = 2;
+    const REUSABLE_KNOWN: u8 = 4;
+    const REUSABLE_DEFAULT: u8 = 8;
+
+    /// Nothing learned yet.
+    pub(crate) fn new() -> Self {
+        Checks(AtomicU8::new(0))
+    }
+
+    /// Whether `Manager::is_open` is known to be the default.
+    #[inline]
+    pub(crate) fn open_is_default(&self) -> bool {
+        self.has(Self::OPEN_DEFAULT)
+    }
+
+    /// Whether `Manager::is_reusable` is known to be the default.
+    #[inline]
+    pub(crate) fn reusable_is_default(&self) -> bool {
+        self.has(Self::REUSABLE_DEFAULT)
+    }
+
+    #[inline]
+    fn has(&self, bit: u8) -> bool {
+        // Relaxed: a hint that only grows; a stale `false` makes one more call.
+        self.0.load(Ordering::Relaxed) & bit != 0
+    }
+
+    /// Runs `check` (manager `M`'s check), first learning whether it is the default.
+    #[inline]
+    fn probed<M: 'static>(&self, known: u8, default: u8, check: impl FnOnce() -> bool) -> bool {
+        if self.has(known) {
+            return check();
+        }
+        DEFAULT_RAN.set(None);
+        let verdict = check();
+        let ran = DEFAULT_RAN.take() == Some(TypeId::of::<M>());
+        // Relaxed: as in `has`.
+        self.0
+            .fetch_or(known | if ran { default } else { 0 }, Ordering::Relaxed);
+        verdict
+    }
+}
+
+thread_local! {
+    /// The manager type whose default `is_open` or `is_reusable` ran last on this thread
+    /// ([`Checks`]).
+    static DEFAULT_RAN: Cell<Option<TypeId>> = const { Cell::new(None) };
+}
+
+/// Records that `M`'s default `is_open` or `is_reusable` ran ([`Checks`]).
+fn default_ran<M: ?Sized + 'static>() {
+    DEFAULT_RAN.set(Some(TypeId::of::<M>()));
+}
+
 /// The pool's type-erased view of a manager, so that `Pool<T>` does not name the manager type.
-/// Only the rare async paths box; `is_open` and `is_reusable` are plain virtual calls.
+/// Only the rare async paths box; `is_open` and `is_reusable` are plain virtual calls, and no
+/// call at all once [`Checks`] knows them to be the defaults.
 pub(crate) trait DynManager<T>: Send + Sync + 'static {
     fn create(&self) -> BoxFuture<'_, Result<T, BoxError>>;
     fn check<'a>(&'a self, resource: &'a mut T) -> BoxFuture<'a, Result<(), BoxError>>;
-    /// [`Manager::is_open`], `false` if it panicked.
-    fn is_open(&self, resource: &mut T) -> bool;
-    /// [`Manager::is_reusable`], `false` if it panicked.
-    fn is_reusable(&self, resource: &mut T) -> bool;
+    /// [`Manager::is_open`], `false` if it panicked; on the first call, `checks` learns whether
+    /// it is the default.
+    fn is_open(&self, resource: &mut T, checks: &Checks) -> bool;
+    /// [`Manager::is_reusable`], `false` if it panicked; on the first call, `checks` learns
+    /// whether it is the default.
+    fn is_reusable(&self, resource: &mut T, checks: &Checks) -> bool;
     fn destroy(&self, resource: T) -> BoxFuture<'_, ()>;
 }
 
@@ -160,15 +239,138 @@ impl<M: Manager> DynManager<M::Resource> for M {
     // manager that keeps the default (`true`, which cannot panic) the guard compiles away and
     // the call is a constant return. Around the call, it was a frame of its own on every
     // checkout and every release.
-    fn is_open(&self, resource: &mut M::Resource) -> bool {
-        guarded_sync(|| Manager::is_open(self, resource)).unwrap_or(false)
+    fn is_open(&self, resource: &mut M::Resource, checks: &Checks) -> bool {
+        checks.probed::<M>(Checks::OPEN_KNOWN, Checks::OPEN_DEFAULT, || {
+            guarded_sync(|| Manager::is_open(self, resource)).unwrap_or(false)
+        })
     }
 
-    fn is_reusable(&self, resource: &mut M::Resource) -> bool {
-        guarded_sync(|| Manager::is_reusable(self, resource)).unwrap_or(false)
+    fn is_reusable(&self, resource: &mut M::Resource, checks: &Checks) -> bool {
+        checks.probed::<M>(Checks::REUSABLE_KNOWN, Checks::REUSABLE_DEFAULT, || {
+            guarded_sync(|| Manager::is_reusable(self, resource)).unwrap_or(false)
+        })
     }
 
     fn destroy(&self, resource: M::Resource) -> BoxFuture<'_, ()> {
         Box::pin(Manager::destroy(self, resource))
+    }
+}
+
+#[cfg(all(test, not(shadowcat_loom)))]
+mod tests {
+    use super::*;
+
+    /// Keeps both defaults.
+    struct Defaults;
+
+    impl Manager for Defaults {
+        type Resource = u32;
+        type Error = std::io::Error;
+        async fn create(&self) -> Result<u32, std::io::Error> {
+            Ok(0)
+        }
+    }
+
+    /// Overrides both checks.
+    struct Overrides;
+
+    impl Manager for Overrides {
+        type Resource = u32;
+        type Error = std::io::Error;
+        async fn create(&self) -> Result<u32, std::io::Error> {
+            Ok(0)
+        }
+        fn is_open(&self, resource: &mut u32) -> bool {
+            *resource != 1
+        }
+        fn is_reusable(&self, resource: &mut u32) -> bool {
+            *resource != 2
+        }
+    }
+
+    /// Overrides both checks by delegating to another manager's defaults, then adding its own.
+    struct Delegates(Defaults);
+
+    impl Manager for Delegates {
+        type Resource = u32;
+        type Error = std::io::Error;
+        async fn create(&self) -> Result<u32, std::io::Error> {
+            Ok(0)
+        }
+        fn is_open(&self, resource: &mut u32) -> bool {
+            Manager::is_open(&self.0, resource) && *resource != 1
+        }
+        fn is_reusable(&self, resource: &mut u32) -> bool {
+            Manager::is_reusable(&self.0, resource) && *resource != 2
+        }
+    }
+
+    /// Overrides `is_reusable` with one that panics, and keeps the default `is_open`.
+    struct Panics;
+
+    impl Manager for Panics {
+        type Resource = u32;
+        type Error = std::io::Error;
+        async fn create(&self) -> Result<u32, std::io::Error> {
+            Ok(0)
+        }
+        fn is_reusable(&self, _: &mut u32) -> bool {
+            panic!("is_reusable panicked")
+        }
+    }
+
+    /// Both checks once through the type-erased manager, as the pool calls them.
+    fn learn(manager: &dyn DynManager<u32>) -> (Checks, bool, bool) {
+        let checks = Checks::new();
+        let open = manager.is_open(&mut 0, &checks);
+        let reusable = manager.is_reusable(&mut 0, &checks);
+        (checks, open, reusable)
+    }
+
+    #[test]
+    fn kept_defaults_are_learned_at_the_first_call() {
+        let (checks, open, reusable) = learn(&Defaults);
+        assert!(open && reusable);
+        assert!(checks.open_is_default() && checks.reusable_is_default());
+    }
+
+    #[test]
+    fn an_override_is_never_taken_for_the_default() {
+        let (checks, ..) = learn(&Overrides);
+        assert!(!checks.open_is_default() && !checks.reusable_is_default());
+        // Known now: later calls go straight to the override, which still decides.
+        assert!(!Manager::is_open(&Overrides, &mut 1));
+        assert!(!DynManager::is_open(&Overrides, &mut 1, &checks));
+        assert!(!DynManager::is_reusable(&Overrides, &mut 2, &checks));
+        assert!(!checks.open_is_default() && !checks.reusable_is_default());
+    }
+
+    #[test]
+    fn an_override_that_runs_another_managers_default_is_not_skipped() {
+        let (checks, open, reusable) = learn(&Delegates(Defaults));
+        assert!(open && reusable);
+        assert!(!checks.open_is_default() && !checks.reusable_is_default());
+        assert!(!DynManager::is_reusable(
+            &Delegates(Defaults),
+            &mut 2,
+            &checks
+        ));
+    }
+
+    #[test]
+    fn a_panicking_override_is_not_skipped_and_counts_as_false() {
+        let (checks, open, reusable) = learn(&Panics);
+        assert!(open && !reusable);
+        assert!(checks.open_is_default());
+        assert!(!checks.reusable_is_default());
+    }
+
+    #[test]
+    fn a_default_run_elsewhere_on_the_thread_is_not_mistaken_for_this_call() {
+        // A default of the same type ran outside the pool just before: the probe clears it.
+        assert!(Manager::is_open(&Defaults, &mut 0));
+        let checks = Checks::new();
+        assert!(DynManager::is_open(&Overrides, &mut 0, &checks));
+        assert!(!checks.open_is_default());
     }
 }

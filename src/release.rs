@@ -20,7 +20,7 @@ pub(crate) fn release<T: Send + 'static>(mut tracked: Tracked<T>, unit: Unit<T>)
     shared.stats.returns.bump();
     // A panic in user code inside Drop must not abort or leak: it counts as "not reusable" (the
     // guard is inside the call).
-    if !shared.manager.is_reusable(&mut tracked.resource) {
+    if !shared.is_reusable(&mut tracked.resource) {
         return teardown::destroy(tracked, unit, DestroyReason::Broken);
     }
     // The only clock read on the release path, and only when an option or hook needs it.

@@ -7,7 +7,7 @@ use crate::clock::{Clock, Stamp, Ticks};
 use crate::config::Config;
 use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Engine, Host, HotSlots, State};
-use crate::manager::DynManager;
+use crate::manager::{Checks, DynManager};
 use crate::runtime;
 use crate::stats::{Counters, DestroyReason};
 use crate::teardown;
@@ -45,6 +45,9 @@ pub(crate) struct Shared<T: Send + 'static> {
     /// The epoch that resource timestamps count from.
     pub(crate) clock: Clock,
     pub(crate) manager: Box<dyn DynManager<T>>,
+    /// Whether the manager's `is_open` and `is_reusable` are the defaults, once known: those are
+    /// not called ([`Shared::is_open`], [`Shared::is_reusable`]).
+    checks: Checks,
     pub(crate) config: Config<T>,
     /// Shared by every per-key pool of a keyed pool (one set of per-thread cells, not one per
     /// key); a pool of its own otherwise.
@@ -79,10 +82,25 @@ impl<T: Send + 'static> Shared<T> {
             next_id: AtomicU64::new(0),
             clock: Clock::new(),
             manager,
+            checks: Checks::new(),
             telemetry: Telemetry::new(config.name),
             config,
             stats,
         }
+    }
+
+    /// `Manager::is_open` on `resource` (`false` if it panicked); not called once it is known to
+    /// be the default, which says `true`.
+    #[inline]
+    pub(crate) fn is_open(&self, resource: &mut T) -> bool {
+        self.checks.open_is_default() || self.manager.is_open(resource, &self.checks)
+    }
+
+    /// `Manager::is_reusable` on `resource` (`false` if it panicked); not called once it is known
+    /// to be the default, which says `true`.
+    #[inline]
+    pub(crate) fn is_reusable(&self, resource: &mut T) -> bool {
+        self.checks.reusable_is_default() || self.manager.is_reusable(resource, &self.checks)
     }
 
     /// A snapshot of the state word.
