@@ -252,8 +252,8 @@ fn slow<T: Send + 'static>(
                     }
                 }
                 Next::Create(unit) => create_in_line(shared, unit).await?,
-                // Waits for this task's turn. Cancel-safe at its one await point: a dropped [`Waiter`]
-                // leaves the line and passes on anything it was handed.
+                // Waits for this task's turn. Cancel-safe at its one await point: a dropped
+                // [`Waiter`] leaves the line and passes on anything it was handed.
                 Next::Wait => {
                     let front = std::mem::take(&mut rejoin_front);
                     // Joined with this task's waker, registered in the same lock round trip as the
@@ -285,15 +285,15 @@ fn slow<T: Send + 'static>(
                         Joined::Closed => return Err(Box::new(Error::Closed)),
                     }
                     let waiter = in_line.as_mut().expect("a waiting join fills its slot");
-                    // The first of the wait's two counter reads (`Ticks`, not the system clock); only
-                    // tasks that really wait pay them.
+                    // The first of the wait's two counter reads (`Ticks`, not the system clock);
+                    // only tasks that really wait pay them.
                     parked_at.get_or_insert_with(Ticks::now);
                     // The only await while in line; everything after it is synchronous, so a
                     // cancellation cannot split the wake-up from taking the reservation.
                     waiter.notified().await;
                     match waiter.take_reservation() {
-                        // The usual wake-up: a released resource that needs no check or hook, handed
-                        // out from here without another turn of the loop.
+                        // The usual wake-up: a released resource that needs no check or hook,
+                        // handed out from here without another turn of the loop.
                         Reservation::Item(tracked, unit) if !needs_preparing(shared) => {
                             match prepare_now(shared, Lease::new(tracked, unit)) {
                                 Prepared::Ready(lease) => {
