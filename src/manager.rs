@@ -207,8 +207,16 @@ thread_local! {
 }
 
 /// Records that `M`'s default `is_open` or `is_reusable` ran ([`Checks`]).
-fn default_ran<M: ?Sized + 'static>() {
+pub(crate) fn default_ran<M: ?Sized + 'static>() {
     DEFAULT_RAN.set(Some(TypeId::of::<M>()));
+}
+
+/// For a manager `M` that wraps `Inner` and whose check only calls `Inner`'s (the keyed
+/// pool's per-key manager): if `Inner`'s default ran, records that `M`'s did.
+pub(crate) fn default_ran_as<Inner: ?Sized + 'static, M: ?Sized + 'static>() {
+    if DEFAULT_RAN.get() == Some(TypeId::of::<Inner>()) {
+        default_ran::<M>();
+    }
 }
 
 /// The pool's type-erased view of a manager, so that `Pool<T>` does not name the manager type.
@@ -363,6 +371,37 @@ mod tests {
         assert!(open && !reusable);
         assert!(checks.open_is_default());
         assert!(!checks.reusable_is_default());
+    }
+
+    /// Passes its checks through to `M`'s, as the keyed pool's per-key manager does.
+    struct PassesThrough<M>(M);
+
+    impl<M: Manager<Resource = u32>> Manager for PassesThrough<M> {
+        type Resource = u32;
+        type Error = std::io::Error;
+        async fn create(&self) -> Result<u32, std::io::Error> {
+            Ok(0)
+        }
+        fn is_open(&self, resource: &mut u32) -> bool {
+            let open = Manager::is_open(&self.0, resource);
+            default_ran_as::<M, Self>();
+            open
+        }
+        fn is_reusable(&self, resource: &mut u32) -> bool {
+            let reusable = Manager::is_reusable(&self.0, resource);
+            default_ran_as::<M, Self>();
+            reusable
+        }
+    }
+
+    #[test]
+    fn a_wrapper_that_only_passes_checks_through_learns_what_it_wraps() {
+        let (checks, ..) = learn(&PassesThrough(Defaults));
+        assert!(checks.open_is_default() && checks.reusable_is_default());
+        let (checks, ..) = learn(&PassesThrough(Overrides));
+        assert!(!checks.open_is_default() && !checks.reusable_is_default());
+        let (checks, ..) = learn(&PassesThrough(Delegates(Defaults)));
+        assert!(!checks.open_is_default() && !checks.reusable_is_default());
     }
 
     #[test]

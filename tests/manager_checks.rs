@@ -1,13 +1,13 @@
 //! A manager's own `is_open` and `is_reusable` run on every hand-out and every release, however
 //! many cycles came before. The pool stops calling only the trait's defaults, which it learns at
 //! their first call: never an override, nor an override that runs another manager's defaults
-//! before its own judgement.
+//! before its own judgement. The same holds for a keyed pool's `KeyedManager`.
 #![cfg(not(shadowcat_loom))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use shadowcat_pool::{Manager, PoolOptions};
+use shadowcat_pool::{KeyedManager, KeyedPoolOptions, Manager, PoolOptions};
 
 /// Keeps both defaults.
 struct Plain;
@@ -98,4 +98,52 @@ async fn a_manager_that_keeps_the_defaults_reuses_its_resource() {
     }
     let s = pool.stats();
     assert_eq!((s.created, s.destroyed.total()), (1, 0), "{s:?}");
+}
+
+/// `Judge` for a keyed pool: the same counts and rejections, for every key.
+struct KeyedJudge(Judge);
+
+impl KeyedManager<u8> for KeyedJudge {
+    type Resource = u32;
+    type Error = std::io::Error;
+
+    async fn create(&self, _: &u8) -> Result<u32, std::io::Error> {
+        Ok(0)
+    }
+
+    fn is_open(&self, _: &u8, resource: &mut u32) -> bool {
+        Manager::is_open(&self.0, resource)
+    }
+
+    fn is_reusable(&self, _: &u8, resource: &mut u32) -> bool {
+        Manager::is_reusable(&self.0, resource)
+    }
+}
+
+#[tokio::test]
+async fn a_keyed_managers_checks_run_on_every_hand_out_and_release() {
+    let (opens, reuses) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
+    let pool = KeyedPoolOptions::new()
+        .max_per_key(1)
+        .max_total(1)
+        .build(KeyedJudge(Judge {
+            opens: Arc::clone(&opens),
+            reuses: Arc::clone(&reuses),
+            reject_open_at: 70,
+            reject_reuse_at: 50,
+            delegate: false,
+        }))
+        .unwrap();
+    for _ in 0..100 {
+        drop(pool.acquire(&7).await.unwrap());
+    }
+    let s = pool.stats();
+    assert_eq!(s.created, 3, "{s:?}");
+    assert_eq!(
+        (s.destroyed.broken, s.destroyed.check_failed),
+        (1, 1),
+        "{s:?}"
+    );
+    assert_eq!(reuses.load(Ordering::Relaxed), 100, "every release asked");
+    assert_eq!(opens.load(Ordering::Relaxed), 98, "every hand-out asked");
 }

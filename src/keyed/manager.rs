@@ -7,7 +7,7 @@ use std::task::Poll;
 use crate::create;
 use crate::engine::loom::{Arc, Weak};
 use crate::error::BoxError;
-use crate::manager::Manager;
+use crate::manager::{default_ran, default_ran_as, Manager};
 
 use super::gate::{Gate, GlobalUnit, KeyShare};
 use super::held::{Counted, Held};
@@ -54,15 +54,18 @@ pub trait KeyedManager<K>: Send + Sync + 'static {
     }
 
     /// Cheap synchronous check on every hand-out from the idle set, as
-    /// [`Manager::is_open`]. Default: `true`.
+    /// [`Manager::is_open`]. Default: `true` (not called once the pool has seen the default).
     fn is_open(&self, key: &K, resource: &mut Self::Resource) -> bool {
         let _ = (key, resource);
+        default_ran::<Self>();
         true
     }
 
-    /// Cheap synchronous check on release, as [`Manager::is_reusable`]. Default: `true`.
+    /// Cheap synchronous check on release, as [`Manager::is_reusable`]. Default: `true` (not
+    /// called once the pool has seen the default).
     fn is_reusable(&self, key: &K, resource: &mut Self::Resource) -> bool {
         let _ = (key, resource);
+        default_ran::<Self>();
         true
     }
 
@@ -174,13 +177,20 @@ where
             .map_err(Into::into)
     }
 
+    // A keyed manager's kept default is this check's default too: `default_ran_as` passes the
+    // record on to this type, so a key's pool stops calling it as a plain pool does.
     fn is_open(&self, held: &mut Self::Resource) -> bool {
-        self.manager.is_open(&self.share.key, &mut held.resource)
+        let open = self.manager.is_open(&self.share.key, &mut held.resource);
+        default_ran_as::<M, Self>();
+        open
     }
 
     fn is_reusable(&self, held: &mut Self::Resource) -> bool {
-        self.manager
-            .is_reusable(&self.share.key, &mut held.resource)
+        let reusable = self
+            .manager
+            .is_reusable(&self.share.key, &mut held.resource);
+        default_ran_as::<M, Self>();
+        reusable
     }
 
     async fn destroy(&self, held: Self::Resource) {
