@@ -50,34 +50,45 @@ impl Manager for Judge {
     }
 }
 
-/// 100 acquire/release cycles on one task (so through the worker's hot slot); the 50th release
-/// and the 70th hand-out from the idle set are rejected.
-async fn cycles(delegate: bool) {
-    let (opens, reuses) = (Arc::default(), Arc::default());
-    let pool = PoolOptions::new()
-        .max_connections(1)
-        .build(Judge {
-            opens: Arc::clone(&opens),
-            reuses: Arc::clone(&reuses),
+impl Judge {
+    /// Rejects the 70th hand-out from the idle set and the 50th release.
+    fn new(delegate: bool) -> Self {
+        Judge {
+            opens: Arc::default(),
+            reuses: Arc::default(),
             reject_open_at: 70,
             reject_reuse_at: 50,
             delegate,
-        })
-        .unwrap();
+        }
+    }
+
+    /// What 100 acquire/release cycles leave, given the pool's `created` and destroyed
+    /// (`broken`, `check_failed`) counts.
+    fn assert_judged_100_cycles(
+        opens: &AtomicUsize,
+        reuses: &AtomicUsize,
+        created: u64,
+        destroyed: (u64, u64),
+    ) {
+        // Created for the first acquire, after the rejected release, after the rejected hand-out.
+        assert_eq!((created, destroyed), (3, (1, 1)));
+        assert_eq!(reuses.load(Ordering::Relaxed), 100, "every release asked");
+        // Every hand-out from the idle set asked: all but the three creates, plus the rejected one.
+        assert_eq!(opens.load(Ordering::Relaxed), 98, "every hand-out asked");
+    }
+}
+
+/// 100 acquire/release cycles on one task (so through the worker's hot slot).
+async fn cycles(delegate: bool) {
+    let judge = Judge::new(delegate);
+    let (opens, reuses) = (Arc::clone(&judge.opens), Arc::clone(&judge.reuses));
+    let pool = PoolOptions::new().max_connections(1).build(judge).unwrap();
     for _ in 0..100 {
         drop(pool.acquire().await.unwrap());
     }
     let s = pool.stats();
-    // Created for the first acquire, after the rejected release, after the rejected hand-out.
-    assert_eq!(s.created, 3, "{s:?}");
-    assert_eq!(
-        (s.destroyed.broken, s.destroyed.check_failed),
-        (1, 1),
-        "{s:?}"
-    );
-    assert_eq!(reuses.load(Ordering::Relaxed), 100, "every release asked");
-    // Every hand-out from the idle set asked: all but the three creates, plus the rejected one.
-    assert_eq!(opens.load(Ordering::Relaxed), 98, "every hand-out asked");
+    let destroyed = (s.destroyed.broken, s.destroyed.check_failed);
+    Judge::assert_judged_100_cycles(&opens, &reuses, s.created, destroyed);
 }
 
 #[tokio::test]
@@ -122,28 +133,17 @@ impl KeyedManager<u8> for KeyedJudge {
 
 #[tokio::test]
 async fn a_keyed_managers_checks_run_on_every_hand_out_and_release() {
-    let (opens, reuses) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
+    let judge = Judge::new(false);
+    let (opens, reuses) = (Arc::clone(&judge.opens), Arc::clone(&judge.reuses));
     let pool = KeyedPoolOptions::new()
         .max_per_key(1)
         .max_total(1)
-        .build(KeyedJudge(Judge {
-            opens: Arc::clone(&opens),
-            reuses: Arc::clone(&reuses),
-            reject_open_at: 70,
-            reject_reuse_at: 50,
-            delegate: false,
-        }))
+        .build(KeyedJudge(judge))
         .unwrap();
     for _ in 0..100 {
         drop(pool.acquire(&7).await.unwrap());
     }
     let s = pool.stats();
-    assert_eq!(s.created, 3, "{s:?}");
-    assert_eq!(
-        (s.destroyed.broken, s.destroyed.check_failed),
-        (1, 1),
-        "{s:?}"
-    );
-    assert_eq!(reuses.load(Ordering::Relaxed), 100, "every release asked");
-    assert_eq!(opens.load(Ordering::Relaxed), 98, "every hand-out asked");
+    let destroyed = (s.destroyed.broken, s.destroyed.check_failed);
+    Judge::assert_judged_100_cycles(&opens, &reuses, s.created, destroyed);
 }
