@@ -243,10 +243,10 @@ impl<M: Manager> DynManager<M::Resource> for M {
         Box::pin(async move { Manager::check(self, resource).await.map_err(Into::into) })
     }
 
-    // The panic guard sits inside the virtual call, where the manager's method is known: for a
-    // manager that keeps the default (`true`, which cannot panic) the guard compiles away and
-    // the call is a constant return. Around the call, it was a frame of its own on every
-    // checkout and every release.
+    // The panic guard sits inside the virtual call, where the manager's method is known, so an
+    // override that cannot panic pays no frame for it (around the call, it was a frame of its own
+    // on every checkout and every release). A kept default is not called at all once `checks`
+    // has learned it.
     fn is_open(&self, resource: &mut M::Resource, checks: &Checks) -> bool {
         checks.probed::<M>(Checks::OPEN_KNOWN, Checks::OPEN_DEFAULT, || {
             guarded_sync(|| Manager::is_open(self, resource)).unwrap_or(false)
