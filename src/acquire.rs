@@ -84,7 +84,15 @@ pub(crate) async fn acquire<T: Send + 'static>(
     // Spend one unit of tokio's cooperative budget, like every tokio resource: a task that loops
     // acquire/release on an idle pool yields to the scheduler once its budget is gone, instead of
     // starving the other tasks of its worker. Outside a runtime the budget is unconstrained.
-    std::future::poll_fn(|cx| tokio::task::coop::poll_proceed(cx).map(|r| r.made_progress())).await;
+    // After `made_progress` the guard's drop does nothing, but it is an out-of-line call into
+    // tokio on every acquire: forgetting the guard (it owns nothing) saved 0.7 ns of S1's 22.
+    std::future::poll_fn(|cx| {
+        tokio::task::coop::poll_proceed(cx).map(|restore| {
+            restore.made_progress();
+            std::mem::forget(restore);
+        })
+    })
+    .await;
     maintenance::ensure_running(shared);
     let (idle, unit) = match Engine::claim(shared, true) {
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
