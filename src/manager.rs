@@ -152,7 +152,7 @@ where
 /// pool's manager type. An override cannot run its own type's default (Rust has no `super`
 /// call), and one that delegates to another manager's default records that other type, so an
 /// override is never skipped; a panic records nothing. A race between two first calls learns the
-/// same answer twice. The bits only grow, and a stale read costs one more call.
+/// same answer twice. The bits only grow, and a stale read costs one more probe.
 pub(crate) struct Checks(AtomicU8);
 
 impl Checks {
@@ -166,38 +166,63 @@ impl Checks {
         Checks(AtomicU8::new(0))
     }
 
-    /// Whether `Manager::is_open` is known to be the default.
+    /// What is known of `Manager::is_open`.
     #[inline]
-    pub(crate) fn open_is_default(&self) -> bool {
-        self.has(Self::OPEN_DEFAULT)
+    pub(crate) fn open(&self) -> Known {
+        self.known(Self::OPEN_KNOWN, Self::OPEN_DEFAULT)
     }
 
-    /// Whether `Manager::is_reusable` is known to be the default.
+    /// What is known of `Manager::is_reusable`.
     #[inline]
-    pub(crate) fn reusable_is_default(&self) -> bool {
-        self.has(Self::REUSABLE_DEFAULT)
+    pub(crate) fn reusable(&self) -> Known {
+        self.known(Self::REUSABLE_KNOWN, Self::REUSABLE_DEFAULT)
     }
 
     #[inline]
-    fn has(&self, bit: u8) -> bool {
-        // Relaxed: a hint that only grows; a stale `false` makes one more call.
-        self.0.load(Ordering::Relaxed) & bit != 0
-    }
-
-    /// Runs `check` (manager `M`'s check), first learning whether it is the default.
-    #[inline]
-    fn probed<M: 'static>(&self, known: u8, default: u8, check: impl FnOnce() -> bool) -> bool {
-        if self.has(known) {
-            return check();
+    fn known(&self, known: u8, default: u8) -> Known {
+        // Relaxed: a hint that only grows; a stale `Unknown` makes one more probe.
+        let bits = self.0.load(Ordering::Relaxed);
+        // The default first: it is the one answer the hot path acts on without a call.
+        if bits & default != 0 {
+            Known::Default
+        } else if bits & known == 0 {
+            Known::Unknown
+        } else {
+            Known::Overridden
         }
+    }
+
+    /// Runs `check` (manager `M`'s check) and learns whether it is the default.
+    fn learn<M: 'static>(&self, known: u8, default: u8, check: impl FnOnce() -> bool) -> bool {
         DEFAULT_RAN.set(None);
         let verdict = check();
         let ran = DEFAULT_RAN.take() == Some(TypeId::of::<M>());
-        // Relaxed: as in `has`.
+        // Relaxed: as in `known`.
         self.0
             .fetch_or(known | if ran { default } else { 0 }, Ordering::Relaxed);
         verdict
     }
+
+    #[cfg(test)]
+    fn open_is_default(&self) -> bool {
+        self.open() == Known::Default
+    }
+
+    #[cfg(test)]
+    fn reusable_is_default(&self) -> bool {
+        self.reusable() == Known::Default
+    }
+}
+
+/// What a pool knows of one of its manager's synchronous checks ([`Checks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// Not called yet: the next call learns.
+    Unknown,
+    /// The trait's default: not called.
+    Default,
+    /// The manager's own: called every time.
+    Overridden,
 }
 
 thread_local! {
@@ -225,12 +250,12 @@ pub(crate) fn default_ran_as<Inner: ?Sized + 'static, M: ?Sized + 'static>() {
 pub(crate) trait DynManager<T>: Send + Sync + 'static {
     fn create(&self) -> BoxFuture<'_, Result<T, BoxError>>;
     fn check<'a>(&'a self, resource: &'a mut T) -> BoxFuture<'a, Result<(), BoxError>>;
-    /// [`Manager::is_open`], `false` if it panicked; on the first call, `checks` learns whether
-    /// it is the default.
-    fn is_open(&self, resource: &mut T, checks: &Checks) -> bool;
-    /// [`Manager::is_reusable`], `false` if it panicked; on the first call, `checks` learns
-    /// whether it is the default.
-    fn is_reusable(&self, resource: &mut T, checks: &Checks) -> bool;
+    /// [`Manager::is_open`], `false` if it panicked; with `learn`, the call also teaches it
+    /// whether the check is the default.
+    fn is_open(&self, resource: &mut T, learn: Option<&Checks>) -> bool;
+    /// [`Manager::is_reusable`], `false` if it panicked; with `learn`, the call also teaches it
+    /// whether the check is the default.
+    fn is_reusable(&self, resource: &mut T, learn: Option<&Checks>) -> bool;
     fn destroy(&self, resource: T) -> BoxFuture<'_, ()>;
 }
 
@@ -247,16 +272,22 @@ impl<M: Manager> DynManager<M::Resource> for M {
     // override that cannot panic pays no frame for it (around the call, it was a frame of its own
     // on every checkout and every release). A kept default is not called at all once `checks`
     // has learned it.
-    fn is_open(&self, resource: &mut M::Resource, checks: &Checks) -> bool {
-        checks.probed::<M>(Checks::OPEN_KNOWN, Checks::OPEN_DEFAULT, || {
-            guarded_sync(|| Manager::is_open(self, resource)).unwrap_or(false)
-        })
+    fn is_open(&self, resource: &mut M::Resource, learn: Option<&Checks>) -> bool {
+        let mut check = || guarded_sync(|| Manager::is_open(self, resource)).unwrap_or(false);
+        match learn {
+            None => check(),
+            Some(checks) => checks.learn::<M>(Checks::OPEN_KNOWN, Checks::OPEN_DEFAULT, check),
+        }
     }
 
-    fn is_reusable(&self, resource: &mut M::Resource, checks: &Checks) -> bool {
-        checks.probed::<M>(Checks::REUSABLE_KNOWN, Checks::REUSABLE_DEFAULT, || {
-            guarded_sync(|| Manager::is_reusable(self, resource)).unwrap_or(false)
-        })
+    fn is_reusable(&self, resource: &mut M::Resource, learn: Option<&Checks>) -> bool {
+        let mut check = || guarded_sync(|| Manager::is_reusable(self, resource)).unwrap_or(false);
+        match learn {
+            None => check(),
+            Some(checks) => {
+                checks.learn::<M>(Checks::REUSABLE_KNOWN, Checks::REUSABLE_DEFAULT, check)
+            }
+        }
     }
 
     fn destroy(&self, resource: M::Resource) -> BoxFuture<'_, ()> {
@@ -330,8 +361,8 @@ mod tests {
     /// Both checks once through the type-erased manager, as the pool calls them.
     fn learn(manager: &dyn DynManager<u32>) -> (Checks, bool, bool) {
         let checks = Checks::new();
-        let open = manager.is_open(&mut 0, &checks);
-        let reusable = manager.is_reusable(&mut 0, &checks);
+        let open = manager.is_open(&mut 0, Some(&checks));
+        let reusable = manager.is_reusable(&mut 0, Some(&checks));
         (checks, open, reusable)
     }
 
@@ -348,8 +379,8 @@ mod tests {
         assert!(!checks.open_is_default() && !checks.reusable_is_default());
         // Known now: later calls go straight to the override, which still decides.
         assert!(!Manager::is_open(&Overrides, &mut 1));
-        assert!(!DynManager::is_open(&Overrides, &mut 1, &checks));
-        assert!(!DynManager::is_reusable(&Overrides, &mut 2, &checks));
+        assert!(!DynManager::is_open(&Overrides, &mut 1, None));
+        assert!(!DynManager::is_reusable(&Overrides, &mut 2, None));
         assert!(!checks.open_is_default() && !checks.reusable_is_default());
     }
 
@@ -358,11 +389,7 @@ mod tests {
         let (checks, open, reusable) = learn(&Delegates(Defaults));
         assert!(open && reusable);
         assert!(!checks.open_is_default() && !checks.reusable_is_default());
-        assert!(!DynManager::is_reusable(
-            &Delegates(Defaults),
-            &mut 2,
-            &checks
-        ));
+        assert!(!DynManager::is_reusable(&Delegates(Defaults), &mut 2, None));
     }
 
     #[test]
@@ -409,7 +436,7 @@ mod tests {
         // A default of the same type ran outside the pool just before: the probe clears it.
         assert!(Manager::is_open(&Defaults, &mut 0));
         let checks = Checks::new();
-        assert!(DynManager::is_open(&Overrides, &mut 0, &checks));
+        assert!(DynManager::is_open(&Overrides, &mut 0, Some(&checks)));
         assert!(!checks.open_is_default());
     }
 }

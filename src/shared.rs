@@ -7,7 +7,7 @@ use crate::clock::{Clock, Stamp, Ticks};
 use crate::config::Config;
 use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Engine, Host, HotSlots, State};
-use crate::manager::{Checks, DynManager};
+use crate::manager::{Checks, DynManager, Known};
 use crate::runtime;
 use crate::stats::{Counters, DestroyReason};
 use crate::teardown;
@@ -93,14 +93,22 @@ impl<T: Send + 'static> Shared<T> {
     /// be the default, which says `true`.
     #[inline]
     pub(crate) fn is_open(&self, resource: &mut T) -> bool {
-        self.checks.open_is_default() || self.manager.is_open(resource, &self.checks)
+        match self.checks.open() {
+            Known::Default => true,
+            Known::Overridden => self.manager.is_open(resource, None),
+            Known::Unknown => self.manager.is_open(resource, Some(&self.checks)),
+        }
     }
 
     /// `Manager::is_reusable` on `resource` (`false` if it panicked); not called once it is known
     /// to be the default, which says `true`.
     #[inline]
     pub(crate) fn is_reusable(&self, resource: &mut T) -> bool {
-        self.checks.reusable_is_default() || self.manager.is_reusable(resource, &self.checks)
+        match self.checks.reusable() {
+            Known::Default => true,
+            Known::Overridden => self.manager.is_reusable(resource, None),
+            Known::Unknown => self.manager.is_reusable(resource, Some(&self.checks)),
+        }
     }
 
     /// A snapshot of the state word.

@@ -292,7 +292,7 @@ mod native {
         /// task that joined takes no lock.
         pub(crate) fn listen(&self, waker: Option<&Waker>) -> Place<'_, P> {
             let mut place = None;
-            self.join(false, waker, &mut place);
+            self.listen_into(false, waker, &mut place);
             place.expect("joined")
         }
 
@@ -301,7 +301,7 @@ mod native {
         #[cfg(test)]
         pub(crate) fn listen_front(&self, waker: Option<&Waker>) -> Place<'_, P> {
             let mut place = None;
-            self.join(true, waker, &mut place);
+            self.listen_into(true, waker, &mut place);
             place.expect("joined")
         }
 
@@ -309,17 +309,13 @@ mod native {
         /// (which should be empty) where the caller keeps it. A place returned by value (56
         /// bytes, written in pieces by this out-of-line call) was copied whole into the waiter
         /// right after, a store-forwarding stall on every wait (`benches/RESULTS.md`).
+        #[inline]
         pub(crate) fn listen_into<'a>(
             &'a self,
             front: bool,
             waker: Option<&Waker>,
             out: &mut Option<Place<'a, P>>,
         ) {
-            self.join(front, waker, out);
-        }
-
-        #[inline]
-        fn join<'a>(&'a self, front: bool, waker: Option<&Waker>, out: &mut Option<Place<'a, P>>) {
             let mut list = self.list.lock();
             // Relaxed: only written under this lock (see the field).
             let n = self.registrations.load(Ordering::Relaxed);

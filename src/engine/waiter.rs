@@ -120,9 +120,9 @@ impl<'a, H: Host> Waiter<'a, H> {
             place: None,
             registered: false,
         });
-        let line = host.engine().handoff().line();
-        line.listen_into(front, Some(waker), &mut waiter.place);
         let engine = host.engine();
+        let line = engine.handoff().line();
+        line.listen_into(front, Some(waker), &mut waiter.place);
         let turn = engine.state_word().claim_or_register(waiter_limit);
         match turn {
             Turn::Registered => {
