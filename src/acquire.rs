@@ -21,7 +21,7 @@ use crate::manager::BoxFuture;
 use crate::release;
 use crate::runtime;
 use crate::shared::{Shared, Unit};
-use crate::stats::{Counters, DestroyReason, GaugeGuard};
+use crate::stats::{Counters, DestroyReason, GaugeGuard, Tally};
 use crate::teardown;
 use crate::tracked::Tracked;
 
@@ -47,6 +47,10 @@ impl<T: Send + 'static> From<Claim<Shared<T>>> for Next<T> {
     fn from(claim: Claim<Shared<T>>) -> Self {
         match claim {
             Claim::Idle(tracked, unit) => Next::Idle(Lease::new(tracked, unit)),
+            Claim::Tallied(tracked, unit) => {
+                unit.host().untally(Tally::Checkout);
+                Next::Idle(Lease::new(tracked, unit))
+            }
             Claim::Create(unit) => Next::Create(unit),
             Claim::Wait => Next::Wait,
             Claim::Closed => Next::Closed,
@@ -94,17 +98,19 @@ pub(crate) async fn acquire<T: Send + 'static>(
     })
     .await;
     maintenance::ensure_running(shared);
-    let (idle, unit) = match Engine::claim(shared, true) {
+    // A resource from this worker's own slot is counted as checked out by the take, on the
+    // slot's line (`Claim::Tallied`); if it is not handed out here, the count is taken back.
+    let (idle, unit) = match Engine::claim_tallying(shared, true, Tally::Checkout as usize) {
+        Claim::Tallied(tracked, unit) if !needs_preparing(shared) => {
+            match hand_out(shared, Lease::new(tracked, unit), true) {
+                Ok(conn) => return Ok(conn),
+                Err(again) => start(again)?,
+            }
+        }
         Claim::Idle(tracked, unit) if !needs_preparing(shared) => {
-            let mut lease = Lease::new(tracked, unit);
-            match open_or_destroy(&mut lease) {
-                None => return Ok(attach(lease)),
-                // Nobody was waiting when we claimed: give the unit back first, then look
-                // again (the next idle resource, or room to create).
-                Some(failed) => {
-                    drop(failed);
-                    start(Engine::claim(shared, true))?
-                }
+            match hand_out(shared, Lease::new(tracked, unit), false) {
+                Ok(conn) => return Ok(conn),
+                Err(again) => start(again)?,
             }
         }
         other => start(other)?,
@@ -166,14 +172,19 @@ impl<F: Future> Future for OutOfLine<F> {
 /// [`Pool::try_acquire`](crate::Pool::try_acquire).
 pub(crate) fn try_acquire<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Option<PoolConnection<T>> {
     loop {
-        let Claim::Idle(tracked, unit) = Engine::claim(shared, false) else {
+        let claim = Engine::claim_tallying(shared, false, Tally::Checkout as usize);
+        let tallied = matches!(claim, Claim::Tallied(..));
+        let (Claim::Tallied(tracked, unit) | Claim::Idle(tracked, unit)) = claim else {
             return None;
         };
         // A resource that `Manager::is_open` rejects is destroyed; its unit goes back (to a
         // waiter, if any), and we look at the next idle one.
         let mut lease = Lease::new(tracked, unit);
         if open_or_destroy(&mut lease).is_none() {
-            return Some(attach(lease));
+            return Some(attach(lease, tallied));
+        }
+        if tallied {
+            shared.untally(Tally::Checkout);
         }
     }
 }
@@ -242,7 +253,7 @@ fn slow<T: Send + 'static>(
                 }
                 Next::Ready(lease) => {
                     note_wait(shared, parked_at);
-                    return Ok(attach(lease));
+                    return Ok(attach(lease, false));
                 }
                 Next::Idle(lease) => {
                     // Only a check or a hook needs an await; the usual hand-out is synchronous.
@@ -254,7 +265,7 @@ fn slow<T: Send + 'static>(
                     match prepared {
                         Prepared::Ready(lease) => {
                             note_wait(shared, parked_at);
-                            return Ok(attach(lease));
+                            return Ok(attach(lease, false));
                         }
                         failed => retry(shared, failed, parked_at, &mut rejoin_front),
                     }
@@ -306,7 +317,7 @@ fn slow<T: Send + 'static>(
                             match prepare_now(shared, Lease::new(tracked, unit)) {
                                 Prepared::Ready(lease) => {
                                     note_wait(shared, parked_at);
-                                    return Ok(attach(lease));
+                                    return Ok(attach(lease, false));
                                 }
                                 failed => retry(shared, failed, parked_at, &mut rejoin_front),
                             }
@@ -333,6 +344,11 @@ fn start<T: Send + 'static>(
 ) -> Result<(Option<Tracked<T>>, Option<Unit<T>>), Error> {
     match claim {
         Claim::Idle(mut tracked, unit) => {
+            tracked.unit = Some(unit);
+            Ok((Some(tracked), None))
+        }
+        Claim::Tallied(mut tracked, unit) => {
+            unit.host().untally(Tally::Checkout);
             tracked.unit = Some(unit);
             Ok((Some(tracked), None))
         }
@@ -420,12 +436,37 @@ async fn create_in_line<T: Send + 'static>(
         .map(Next::Ready)
 }
 
-/// Hands a prepared resource to the user.
+/// The fast path's hand-out of an idle resource that needs no preparing: `is_open`, then the
+/// handle; or, if it failed the check, the next claim (nobody was waiting when we claimed, so
+/// the failed resource's unit goes back first, then we look again: the next idle resource, or
+/// room to create). `tallied`: the claim counted the checkout (`Claim::Tallied`).
 #[inline(always)]
-fn attach<T: Send + 'static>(lease: Lease<T>) -> PoolConnection<T> {
+fn hand_out<T: Send + 'static>(
+    shared: &Arc<Shared<T>>,
+    mut lease: Lease<T>,
+    tallied: bool,
+) -> Result<PoolConnection<T>, Claim<Shared<T>>> {
+    match open_or_destroy(&mut lease) {
+        None => Ok(attach(lease, tallied)),
+        Some(failed) => {
+            if tallied {
+                shared.untally(Tally::Checkout);
+            }
+            drop(failed);
+            Err(Engine::claim(shared, true))
+        }
+    }
+}
+
+/// Hands a prepared resource to the user, counting the checkout unless the claim already did
+/// (`tallied`: it came from this worker's own slot, `Claim::Tallied`).
+#[inline(always)]
+fn attach<T: Send + 'static>(lease: Lease<T>, tallied: bool) -> PoolConnection<T> {
     // Split once: the count, the stamp and the handle each used to look into the lease.
     let (mut tracked, unit) = lease.into_parts();
-    unit.host().stats.checkouts.bump();
+    if !tallied {
+        unit.host().stats.checkouts.bump();
+    }
     // Checked out: not idle (hook metadata reads zero idle time until it is released).
     tracked.idle_since = crate::clock::Stamp::NONE;
     PoolConnection::new(tracked, unit)

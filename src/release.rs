@@ -8,7 +8,7 @@ use crate::error::HookTimedOut;
 use crate::lease::Lease;
 use crate::runtime;
 use crate::shared::Unit;
-use crate::stats::DestroyReason;
+use crate::stats::{DestroyReason, Tally};
 use crate::teardown;
 use crate::tracked::Tracked;
 
@@ -17,21 +17,27 @@ use crate::tracked::Tracked;
 #[inline]
 pub(crate) fn release<T: Send + 'static>(mut tracked: Tracked<T>, unit: Unit<T>) {
     let shared = unit.host();
-    shared.stats.returns.bump();
+    // The return is counted on each way out: in the worker's hot slot if it parks there (the
+    // engine's tally), else in the per-thread cells.
+    let counted = || shared.stats.returns.bump();
     // A panic in user code inside Drop must not abort or leak: it counts as "not reusable" (the
     // guard is inside the call).
     if !shared.is_reusable(&mut tracked.resource) {
+        counted();
         return teardown::destroy(tracked, unit, DestroyReason::Broken);
     }
     // The only clock read on the release path, and only when an option or hook needs it.
     let idle_since = shared.idle_stamp();
     if tracked.expired(idle_since) {
+        counted();
         return teardown::destroy(tracked, unit, DestroyReason::Lifetime);
     }
     if shared.config.hooks.after_release.is_some() {
+        counted();
         return after_release(tracked, idle_since, unit);
     }
-    to_idle(tracked, idle_since, unit);
+    tracked.idle_since = idle_since;
+    Engine::release(unit, tracked, Some(Tally::Return as usize));
 }
 
 /// Puts a resource that no user gave back into the idle set (a background create, a check that
@@ -53,7 +59,7 @@ pub(crate) fn to_idle<T: Send + 'static>(
     unit: Unit<T>,
 ) {
     tracked.idle_since = idle_since;
-    Engine::release(unit, tracked);
+    Engine::release(unit, tracked, None);
 }
 
 /// `after_release` is async, so it runs in a task that owns the resource and its unit of

@@ -9,7 +9,7 @@ use crate::engine::loom::{Arc, AtomicU64, AtomicUsize, Event, Ordering};
 use crate::engine::{CapacityGuard, Engine, Host, HotSlots, State};
 use crate::manager::{Checks, DynManager, Known};
 use crate::runtime;
-use crate::stats::{Counters, DestroyReason};
+use crate::stats::{Counters, DestroyReason, Tally};
 use crate::teardown;
 use crate::telemetry::Telemetry;
 use crate::tracked::Tracked;
@@ -111,6 +111,14 @@ impl<T: Send + 'static> Shared<T> {
         }
     }
 
+    /// Takes back a count that a [`Claim::Tallied`](crate::engine::Claim::Tallied) made in a
+    /// hot slot, for a resource that was not handed out after all (it failed `is_open`, or
+    /// goes to the slow path): minus one in the per-thread cells, which the snapshot adds to
+    /// the slots' tallies.
+    pub(crate) fn untally(&self, tally: Tally) {
+        self.stats.per_thread(tally).add_each([u64::MAX]); // wrapping: minus one
+    }
+
     /// A snapshot of the state word.
     #[inline]
     pub(crate) fn state(&self) -> State {
@@ -125,7 +133,8 @@ impl<T: Send + 'static> Shared<T> {
 
     /// A snapshot of gauges and counters, idle counting resources parked in hot slots.
     pub(crate) fn stats(&self) -> crate::PoolStats {
-        let mut stats = self.stats.snapshot(self.state(), self.max());
+        let in_slots = Tally::ALL.map(|t| self.hot.tally_sum(t as usize));
+        let mut stats = self.stats.snapshot(self.state(), self.max(), in_slots);
         stats.idle = self.idle();
         stats
     }
@@ -208,6 +217,11 @@ impl<T: Send + 'static> Host for Shared<T> {
     #[inline]
     fn hot(&self) -> Option<&HotSlots<Self>> {
         self.hot.enabled().then_some(&self.hot)
+    }
+
+    #[inline]
+    fn tally_unparked(&self, tally: usize) {
+        self.stats.per_thread(Tally::ALL[tally]).bump();
     }
 
     fn destroy_drained(self: &Arc<Self>, item: Tracked<T>, unit: Unit<T>) {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::engine::loom::{worker_index, WORKER_INDICES};
-use crate::engine::State;
+use crate::engine::{State, TALLIES};
 
 // Plain std atomics, not the loom facade: counters never order anything, and modelling them
 // would only multiply the interleavings loom has to explore.
@@ -157,9 +157,10 @@ impl<const N: usize> PerThread<N> {
 /// The pool's counters.
 #[derive(Default)]
 pub(crate) struct Counters {
-    /// Resources handed to users (any path). Hot: one per acquire.
+    /// Resources handed to users (any path), by threads without a hot slot (the rest is in the
+    /// slots: `Tally`). Hot: one per acquire.
     pub(crate) checkouts: PerThread,
-    /// Resources users gave back (drop, detach, close). Hot: one per release.
+    /// Resources users gave back (drop, detach, close), likewise. Hot: one per release.
     pub(crate) returns: PerThread,
     /// Acquires that parked (counter 0) and the nanoseconds they waited (counter 1). Per-thread:
     /// under contention nearly every acquire parks.
@@ -305,12 +306,38 @@ impl DestroyedStats {
     }
 }
 
+/// The two counts a pool keeps in its workers' hot slot lines when it can (`Shared::count`),
+/// as indices into `HotSlots::tally`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tally {
+    /// A resource handed to a user: `Counters::checkouts`.
+    Checkout = 0,
+    /// A resource given back: `Counters::returns`.
+    Return = 1,
+}
+
+impl Tally {
+    /// Both, in index order.
+    pub(crate) const ALL: [Tally; TALLIES] = [Tally::Checkout, Tally::Return];
+}
+
 impl Counters {
-    /// The public snapshot: gauges from the state word `state`, tallies from the counters.
-    pub(crate) fn snapshot(&self, state: State, max: usize) -> PoolStats {
+    /// The per-thread cells of `tally`, for threads without a hot slot.
+    #[inline]
+    pub(crate) fn per_thread(&self, tally: Tally) -> &PerThread {
+        match tally {
+            Tally::Checkout => &self.checkouts,
+            Tally::Return => &self.returns,
+        }
+    }
+
+    /// The public snapshot: gauges from the state word `state`, tallies from the counters plus
+    /// `in_slots`, the part of each [`Tally`] kept in the pool's hot slot lines.
+    pub(crate) fn snapshot(&self, state: State, max: usize, in_slots: [u64; TALLIES]) -> PoolStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
-        let (checkouts, returns) = (self.checkouts.sum(), self.returns.sum());
+        let count = |t: Tally| self.per_thread(t).sum().wrapping_add(in_slots[t as usize]);
+        let (checkouts, returns) = (count(Tally::Checkout), count(Tally::Return));
         let waited = self.waits.sum_of(0);
         PoolStats {
             size: state.size(),

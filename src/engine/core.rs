@@ -12,6 +12,10 @@ use super::Host;
 pub(crate) enum Claim<H: Host> {
     /// An idle item, popped under a claim, with its unit.
     Idle(H::Item, CapacityGuard<H>),
+    /// An idle item from this worker's own hot slot, with its unit, counted in the slot's tally
+    /// that [`Engine::claim_tallying`] was given (the host takes the count back if it does not
+    /// hand the item out after all).
+    Tallied(H::Item, CapacityGuard<H>),
     /// A unit of capacity to create a resource with.
     Create(CapacityGuard<H>),
     /// Nothing now: the caller must wait its turn.
@@ -84,8 +88,26 @@ impl<I: Send + 'static> Engine<I> {
     #[inline(always)]
     pub(crate) fn claim<H: Host<Item = I>>(host: &Arc<H>, create: bool) -> Claim<H> {
         if let Some(hot) = host.hot() {
-            if let Some((item, unit)) = hot.take_own() {
+            if let Some((item, unit)) = hot.take_own(None) {
                 return Claim::Idle(item, unit);
+            }
+        }
+        Self::claim_beyond_own(host, create)
+    }
+
+    /// [`claim`](Self::claim) for a hand-out that the host counts: an item from this worker's
+    /// own slot adds one to the slot's tally `tally` and comes back as [`Claim::Tallied`] (the
+    /// host counts the others itself). The count then costs a load and a store on the line the
+    /// take just wrote.
+    #[inline]
+    pub(crate) fn claim_tallying<H: Host<Item = I>>(
+        host: &Arc<H>,
+        create: bool,
+        tally: usize,
+    ) -> Claim<H> {
+        if let Some(hot) = host.hot() {
+            if let Some((item, unit)) = hot.take_own(Some(tally)) {
+                return Claim::Tallied(item, unit);
             }
         }
         Self::claim_beyond_own(host, create)
@@ -131,7 +153,7 @@ impl<I: Send + 'static> Engine<I> {
         host: &Arc<H>,
     ) -> Option<(I, CapacityGuard<H>)> {
         match Self::claim(host, false) {
-            Claim::Idle(item, unit) => Some((item, unit)),
+            Claim::Idle(item, unit) | Claim::Tallied(item, unit) => Some((item, unit)),
             _ => None,
         }
     }
@@ -165,11 +187,16 @@ impl<I: Send + 'static> Engine<I> {
 
     /// Returns an item to the idle set with the unit `guard` owned: into this worker's hot slot
     /// while nobody waits (`hot.rs`), else pushed and published, or handed to the oldest waiter.
-    /// Synchronous and allocation-free; it waits for no lock.
+    /// Synchronous and allocation-free; it waits for no lock. With `tally`, a release that parks
+    /// adds one to the slot's tally `tally`, and one that does not has the host count it
+    /// ([`Host::tally_unparked`]).
     #[inline]
-    pub(crate) fn release<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I) {
+    pub(crate) fn release<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I, tally: Option<usize>) {
         // The unit and its pool reference go into the slot with the item.
-        if let Err((item, guard)) = HotSlots::park(item, guard) {
+        if let Err((item, guard)) = HotSlots::park(item, guard, tally) {
+            if let Some(i) = tally {
+                guard.host().tally_unparked(i);
+            }
             Self::release_to_queue(guard, item);
         }
     }

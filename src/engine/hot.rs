@@ -64,7 +64,7 @@
 //! (DESIGN.md §13).
 
 use super::guard::CapacityGuard;
-use super::loom::{fence, worker_index, AtomicUsize, Ordering, UnsafeCell};
+use super::loom::{fence, worker_index, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 use super::state::StateWord;
 use super::Host;
 
@@ -96,10 +96,19 @@ pub(super) struct Handover<T> {
 // from one thread and out on another needs `T: Send`.
 unsafe impl<T: Send> Sync for Handover<T> {}
 
-/// One worker's slot: a state word and a cell, on a cache line of their own.
+/// How many tallies each slot carries: counters for the host's statistics (a take or a park
+/// that the host counts adds one to the tally it names; [`HotSlots::tally_sum`] reads them).
+pub(crate) const TALLIES: usize = 2;
+
+/// One worker's slot: a state word and a cell, on a cache line of their own, with the host's
+/// tallies for that worker.
 #[repr(align(128))]
 struct Slot<T> {
     cell: Handover<T>,
+    /// Counters only the slot's owner writes: a take or a park asked to tally adds one to the
+    /// tally it names (`Engine::claim_tallying`, `Engine::release`). Here because this is the
+    /// one line the worker already writes on a hot cycle, and its address is already in hand.
+    tallies: [AtomicU64; TALLIES],
 }
 
 impl<T> Handover<T> {
@@ -174,6 +183,7 @@ impl<T> Slot<T> {
     fn new() -> Self {
         Slot {
             cell: Handover::new(),
+            tallies: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -216,6 +226,16 @@ impl<T> Slot<T> {
         value
     }
 
+    /// Adds `n` (wrapping) to tally `i`. Only the slot's owner calls it.
+    #[inline]
+    fn tally(&self, i: usize, n: u64) {
+        let tally = &self.tallies[i];
+        // Only this thread writes its slot's tallies while it owns the worker index (the next
+        // owner of the index acquires our last store when it claims it), so a load and a store
+        // lose nothing and need no locked instruction. Relaxed: readers only sum them.
+        tally.store(tally.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
     /// Whether the slot holds (or is being given) a value: a snapshot, for statistics.
     fn is_full(&self) -> bool {
         // Relaxed: a snapshot.
@@ -226,6 +246,8 @@ impl<T> Slot<T> {
 impl<T> Slot<T> {
     /// Parks `value` in the slot at `this` if the slot is empty and, after the handshake's fence,
     /// the state word at `pool_state` still allows it ([`may_park`]); otherwise hands it back.
+    /// A park adds one to tally `tally`, if given (before it publishes: after, it may not touch
+    /// the slot).
     /// Raw pointers, not references: a reference argument would assert that the memory stays
     /// valid until the call returns, and it may not (below).
     ///
@@ -236,7 +258,12 @@ impl<T> Slot<T> {
     /// After the successful publishing CAS the slot is not touched again, because whoever takes
     /// the value may free the pool at once.
     #[inline]
-    unsafe fn put(this: *const Self, value: T, pool_state: *const StateWord) -> Result<(), T> {
+    unsafe fn put(
+        this: *const Self,
+        value: T,
+        pool_state: *const StateWord,
+        tally: Option<usize>,
+    ) -> Result<(), T> {
         // SAFETY: live while we own `value` (the caller's contract); we own it until the CAS
         // that publishes it succeeds, and the reference is not used after that CAS.
         let state = unsafe { &(*this).cell.state };
@@ -260,6 +287,11 @@ impl<T> Slot<T> {
         // SAFETY: our claim store moved the state from EMPTY to BUSY (only we move this slot out
         // of EMPTY): we own the cell, and the slot is live (we still own `value`).
         unsafe { &(*this).cell.value }.with_mut(|cell| unsafe { *cell = Some(value) });
+        // SAFETY: the slot is live (we still own `value`), and we are its owner.
+        let slot = unsafe { &*this };
+        if let Some(i) = tally {
+            slot.tally(i, 1);
+        }
         // Release: publishes the cell's value to the next taker. Fails only if a flusher marked
         // the slot FLUSH: then the value must not stay parked. (The CAS's own `&self` outlives the
         // moment another thread may free the slot, exactly as in `Arc`'s drop: sound for atomics.)
@@ -267,6 +299,10 @@ impl<T> Slot<T> {
             // From here on the slot and its pool may be gone: touch nothing.
             Ok(_) => Ok(()),
             Err(_) => {
+                // Not parked after all: take the tally back.
+                if let Some(i) = tally {
+                    slot.tally(i, u64::MAX);
+                }
                 // SAFETY: a FLUSH mark leaves the cell ours (nobody takes from a marked slot),
                 // and the slot is live: the value inside keeps the pool alive.
                 let value = unsafe { &(*this).cell.value }
@@ -322,9 +358,14 @@ impl<H: Host> HotSlots<H> {
 
     /// Parks an item and its unit in this thread's slot of `unit`'s pool, if that pool has hot
     /// slots, nobody waits, and the pool is open and within its bound (before and after the
-    /// handshake's fence); otherwise (or if the slot is occupied or busy) hands them back.
+    /// handshake's fence); otherwise (or if the slot is occupied or busy) hands them back. A
+    /// park adds one to the slot's tally `tally`, if given.
     #[inline]
-    pub(super) fn park(item: H::Item, unit: CapacityGuard<H>) -> Result<(), Parked<H>> {
+    pub(super) fn park(
+        item: H::Item,
+        unit: CapacityGuard<H>,
+        tally: Option<usize>,
+    ) -> Result<(), Parked<H>> {
         let (slot, state): (*const Slot<Parked<H>>, *const StateWord) = {
             // A borrow of the pool through `unit`, ended before `unit` moves.
             let host = &**unit.host();
@@ -344,13 +385,18 @@ impl<H: Host> HotSlots<H> {
         // SAFETY: both pointers point into the pool `unit` holds a reference to, so they stay
         // valid while we own `unit`; `Slot::put` gives it up only in its publishing CAS and then
         // touches neither.
-        unsafe { Slot::put(slot, (item, unit), state) }
+        unsafe { Slot::put(slot, (item, unit), state, tally) }
     }
 
-    /// Takes what this thread's slot holds.
+    /// Takes what this thread's slot holds, adding one to the slot's tally `tally` if given.
     #[inline]
-    pub(super) fn take_own(&self) -> Option<Parked<H>> {
-        self.own()?.take()
+    pub(super) fn take_own(&self, tally: Option<usize>) -> Option<Parked<H>> {
+        let slot = self.own()?;
+        let parked = slot.take()?;
+        if let Some(i) = tally {
+            slot.tally(i, 1);
+        }
+        Some(parked)
     }
 
     /// Takes from another thread's slot (the caller already looked in its own), starting after
@@ -389,5 +435,13 @@ impl<H: Host> HotSlots<H> {
     /// How many slots hold a resource (a snapshot).
     pub(crate) fn occupied(&self) -> usize {
         self.slots.iter().filter(|slot| slot.is_full()).count()
+    }
+
+    /// Tally `i` summed over the slots (a snapshot; wrapping, like the counts it adds to).
+    pub(crate) fn tally_sum(&self, i: usize) -> u64 {
+        self.slots.iter().fold(0u64, |sum, slot| {
+            // Relaxed: a snapshot for statistics.
+            sum.wrapping_add(slot.tallies[i].load(Ordering::Relaxed))
+        })
     }
 }

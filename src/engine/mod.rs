@@ -60,7 +60,7 @@ mod waiter;
 
 pub(crate) use self::core::{Claim, Engine};
 pub(crate) use self::guard::CapacityGuard;
-pub(crate) use self::hot::HotSlots;
+pub(crate) use self::hot::{HotSlots, TALLIES};
 pub(crate) use self::state::{State, MAX_SIZE, MAX_WAITERS};
 pub(crate) use self::waiter::{CreatorJoined, Joined, Reservation, Waiter};
 
@@ -78,6 +78,13 @@ pub(crate) trait Host: Send + Sync + Sized + 'static {
     #[inline]
     fn hot(&self) -> Option<&HotSlots<Self>> {
         None
+    }
+
+    /// Counts, where the host counts threads without a hot slot, a release that was to add one
+    /// to tally `tally` of this worker's slot but did not park ([`Engine::release`]).
+    #[inline]
+    fn tally_unparked(&self, tally: usize) {
+        let _ = tally;
     }
 
     /// Destroys an item drained from a closed pool. `unit` holds the item's unit of capacity

@@ -100,7 +100,9 @@ impl Gate {
     ) -> Result<GlobalUnit, Refused> {
         match Engine::claim(gate, true) {
             // The queue never holds an item; a unit is a unit either way.
-            Claim::Create(unit) | Claim::Idle((), unit) => return Ok(unit),
+            Claim::Create(unit) | Claim::Idle((), unit) | Claim::Tallied((), unit) => {
+                return Ok(unit)
+            }
             Claim::Closed => return Err(Refused::Closed),
             Claim::Wait => {}
         }

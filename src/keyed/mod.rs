@@ -100,7 +100,7 @@ use std::hash::Hash;
 use crate::acquire;
 use crate::callback::guarded_sync;
 use crate::engine::loom::{Arc, Ordering};
-use crate::engine::Host;
+use crate::engine::{Host, TALLIES};
 use crate::error::Error;
 use crate::hooks::Metadata;
 use crate::maintenance;
@@ -298,7 +298,8 @@ where
             idle += s.avail();
             waiters += s.waiters();
         });
-        let c = inner.counters.snapshot(gate, inner.config.max_total);
+        // The keys' pools have no hot slots: every count is in the shared counters.
+        let c = inner.counters.snapshot(gate, inner.config.max_total, [0; TALLIES]);
         // Relaxed: a gauge.
         let creators = inner
             .counters
