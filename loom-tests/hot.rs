@@ -30,6 +30,9 @@ fn park_racing_a_registration_serves_the_waiter() {
         let releaser = thread::spawn(move || drop(held));
         let got = acquire(&pool).unwrap();
         releaser.join().unwrap();
+        // Counted once each way, whichever side won: a put refused by the waiter's mark gives
+        // back the return it tallied in the slot before it counts it elsewhere.
+        assert_eq!(pool.stats().in_use, 1, "{:?}", pool.stats());
         drop(got);
         assert_at_rest(&pool, &tracker);
         assert_all_capacity_usable(&pool, &tracker);
@@ -67,7 +70,11 @@ fn park_racing_a_shrink_ends_within_the_bound() {
         assert_eq!(pool.set_max_connections(1), Ok(2));
         releaser.join().unwrap();
         let s = pool.stats();
-        assert_eq!((s.size, s.idle, s.destroyed.resized), (1, 0, 1), "{s:?}");
+        assert_eq!(
+            (s.size, s.idle, s.destroyed.resized, s.in_use),
+            (1, 0, 1, 1),
+            "{s:?}"
+        );
         drop(b);
         assert_at_rest(&pool, &tracker);
         assert_all_capacity_usable(&pool, &tracker);
