@@ -33,7 +33,10 @@ fn counts(pool: &Pool<Conn>) -> (usize, u64, u64) {
 #[test]
 fn hot_cycles_count_every_checkout_and_return() {
     current_thread().block_on(async {
-        let pool = options(2).worker_slots(4).build(TestManager::new()).unwrap();
+        let pool = options(2)
+            .worker_slots(4)
+            .build(TestManager::new())
+            .unwrap();
         for i in 0..100u64 {
             let conn = pool.acquire().await.unwrap();
             assert_eq!(counts(&pool), (1, i + 1, 0));
@@ -97,7 +100,10 @@ fn a_resource_from_the_slot_that_needs_preparing_is_counted_once() {
 #[test]
 fn a_release_that_finds_a_waiter_is_counted_past_the_slot() {
     current_thread().block_on(async {
-        let pool = options(1).worker_slots(4).build(TestManager::new()).unwrap();
+        let pool = options(1)
+            .worker_slots(4)
+            .build(TestManager::new())
+            .unwrap();
         let held = pool.acquire().await.unwrap();
         let mut waiter = parked(&pool).await;
         // Somebody waits: the release does not park, it hands the resource to the waiter.
@@ -116,7 +122,10 @@ fn a_release_that_finds_a_waiter_is_counted_past_the_slot() {
 fn counts_from_threads_with_and_without_slots_add_up() {
     // One slot: of the threads below, at most one owns it; the others count in the per-thread
     // cells, and a resource may be checked out on one thread and returned on another.
-    let pool = options(4).worker_slots(1).build(TestManager::new()).unwrap();
+    let pool = options(4)
+        .worker_slots(1)
+        .build(TestManager::new())
+        .unwrap();
     let (to_other, from_main) = std::sync::mpsc::channel();
     let rt = current_thread();
     std::thread::scope(|s| {

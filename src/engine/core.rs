@@ -191,7 +191,11 @@ impl<I: Send + 'static> Engine<I> {
     /// adds one to the slot's tally `tally`, and one that does not has the host count it
     /// ([`Host::tally_unparked`]).
     #[inline]
-    pub(crate) fn release<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I, tally: Option<usize>) {
+    pub(crate) fn release<H: Host<Item = I>>(
+        guard: CapacityGuard<H>,
+        item: I,
+        tally: Option<usize>,
+    ) {
         // The unit and its pool reference go into the slot with the item.
         if let Err((item, guard)) = HotSlots::park(item, guard, tally) {
             if let Some(i) = tally {

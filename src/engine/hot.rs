@@ -233,7 +233,10 @@ impl<T> Slot<T> {
         // Only this thread writes its slot's tallies while it owns the worker index (the next
         // owner of the index acquires our last store when it claims it), so a load and a store
         // lose nothing and need no locked instruction. Relaxed: readers only sum them.
-        tally.store(tally.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        tally.store(
+            tally.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     /// Whether the slot holds (or is being given) a value: a snapshot, for statistics.

@@ -299,7 +299,9 @@ where
             waiters += s.waiters();
         });
         // The keys' pools have no hot slots: every count is in the shared counters.
-        let c = inner.counters.snapshot(gate, inner.config.max_total, [0; TALLIES]);
+        let c = inner
+            .counters
+            .snapshot(gate, inner.config.max_total, [0; TALLIES]);
         // Relaxed: a gauge.
         let creators = inner
             .counters
