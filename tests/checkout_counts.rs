@@ -10,14 +10,7 @@ mod support;
 use std::sync::atomic::Ordering;
 
 use shadowcat_pool::{Pool, PoolStats};
-use support::{options, parked, Conn, TestManager};
-
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use support::{current_thread, options, parked, Conn, TestManager};
 
 /// `(in_use, acquired_immediately, acquired_after_wait)`.
 fn counts(pool: &Pool<Conn>) -> (usize, u64, u64) {

@@ -11,14 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use shadowcat_pool::PoolOptions;
-use support::{options, Conn, Gated, TestManager};
-
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use support::{current_thread, options, Conn, Gated, TestManager};
 
 #[test]
 fn a_released_resource_is_parked_and_counted_idle() {

@@ -226,6 +226,14 @@ pub async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
 }
 
+/// A current-thread runtime with every driver, for a test that runs it on threads of its own.
+pub fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Options for a plain test pool: no timeouts or clocks unless a test asks.
 pub fn options(max: usize) -> shadowcat_pool::PoolOptions<Conn> {
     shadowcat_pool::PoolOptions::new()
