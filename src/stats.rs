@@ -157,10 +157,11 @@ impl<const N: usize> PerThread<N> {
 /// The pool's counters.
 #[derive(Default)]
 pub(crate) struct Counters {
-    /// Resources handed to users (any path), by threads without a hot slot (the rest is in the
-    /// slots: `Tally`). Hot: one per acquire.
+    /// Resources handed to users, except those taken from the worker's own hot slot, which are
+    /// counted on the slot's line (`Tally`). Hot: one per acquire.
     pub(crate) checkouts: PerThread,
-    /// Resources users gave back (drop, detach, close), likewise. Hot: one per release.
+    /// Resources users gave back (drop, detach, close), except those parked in the worker's own
+    /// hot slot, likewise. Hot: one per release.
     pub(crate) returns: PerThread,
     /// Acquires that parked (counter 0) and the nanoseconds they waited (counter 1). Per-thread:
     /// under contention nearly every acquire parks.
@@ -306,8 +307,10 @@ impl DestroyedStats {
     }
 }
 
-/// The two counts a pool keeps in its workers' hot slot lines when it can (`Shared::count`),
-/// as indices into `HotSlots::tally`.
+/// The two counts a pool keeps on its workers' hot slot lines when it can, as indices into the
+/// slots' tallies: a take from the worker's own slot for a hand-out (`Engine::claim_tallying`)
+/// and a park of a returned resource (`Engine::release`) count there; everything else, and the
+/// corrections (`Shared::untally`, `Host::tally_unparked`), in the per-thread cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tally {
     /// A resource handed to a user: `Counters::checkouts`.
