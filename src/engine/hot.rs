@@ -123,6 +123,8 @@ impl<T> Handover<T> {
     /// it back if the cell is not empty (a waiter of an earlier turn at the same place has not
     /// taken its value yet). Every move is a CAS or made by the owner of `BUSY`, so any number
     /// of threads may offer and take at once.
+    // With `event-listener-waiters` the line is event-listener's, and nothing offers or takes.
+    #[cfg_attr(feature = "event-listener-waiters", allow(dead_code))]
     #[inline]
     pub(super) fn offer(&self, value: T) -> Result<(), T> {
         // Acquire: the last taker's read of the cell happens before our write.
@@ -149,6 +151,7 @@ impl<T> Handover<T> {
     /// of whoever emptied it (a waiter of a later turn at the same place may take our value, and
     /// then ours is the item it would have found queued; race 9). Reading our `BUSY` or the
     /// `EMPTY` after it with Acquire orders that waiter after everything we saw before taking.
+    #[cfg_attr(feature = "event-listener-waiters", allow(dead_code))]
     #[inline]
     pub(super) fn take(&self) -> Option<T> {
         self.take_with(Ordering::Acquire, Ordering::AcqRel, Ordering::Acquire)
