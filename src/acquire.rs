@@ -100,8 +100,9 @@ pub(crate) async fn acquire<T: Send + 'static>(
     maintenance::ensure_running(shared);
     // A resource from this worker's own slot is counted as checked out by the take, on the
     // slot's line (`Claim::Tallied`); if it is not handed out here, the count is taken back. The
-    // two hand-out arms differ only in `tallied`: one arm with an or-pattern and a flag measured
-    // slower (`benches/RESULTS.md`, "Counts on the slot's line").
+    // two hand-out arms differ only in `tallied`; this is the form that measured fastest (one arm
+    // with an or-pattern and a flag was part of a slower version: `benches/RESULTS.md`, "Counts
+    // on the slot's line").
     let (idle, unit) = match Engine::claim_tallying(shared, true, Tally::Checkout as usize) {
         Claim::Tallied(tracked, unit) if !needs_preparing(shared) => {
             match hand_out(shared, Lease::new(tracked, unit), true) {
