@@ -76,22 +76,34 @@ impl<T: Send + 'static> Pool<T> {
         acquire::try_acquire(&self.shared)
     }
 
-    /// Closes the pool and waits until every resource is destroyed.
+    /// Closes the pool, and returns a future that resolves when every resource is destroyed.
     ///
-    /// At once: every waiting task wakes with [`Error::Closed`], new acquires fail, and idle
-    /// resources are destroyed. The future then resolves when every checked-out resource has
-    /// been returned and destroyed. Idempotent: every call waits for the same end state.
-    pub async fn close(&self) {
+    /// The close happens in this call, not when the future is first polled (as with sqlx's
+    /// `Pool::close`): every waiting task wakes with [`Error::Closed`], new acquires fail, and
+    /// idle resources are destroyed. The future then resolves when every checked-out resource
+    /// has been returned and destroyed. To close without waiting (deadpool's synchronous
+    /// `close`), drop the future: `let _ = pool.close();`. Idempotent: every call waits for the
+    /// same end state.
+    ///
+    /// ```
+    /// # use shadowcat_pool::{from_fn, Error, PoolOptions};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let pool = PoolOptions::new().max_connections(1)
+    /// #     .build(from_fn(|| async { Ok::<_, std::io::Error>(()) })).unwrap();
+    /// let _ = pool.close(); // closed now; not waiting for resources still out
+    /// assert!(pool.is_closed());
+    /// assert!(matches!(pool.acquire().await, Err(Error::Closed)));
+    /// # }
+    /// ```
+    pub fn close(&self) -> impl Future<Output = ()> + Send + '_ {
         use tracing::Instrument;
-        self.close_inner()
-            .instrument(tracing::info_span!("shadowcat_pool::close"))
-            .await;
-        tracing::info!("pool closed: every resource destroyed");
-    }
-
-    async fn close_inner(&self) {
-        self.shared.close();
-        self.shared.engine().drained().await;
+        let span = tracing::info_span!("shadowcat_pool::close");
+        span.in_scope(|| self.shared.close());
+        async move {
+            self.shared.engine().drained().await;
+            tracing::info!("pool closed: every resource destroyed");
+        }
+        .instrument(span)
     }
 
     /// Whether the pool is closed.

@@ -123,3 +123,28 @@ async fn release_after_close_destroys_instead_of_idling() {
     assert_eq!(pool.stats().idle, 0);
     assert_eq!(counts.live(), 0);
 }
+
+/// The close happens when `close()` is called, not when its future is first polled: dropping
+/// the future unpolled (deadpool's synchronous close) still wakes waiters, fails new acquires and
+/// destroys idle resources; a resource still out is destroyed when it comes back.
+#[tokio::test]
+async fn close_takes_effect_at_the_call_even_if_its_future_is_dropped() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(2).build(m).unwrap();
+    let held = pool.acquire().await.unwrap();
+    drop(pool.acquire().await.unwrap()); // one idle
+    let mut waiter = Box::pin(pool.acquire());
+    let second = pool.acquire().await.unwrap(); // the idle one; max reached
+    assert!(poll_once(&mut waiter).await.is_pending());
+
+    drop(pool.close()); // never polled
+    assert!(pool.is_closed());
+    assert!(matches!(waiter.await, Err(Error::Closed)));
+    assert!(matches!(pool.acquire().await, Err(Error::Closed)));
+    drop(held);
+    drop(second);
+    assert_eq!(counts.live(), 0, "both destroyed on return");
+    pool.close().await; // resolves: everything is gone
+    assert_eq!(pool.stats().size, 0);
+}

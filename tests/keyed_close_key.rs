@@ -89,3 +89,27 @@ async fn dropping_the_last_handle_closes_the_pool() {
         "a resource returned after the close is destroyed"
     );
 }
+
+/// `close_key` and `close` close when called, not at their futures' first poll: dropping the
+/// futures unpolled still fails the key's waiters and later acquires.
+#[tokio::test(flavor = "current_thread")]
+async fn close_and_close_key_take_effect_at_the_call() {
+    let tally = Arc::new(Tally::default());
+    let pool = options(1, 4).build(Counting(tally.clone())).unwrap();
+    let held = pool.acquire(&0).await.unwrap();
+    let mut waiter = Box::pin(pool.acquire(&0));
+    assert_parked(&mut waiter, "key 0's waiter").await;
+    drop(pool.close_key(&0)); // never polled
+    assert!(matches!(waiter.await, Err(Error::Closed)));
+    assert!(matches!(pool.acquire(&0).await, Err(Error::Closed)));
+    drop(held);
+    assert_eq!(tally.live(0), 0);
+
+    let other = pool.acquire(&1).await.unwrap();
+    drop(pool.close()); // never polled
+    assert!(pool.is_closed());
+    assert!(matches!(pool.acquire(&1).await, Err(Error::Closed)));
+    drop(other);
+    assert_eq!(tally.live(1), 0);
+    pool.close().await;
+}

@@ -95,6 +95,7 @@ pub use self::manager::{keyed_fn, KeyedFnManager, KeyedManager};
 pub use self::options::{KeyedPoolOptions, Saturation};
 pub use self::stats::{KeyStats, KeyedPoolStats};
 
+use std::future::Future;
 use std::hash::Hash;
 
 use crate::acquire;
@@ -218,8 +219,8 @@ where
         Some(KeyedConnection::new(conn, entry))
     }
 
-    /// Closes one key (one upstream): its waiters get [`Error::Closed`], its idle resources are
-    /// destroyed, and the returned future resolves once every resource of the key (including
+    /// Closes one key (one upstream) in this call, not at the future's first poll: its waiters
+    /// get [`Error::Closed`], its idle resources are destroyed, and the returned future resolves once every resource of the key (including
     /// those checked out now, when they come back) is destroyed. Other keys are untouched.
     ///
     /// While the key drains, acquires for it fail with [`Error::Closed`]: its resources still
@@ -227,25 +228,35 @@ where
     /// one is destroyed the key leaves the map (here, or at the next maintenance pass if this
     /// future is dropped first), and a later acquire starts it fresh. Returns whether the key
     /// existed.
-    pub async fn close_key(&self, key: &K) -> bool {
-        let Some(entry) = self.inner.map.get(key) else {
-            return false;
-        };
-        close_entry(&entry);
-        entry.pool.engine().drained().await;
-        self.inner.forget(key, &entry);
-        true
+    pub fn close_key<'a>(&'a self, key: &'a K) -> impl Future<Output = bool> + Send + 'a {
+        // Closed here, not at the first poll (as `close`).
+        let entry = self.inner.map.get(key);
+        if let Some(entry) = &entry {
+            close_entry(entry);
+        }
+        async move {
+            let Some(entry) = entry else {
+                return false;
+            };
+            entry.pool.engine().drained().await;
+            self.inner.forget(key, &entry);
+            true
+        }
     }
 
-    /// Closes the pool and waits until every resource of every key is destroyed. Waiters get
-    /// [`Error::Closed`]; idempotent.
-    pub async fn close(&self) {
+    /// Closes the pool, and returns a future that resolves when every resource of every key is
+    /// destroyed. Waiters get [`Error::Closed`]. As [`Pool::close`](crate::Pool::close), the
+    /// close happens in this call, not at the future's first poll (`let _ = pool.close();`
+    /// closes without waiting); idempotent.
+    pub fn close(&self) -> impl Future<Output = ()> + Send + '_ {
         let entries = self.inner.close_all();
-        for entry in entries {
-            entry.pool.engine().drained().await;
+        async move {
+            for entry in entries {
+                entry.pool.engine().drained().await;
+            }
+            self.inner.gate.drained().await;
+            tracing::info!("keyed pool closed: every resource destroyed");
         }
-        self.inner.gate.drained().await;
-        tracing::info!("keyed pool closed: every resource destroyed");
     }
 
     /// Whether the pool is closed.
