@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::callback::{guarded, Outcome};
 use crate::clock::Ticks;
+use crate::config::DEFAULT_BACKGROUND_CREATE_LIMIT;
 use crate::connection::PoolConnection;
 use crate::create;
 use crate::engine::loom::Arc;
@@ -511,7 +512,8 @@ fn unless_closed<T: Send + 'static>(shared: &Shared<T>, lease: Lease<T>) -> Prep
 /// meanwhile (its timeout, a dropped request), that future finishes in the background instead of
 /// being dropped: a resource that passes goes back to the idle set (counted in
 /// `recovered_after_cancel`), one that fails is destroyed, and one still running at the
-/// background limit (`acquire_timeout`) or when the pool closes is destroyed.
+/// background limit (`acquire_timeout`, else [`DEFAULT_BACKGROUND_CREATE_LIMIT`]) or when the
+/// pool closes is destroyed.
 async fn prepare_idle<T: Send + 'static>(shared: &Arc<Shared<T>>, lease: Lease<T>) -> Prepared<T> {
     let mut lease = lease;
     if let Some(failed) = open_or_destroy(&mut lease) {
@@ -590,15 +592,21 @@ impl<T: Send + 'static> Drop for Checking<T> {
     }
 }
 
-/// Finishes a check whose acquire was cancelled: bounded by `acquire_timeout`, and losing to
-/// `close()`. A resource still being checked when either ends is dropped with its lease, which
+/// Finishes a check whose acquire was cancelled: bounded by `acquire_timeout` (or
+/// [`DEFAULT_BACKGROUND_CREATE_LIMIT`] if that is `None`: nobody waits for this check, so it
+/// must not hold its unit forever), and losing to `close()`. A resource still being checked when either ends is dropped with its lease, which
 /// destroys it.
 async fn finish_check<T: Send + 'static>(shared: Arc<Shared<T>>, running: Judging<T>) {
     let closed = shared.closed_event.listen();
     if shared.state().is_closed() {
         return; // `running` drops, and its lease destroys the resource
     }
-    let limit = shared.config.acquire_timeout;
+    let limit = Some(
+        shared
+            .config
+            .acquire_timeout
+            .unwrap_or(DEFAULT_BACKGROUND_CREATE_LIMIT),
+    );
     let Outcome::Done(Either::Left(((lease, failed), _))) =
         guarded(shared.armable(limit), || select(running, closed)).await
     else {

@@ -4,10 +4,12 @@ use std::time::Duration;
 
 use crate::hooks::Hooks;
 
-/// The limit on a create that finishes in the background (a warm-up for `min_connections`, or a
-/// create whose acquirer was handed a released resource first) when neither
-/// [`PoolOptions::create_timeout`](crate::PoolOptions::create_timeout) nor [`PoolOptions::acquire_timeout`](crate::PoolOptions::acquire_timeout) is set: background work
-/// is always bounded, so it can never pin a unit of capacity for good.
+/// The limit on work that finishes in the background when no option bounds it: a create nobody
+/// waits for (a warm-up for `min_connections`, or a create whose acquirer was handed a released
+/// resource first) when neither [`PoolOptions::create_timeout`](crate::PoolOptions::create_timeout)
+/// nor [`PoolOptions::acquire_timeout`](crate::PoolOptions::acquire_timeout) is set, and the
+/// check (`Manager::check`, `before_acquire`) of a cancelled acquire when `acquire_timeout` is
+/// `None`. Background work is always bounded, so it can never pin a unit of capacity for good.
 pub const DEFAULT_BACKGROUND_CREATE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Validated options, as the pool uses them.

@@ -119,3 +119,31 @@ async fn close_does_not_wait_for_a_cancelled_check() {
     assert_eq!(pool.stats().size, 0);
     assert_eq!(counts.live(), 0);
 }
+
+/// With `acquire_timeout(None)`, a cut-off check that hangs is still bounded: nobody waits for
+/// it, so after `DEFAULT_BACKGROUND_CREATE_LIMIT` its resource is destroyed and its unit freed
+/// (a hung check must not pin capacity for good, hazard H9).
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_check_that_hangs_is_bounded_without_an_acquire_timeout() {
+    let (m, _gate) = TestManager::gated(Gated::Check, 0); // the check never passes the gate
+    let counts = m.counts();
+    let pool = options(1).test_before_acquire(true).build(m).unwrap();
+    drop(pool.acquire().await.unwrap());
+
+    let mut acquiring = Box::pin(pool.acquire());
+    assert!(poll_once(&mut acquiring).await.is_pending());
+    drop(acquiring); // the check goes on in the background
+    tokio::time::sleep(shadowcat_pool::DEFAULT_BACKGROUND_CREATE_LIMIT - Duration::from_secs(1))
+        .await;
+    assert_eq!(pool.stats().size, 1, "destroyed before the limit");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        yield_until(1_000, || pool.stats().size == 0).await,
+        "a hung background check still holds its unit past the limit: {:?}",
+        pool.stats()
+    );
+    assert_eq!(pool.stats().destroyed.cancelled, 1);
+    assert_eq!(counts.live(), 0);
+    // The freed unit serves the next acquire (a fresh resource: fresh ones are not checked).
+    drop(pool.acquire().await.unwrap());
+}
