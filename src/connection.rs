@@ -16,9 +16,35 @@ use crate::tracked::Tracked;
 /// A resource checked out of a [`Pool`](crate::Pool). Derefs to the resource.
 ///
 /// Dropping it returns the resource synchronously: no task is spawned, nothing is awaited or
-/// allocated, and it works outside any runtime. A resource that
-/// [`Manager::is_reusable`](crate::Manager::is_reusable) rejects, or that outlived its
-/// `max_lifetime`, is destroyed instead, and its capacity goes to the oldest waiter.
+/// allocated, and it works outside any runtime (an `after_release` hook, if set, runs in a
+/// spawned task). A resource that [`Manager::is_reusable`](crate::Manager::is_reusable)
+/// rejects, or that outlived its `max_lifetime`, is destroyed instead (its teardown is
+/// allocated, and spawned if `Manager::destroy` does not finish at once), and its capacity goes
+/// to the oldest waiter.
+///
+/// Three ways to give one resource up instead of returning it, each freeing its capacity for a
+/// waiter:
+///
+/// ```
+/// # use shadowcat_pool::{from_fn, PoolOptions};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let pool = PoolOptions::new()
+///     .max_connections(3)
+///     .build(from_fn(|| async { Ok::<_, std::io::Error>(String::from("session")) }))
+///     .unwrap();
+///
+/// // A protocol error left the session unusable: destroy it now, without awaiting.
+/// pool.acquire().await.unwrap().discard();
+/// // Destroy it and wait until `Manager::destroy` has finished (a graceful goodbye).
+/// pool.acquire().await.unwrap().close().await;
+/// // Keep it, outside the pool (hand the socket to another library); the pool forgets it.
+/// let kept: String = pool.acquire().await.unwrap().detach();
+///
+/// let s = pool.stats();
+/// assert_eq!((s.destroyed.closed_by_user, s.detached, s.size), (2, 1, 0));
+/// # drop(kept);
+/// # }
+/// ```
 pub struct PoolConnection<T: Send + 'static> {
     /// The resource's box, holding its unit of capacity (`Record::unit`): one pointer, so the
     /// handle moves in one register. Empty only after `detach`, `close` or `drop` took it out.

@@ -5,12 +5,15 @@
 //! and model-checked with loom.
 //!
 //! * **Lock-free.** Idle resources live in a bounded lock-free queue; size, idle and waiter
-//!   counts share one packed atomic word. No mutex on the acquire or release path.
+//!   counts share one packed atomic word. No mutex on the acquire or release path while nobody
+//!   waits; a wait takes the waiter line's lock twice.
 //! * **Synchronous release.** Dropping a [`PoolConnection`] puts the resource back at once (into
-//!   the worker's hot slot or the idle queue): no task spawn, no await, no allocation, and it
-//!   works outside any runtime.
+//!   the worker's hot slot or the idle queue, or to the oldest waiter): no task spawn, no await,
+//!   no allocation, and it works outside any runtime. (An `after_release` hook runs in a spawned
+//!   task; a resource destroyed on release allocates its teardown.)
 //! * **Fair.** Waiters are served in arrival order; a released resource is handed to the oldest
-//!   waiter, never taken by a fresh arrival.
+//!   waiter, not taken by a fresh arrival (but for two short windows where a release races a
+//!   registering waiter, `DESIGN.md` §8).
 //! * **Leak-proof.** One RAII capacity guard owns each unit of capacity, so success, error,
 //!   timeout, panic, cancellation and close all give it back exactly once.
 //!
@@ -88,7 +91,7 @@ pub use keyed::{
     keyed_fn, KeyStats, KeyedConnection, KeyedFnManager, KeyedManager, KeyedPool, KeyedPoolOptions,
     KeyedPoolStats, Saturation,
 };
-pub use manager::{from_fn, FnManager, Manager};
+pub use manager::{from_fn, BoxFuture, FnManager, Manager};
 pub use options::{
     PoolOptions, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAINTENANCE_INTERVAL, DEFAULT_MAX_LIFETIME, DEFAULT_RELEASE_TIMEOUT,

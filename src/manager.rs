@@ -10,8 +10,21 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use crate::callback::guarded_sync;
 use crate::error::BoxError;
 
-/// A boxed, sendable future.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed, sendable future: what the async hooks (`after_create`, `before_acquire`,
+/// `after_release`) return, so that a hook can be a named function:
+///
+/// ```
+/// use shadowcat_pool::{BoxFuture, BoxError, Metadata};
+///
+/// fn greet(conn: &mut String, _meta: Metadata) -> BoxFuture<'_, Result<(), BoxError>> {
+///     Box::pin(async move {
+///         conn.push_str(" hello");
+///         Ok(())
+///     })
+/// }
+/// # let _ = shadowcat_pool::PoolOptions::<String>::new().after_create(greet);
+/// ```
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Creates, checks and tears down the resources of a pool.
 ///
