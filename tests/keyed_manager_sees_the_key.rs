@@ -155,3 +155,16 @@ async fn acquire_timeout_applies_to_a_wait_for_global_capacity() {
         "and gave back its per-key unit"
     );
 }
+
+/// A checked-out resource tells its key and creation time (as `PoolConnection::created_at`).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_connection_knows_its_key_and_when_it_was_created() {
+    let pool = options().build(Logging::default()).unwrap();
+    let before = tokio::time::Instant::now();
+    let conn = pool.acquire(&7).await.unwrap();
+    assert_eq!(*conn.key(), 7);
+    assert_eq!(conn.0, 7);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(conn.created_at(), before);
+    assert_eq!(conn.age(), Duration::from_secs(5));
+}

@@ -4,6 +4,8 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::clock::Ticks;
 use crate::connection::PoolConnection;
 use crate::engine::loom::Arc;
@@ -79,9 +81,19 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         self.returned();
     }
 
+    /// The key this resource was checked out for.
+    pub fn key(&self) -> &K {
+        self.conn().key()
+    }
+
     /// Time since the resource was created.
     pub fn age(&self) -> Duration {
         self.conn().age()
+    }
+
+    /// When the resource was created.
+    pub fn created_at(&self) -> Instant {
+        self.conn().created_at()
     }
 
     /// A number unique within the key, in creation order.

@@ -18,6 +18,11 @@ pub(crate) struct Held<K, T> {
 }
 
 impl<K, T> Held<K, T> {
+    /// The resource's key.
+    pub(crate) fn key(&self) -> &K {
+        &self.counted.0.key
+    }
+
     /// The resource and its key, borrowed apart: what a keyed hook is called with. The crate's
     /// hooks get `&'c mut Held` and must return a future borrowing only for `'c`, so the key has
     /// to be reachable through the resource itself (one `Arc` per key, already held here).
