@@ -7,7 +7,9 @@ mod support;
 use std::sync::atomic::Ordering;
 
 use shadowcat_pool::{Error, HookKind};
-use support::{assert_quiescent, drain_capacity, options, CreateMode, Gated, TestManager};
+use support::{
+    assert_quiescent, drain_capacity, options, parked, CreateMode, Gated, TestManager, HANG_GUARD,
+};
 
 #[tokio::test]
 async fn create_error_is_returned_and_capacity_comes_back() {
@@ -40,22 +42,24 @@ async fn create_panic_becomes_an_error_without_poisoning() {
     assert_quiescent(&pool, &counts);
 }
 
+/// The first acquire creates (and fails); the second waits behind it for the one unit. The
+/// failure must free the unit for the waiter, which then creates.
 #[tokio::test]
 async fn failing_create_wakes_the_next_waiter_to_try_again() {
     let (m, gate) = TestManager::gated(Gated::Create, 0);
     let m = m.plan(&[CreateMode::Fail]);
     let counts = m.counts();
     let pool = options(1).build(m).unwrap();
-    let p1 = pool.clone();
-    let first = tokio::spawn(async move { p1.acquire().await.map(|c| c.id) });
-    let p2 = pool.clone();
-    let second = tokio::spawn(async move { p2.acquire().await.map(|c| c.id) });
+    let first = parked(&pool).await; // creating, held at the closed gate
+    let second = parked(&pool).await; // no room: waits in line
+    assert_eq!(pool.stats().waiting, 1);
     gate.add_permits(2);
-    let (a, b) = (first.await.unwrap(), second.await.unwrap());
-    assert!(
-        a.is_err() != b.is_err(),
-        "exactly one acquire saw the failure: {a:?} {b:?}"
-    );
+    let (a, b) = tokio::time::timeout(HANG_GUARD, async { (first.await, second.await) })
+        .await
+        .expect("the waiter was never woken after the failed create");
+    assert!(matches!(a, Err(Error::Create(_))), "{:?}", a.map(|c| c.id));
+    assert_eq!(b.expect("the woken waiter created").id, 1);
+    assert_eq!(pool.stats().acquired_after_wait, 1);
     assert_quiescent(&pool, &counts);
 }
 

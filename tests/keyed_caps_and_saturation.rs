@@ -7,7 +7,7 @@ mod keyed_support;
 
 use std::sync::Arc;
 
-use keyed_support::{assert_parked, options, poll_once, Counting, Tally, KEYS};
+use keyed_support::{assert_parked, options, poll_once, Counting, Tally, KEYS, STORM_GUARD};
 use shadowcat_pool::{Error, KeyedPoolOptions, Saturation};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,9 +31,13 @@ async fn caps_hold_under_concurrent_load_with_eviction() {
             })
         })
         .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    tokio::time::timeout(STORM_GUARD, async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a task is stranded: {:?}", pool.stats()));
     assert!(
         tally.total_high() <= 10,
         "max_total exceeded: {}",

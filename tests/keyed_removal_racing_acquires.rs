@@ -9,25 +9,32 @@ mod keyed_support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use keyed_support::{options, Counting, Tally};
+use keyed_support::{options, Counting, Tally, STORM_GUARD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acquire_fails_while_its_key_is_removed() {
     let tally = Arc::new(Tally::default());
     let pool = options(2, 16).build(Counting(tally.clone())).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
     // Removes every key that is empty at that moment, over and over.
     let sweeper = {
-        let (pool, stop) = (pool.clone(), stop.clone());
+        let (pool, stop, started) = (pool.clone(), stop.clone(), started.clone());
         std::thread::spawn(move || {
             let mut passes = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 pool.run_maintenance();
                 passes += 1;
+                started.store(true, Ordering::Relaxed);
+                std::thread::yield_now();
             }
             passes
         })
     };
+    // The acquires start once the sweeper is sweeping, so its passes overlap them.
+    while !started.load(Ordering::Relaxed) {
+        tokio::task::yield_now().await;
+    }
     let tasks: Vec<_> = (0..8u8)
         .map(|t| {
             let pool = pool.clone();
@@ -42,9 +49,13 @@ async fn no_acquire_fails_while_its_key_is_removed() {
             })
         })
         .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    tokio::time::timeout(STORM_GUARD, async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a task is stranded: {:?}", pool.stats()));
     stop.store(true, Ordering::Relaxed);
     let passes = sweeper.join().unwrap();
     assert!(passes > 0);

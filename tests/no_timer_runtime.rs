@@ -147,7 +147,8 @@ fn unarmed_time_limits_are_logged_once_per_pool() {
         .create_timeout(Duration::from_secs(1))
         .build(TestManager::new())
         .unwrap();
-    let outcome = tracing::subscriber::with_default(warnings.clone(), || {
+    let outcome = {
+        let _installed = warnings.install();
         catch_unwind(AssertUnwindSafe(|| {
             futures_executor::block_on(async {
                 // Three acquires that each create: each meets both limits.
@@ -155,7 +156,7 @@ fn unarmed_time_limits_are_logged_once_per_pool() {
                 drop(held);
             })
         }))
-    });
+    };
     if let Err(panic) = outcome {
         panic!(
             "acquire() with time limits panicked outside tokio: {}",

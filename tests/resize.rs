@@ -12,6 +12,7 @@ use std::time::Duration;
 use shadowcat_pool::{Error, ResizeError};
 use support::{
     assert_quiescent, drain_capacity, options, parked, poll_once, yield_until, TestManager,
+    STORM_GUARD,
 };
 
 #[tokio::test]
@@ -208,10 +209,14 @@ async fn resizing_under_load_keeps_the_books() {
             pool.set_max_connections(5).unwrap();
         })
     };
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
-    resizer.await.unwrap();
+    tokio::time::timeout(STORM_GUARD, async {
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        resizer.await.unwrap();
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a task is stranded: {:?}", pool.stats()));
     // Everything is back, so every resource above the last bound has been retired.
     assert!(
         yield_until(10_000, || counts.live() == pool.size()).await,

@@ -77,7 +77,7 @@ async fn warnings_of_a_wait(
     held_for: Duration,
 ) -> Vec<String> {
     let warnings = Warnings::default();
-    let _installed = tracing::subscriber::set_default(warnings.clone());
+    let _installed = warnings.install();
     let held = pool.acquire().await.unwrap();
     let waiter = parked(pool).await;
     // The wait must last at least this long: the interval being measured, not synchronisation.

@@ -6,7 +6,7 @@ mod support;
 
 use std::task::Poll;
 
-use support::{assert_quiescent, options, parked, poll_once, TestManager};
+use support::{assert_quiescent, options, parked, poll_once, TestManager, STORM_GUARD};
 
 #[tokio::test]
 async fn two_back_to_back_releases_wake_two_waiters() {
@@ -48,9 +48,13 @@ async fn many_waiters_on_one_resource_all_finish() {
             }
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    tokio::time::timeout(STORM_GUARD, async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a task is stranded: {:?}", pool.stats()));
     assert_eq!(counts.created.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_quiescent(&pool, &counts);
 }

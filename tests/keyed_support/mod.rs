@@ -81,6 +81,10 @@ impl KeyedManager<u8> for Counting {
     }
 }
 
+/// How long a test waits for a multi-threaded storm's tasks before calling one stranded (as
+/// `support::STORM_GUARD`). Only bounds a failing test.
+pub const STORM_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Options with no time limits (tests that need time set their own).
 pub fn options<K, T>(max_per_key: usize, max_total: usize) -> KeyedPoolOptions<K, T> {
     KeyedPoolOptions::new()

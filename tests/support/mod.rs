@@ -205,17 +205,30 @@ pub fn assert_quiescent<T: Send + 'static>(pool: &shadowcat_pool::Pool<T>, count
     );
 }
 
-/// Checks out `n` resources one after another without waiting (proves `n` units are free).
+/// Checks out `n` resources one after another without waiting for anyone else (proves `n`
+/// units are free): each acquire may take a few polls (a hand-off from another worker's hot
+/// slot), but one still pending after a thousand yields waits for a unit that is not free, and
+/// fails the test instead of hanging it.
 pub async fn drain_capacity<T: Send + 'static>(
     pool: &shadowcat_pool::Pool<T>,
     n: usize,
 ) -> Vec<shadowcat_pool::PoolConnection<T>> {
     let mut held = Vec::new();
     for i in 0..n {
-        let conn = pool
-            .acquire()
-            .await
-            .unwrap_or_else(|e| panic!("acquire {i} of {n} failed: {e}"));
+        let mut acquire = Box::pin(pool.acquire());
+        let mut polls = 0;
+        let conn = loop {
+            if let std::task::Poll::Ready(result) = poll_once(&mut acquire).await {
+                break result.unwrap_or_else(|e| panic!("acquire {i} of {n} failed: {e}"));
+            }
+            polls += 1;
+            assert!(
+                polls < 1_000,
+                "unit {i} of {n} is not free (its acquire waits): {:?}",
+                pool.stats()
+            );
+            tokio::task::yield_now().await;
+        };
         held.push(conn);
     }
     held
@@ -265,6 +278,10 @@ pub async fn parked<T: Send + 'static>(
 /// purpose: it only bounds a failing test, it measures nothing.
 pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long a test waits for a multi-threaded storm's tasks (thousands of cycles, in a debug
+/// build, on a loaded machine) before calling one stranded. Only bounds a failing test.
+pub const STORM_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Yields to the runtime until `done()` holds, at most `max_yields` times; returns whether it
 /// held. Lets spawned tasks (background work, a maintenance pass) run on a current-thread
 /// runtime without sleeping.
@@ -286,10 +303,28 @@ pub async fn hang_forever(started: std::sync::Arc<Notify>) {
 }
 
 /// Collects the `WARN` events the pool emits on this thread (a minimal subscriber: the test
-/// needs only the level, the target and the message). Install it with
-/// `tracing::subscriber::with_default` or `set_default`: it sees only this thread's events.
+/// needs only the level, the target and the message). Install it with [`Warnings::install`]: it
+/// sees only this thread's events.
 #[derive(Clone, Default)]
 pub struct Warnings(pub std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// Installs `self` as this thread's subscriber until the guard drops.
+    ///
+    /// First it registers a second subscriber that lives as long as the process. tracing caches
+    /// whether anyone is interested in a log call site once per call site, for the whole
+    /// process. While exactly one subscriber is registered, that answer is taken from the
+    /// default subscriber of whichever thread reaches the call site first. So a test running
+    /// beside this one, with no subscriber, could cache "never" for a warning this test
+    /// captures, and the warning would be lost (seen about once in a hundred parallel runs).
+    /// With two registered, the answer is taken from all of them, and this one always wants
+    /// the event.
+    pub fn install(&self) -> tracing::subscriber::DefaultGuard {
+        static ANCHOR: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        ANCHOR.get_or_init(|| tracing::Dispatch::new(Warnings::default()));
+        tracing::subscriber::set_default(self.clone())
+    }
+}
 
 struct Message<'a>(&'a mut String);
 
