@@ -5,7 +5,10 @@ use std::time::Duration;
 /// A boxed error from user code (a factory, a health check or a hook).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Which user hook failed.
+/// Which user hook failed. Today only `AfterCreate` reaches a caller, in [`Error::Hook`]: a
+/// failed `before_acquire` destroys that resource and the acquire goes on with another, and a
+/// failed `after_release` destroys the resource and is logged. The other variants name those
+/// hooks in logs, and leave room for them in the error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HookKind {
@@ -48,7 +51,8 @@ pub enum Error {
     /// The manager failed to create a resource (or panicked, or exceeded `create_timeout`).
     #[error("creating a pooled resource failed")]
     Create(#[source] BoxError),
-    /// A user hook returned an error or panicked; the resource was closed.
+    /// The `after_create` hook returned an error or panicked; the new resource was destroyed.
+    /// (The other hooks do not fail an acquire: see [`HookKind`].)
     #[error("the {hook} hook failed")]
     Hook {
         /// The hook that failed.
@@ -63,7 +67,8 @@ pub enum Error {
 #[derive(Debug, thiserror::Error)]
 #[error("{what} panicked: {message}")]
 pub struct Panicked {
-    /// What panicked ("create", "check", or a hook name).
+    /// What panicked: `"Manager::create"`, `"Manager::check"`, `"after_create"`,
+    /// `"before_acquire"` or `"after_release"`.
     pub what: &'static str,
     /// The panic message, when it was a string.
     pub message: String,
@@ -85,7 +90,9 @@ impl Panicked {
 #[error("creating a resource took longer than {0:?}")]
 pub struct CreateTimedOut(pub Duration);
 
-/// A hook (`after_release`) or a teardown ran longer than its time limit (`release_timeout`).
+/// A hook or check ran past its time limit: `after_release` past `release_timeout`, or the
+/// check of a cancelled acquire past its background limit. Seen only in logs (the resource is
+/// destroyed); a teardown past `release_timeout` is logged as a warning.
 #[derive(Debug, thiserror::Error)]
 #[error("ran longer than {0:?}")]
 pub struct HookTimedOut(pub Duration);

@@ -213,7 +213,7 @@ impl<T> PoolOptions<T> {
         self
     }
 
-    /// Idle resources older than this are closed by the maintenance task, as long as that leaves
+    /// Resources idle longer than this are closed by the maintenance task, as long as that leaves
     /// at least `min_connections`. Must not be zero. Default: 10 min.
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.idle_timeout = timeout.into();
@@ -223,6 +223,8 @@ impl<T> PoolOptions<T> {
     /// Resources older than this are closed when they are released or found idle. Each resource
     /// gets its own lifetime, drawn uniformly from `[max_lifetime - jitter, max_lifetime]`, so a
     /// fleet created together does not reconnect together. Must not be zero. Default: 30 min.
+    /// A resource that expires while idle is closed by the next maintenance pass, not checked at
+    /// hand-out: until then it can still be handed out (`maintenance_interval`).
     pub fn max_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
         self.max_lifetime = lifetime.into();
         self

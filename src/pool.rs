@@ -177,7 +177,8 @@ impl<T: Send + 'static> Pool<T> {
         self.shared.telemetry.gauges(&self.stats());
     }
 
-    /// Units of capacity in use (live resources plus creates in flight).
+    /// Units of capacity in use (live resources plus creates and asynchronous teardowns in
+    /// flight).
     pub fn size(&self) -> usize {
         self.shared.state().size()
     }

@@ -40,7 +40,9 @@ pub enum DestroyReason {
     Closed,
     /// `PoolConnection::close` or `discard` was called, or `Pool::retain` rejected it.
     ClosedByUser,
-    /// The acquire that held it was cancelled or panicked mid-check or mid-hook.
+    /// Given up unfinished: the background check of a cancelled acquire ran out of time or met
+    /// `close()`, or a cancelled check or a background create with `after_create` found no
+    /// runtime to finish on.
     Cancelled,
     /// `Pool::set_max_connections` lowered the bound below the pool's size: retired idle, or
     /// when it came back from its user.
@@ -220,7 +222,8 @@ impl Counters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
-    /// Units of capacity in use: live resources plus creates in flight.
+    /// Units of capacity in use: live resources plus creates and asynchronous teardowns in
+    /// flight.
     pub size: usize,
     /// Idle resources that an acquire can take now.
     pub idle: usize,
@@ -281,9 +284,10 @@ pub struct DestroyedStats {
     pub hook_rejected: u64,
     /// Destroyed because the pool closed.
     pub closed: u64,
-    /// Closed by the user with `PoolConnection::close` or `PoolConnection::discard`.
+    /// Closed by the user with `PoolConnection::close` or `PoolConnection::discard`, or removed
+    /// by `Pool::retain`.
     pub closed_by_user: u64,
-    /// Dropped when an acquire was cancelled mid-check or mid-hook.
+    /// Given up unfinished ([`DestroyReason::Cancelled`]).
     pub cancelled: u64,
     /// Retired because `Pool::set_max_connections` lowered the bound below the pool's size.
     pub resized: u64,

@@ -174,8 +174,8 @@ impl<K, T> KeyedPoolOptions<K, T> {
     /// `max_total`). Enforced on release, from an estimate (units taken, minus resources
     /// checked out, creates in flight and teardowns in flight), by evicting the stalest idle
     /// resource of a sample.
-    pub fn max_idle_total(mut self, n: Option<usize>) -> Self {
-        self.max_idle_total = n;
+    pub fn max_idle_total(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_idle_total = n.into();
         self
     }
 
@@ -188,30 +188,30 @@ impl<K, T> KeyedPoolOptions<K, T> {
 
     /// The longest an acquire takes in all (in its key's line, for global capacity, creating,
     /// checks and `before_acquire`). `None` waits forever. Must not be zero. Default: 2 s.
-    pub fn acquire_timeout(mut self, d: Option<Duration>) -> Self {
-        self.acquire_timeout = d;
+    pub fn acquire_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.acquire_timeout = d.into();
         self
     }
 
     /// The longest a create takes, including its wait for a unit of global capacity; it bounds
     /// `after_create` too. Must not be zero. Default: `None` (bounded by `acquire_timeout`).
-    pub fn create_timeout(mut self, d: Option<Duration>) -> Self {
-        self.create_timeout = d;
+    pub fn create_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.create_timeout = d.into();
         self
     }
 
-    /// Idle resources older than this are closed by the maintenance pass. Must not be zero.
+    /// Resources idle longer than this are closed by the maintenance pass. Must not be zero.
     /// Default: 10 min.
-    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
-        self.idle_timeout = d;
+    pub fn idle_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = d.into();
         self
     }
 
     /// Resources older than this are closed (on release or by the maintenance pass), jittered
     /// down by up to a tenth, as in [`PoolOptions`](crate::PoolOptions). Must not be zero.
     /// Default: 30 min.
-    pub fn max_lifetime(mut self, d: Option<Duration>) -> Self {
-        self.max_lifetime = d;
+    pub fn max_lifetime(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.max_lifetime = d.into();
         self
     }
 
@@ -231,15 +231,17 @@ impl<K, T> KeyedPoolOptions<K, T> {
 
     /// The longest the pool's own work on a returned resource may take: `after_release` and an
     /// asynchronous [`KeyedManager::destroy`]. Must not be zero. Default: 5 s.
-    pub fn release_timeout(mut self, d: Option<Duration>) -> Self {
-        self.release_timeout = d;
+    pub fn release_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.release_timeout = d.into();
         self
     }
 
     /// Acquirers waiting in one key's line, at most; more fail with
-    /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters). Default: no limit.
-    pub fn max_waiters_per_key(mut self, n: Option<usize>) -> Self {
-        self.max_waiters_per_key = n;
+    /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters). Must not be zero (unlike
+    /// `PoolOptions::max_waiters(0)`, which means "never wait": a key whose acquirers may never
+    /// wait would fail every acquire that finds its key busy). Default: no limit.
+    pub fn max_waiters_per_key(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_waiters_per_key = n.into();
         self
     }
 
