@@ -98,9 +98,11 @@ async fn start(config: ProxyConfig, tune: impl FnOnce(McpManager) -> McpManager)
 fn config(max_upstreams: usize) -> ProxyConfig {
     ProxyConfig {
         max_upstreams,
-        // Generous: no test relies on these; they only turn a hang into a failure.
+        // Generous: no test relies on these; they only turn a hang into a failure. Starting
+        // `node` counts against `create_timeout`, and four start at once on two loaded cores.
         acquire_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(30),
+        create_timeout: Duration::from_secs(60),
         ..ProxyConfig::default()
     }
 }
@@ -446,7 +448,9 @@ fn close_leaves_no_node_process_behind() {
 #[test]
 fn upstream_hanging_on_ping_is_torn_down_by_the_check_timeout() {
     run(async {
-        let check_timeout = Duration::from_millis(300);
+        // Long enough that a healthy server's ping (the "before" echo is checked too) never
+        // misses it on a loaded machine; the stopped server's check times out whatever it is.
+        let check_timeout = Duration::from_secs(5);
         let mut h = start(
             ProxyConfig {
                 test_before_acquire: true,
@@ -461,11 +465,15 @@ fn upstream_hanging_on_ping_is_torn_down_by_the_check_timeout() {
         let mut client = h.client().await;
         let hung = h.ready(&[]).await;
         assert_eq!(client.echo("before").await.expect("echo"), "before");
+        let counts = h.proxy.upstream_counts().clone();
+        assert_eq!(
+            counts.check_timeouts.load(Ordering::SeqCst),
+            0,
+            "the healthy server's ping timed out"
+        );
         // Stopped: alive (`is_open` sees no exit), stdin open, but it never answers `ping`.
         signal(hung, "STOP");
         assert_eq!(client.echo("after").await.expect("echo"), "after");
-
-        let counts = h.proxy.upstream_counts();
         assert_eq!(counts.check_timeouts.load(Ordering::SeqCst), 1);
         // Closing its stdin does not make a stopped process exit: teardown kills and reaps it.
         assert_eq!(h.torn_down(hung).await, Teardown::Killed);
