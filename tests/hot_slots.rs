@@ -171,3 +171,100 @@ fn worker_slots_is_validated_by_build() {
         .unwrap_err();
     assert_eq!(err.field, "worker_slots");
 }
+
+/// Runs `park` on a thread of its own, which stays alive (so its slot stays its own) until
+/// `then` has run on this thread. This thread claims its worker index first, so the two threads
+/// have different slots.
+fn with_resources_parked_on_another_thread<R>(
+    pool: &shadowcat_pool::Pool<Conn>,
+    park: impl FnOnce(shadowcat_pool::Pool<Conn>) + Send + 'static,
+    then: impl FnOnce() -> R,
+) -> R {
+    assert!(pool.try_acquire().is_none(), "claims this thread's index");
+    let (parked, done) = (
+        Arc::new(std::sync::Barrier::new(2)),
+        Arc::new(std::sync::Barrier::new(2)),
+    );
+    let other = {
+        let (pool, parked, done) = (pool.clone(), parked.clone(), done.clone());
+        std::thread::spawn(move || {
+            park(pool);
+            parked.wait();
+            done.wait();
+        })
+    };
+    parked.wait();
+    let out = then();
+    done.wait();
+    other.join().unwrap();
+    out
+}
+
+/// `max_waiters(0)` ("never wait") on a full pool whose one resource is parked in another
+/// thread's slot: the acquire must take that resource, not fail with `TooManyWaiters` (it used
+/// to skip the other slots when the pool was full, expecting a registration to flush them).
+#[test]
+fn never_waiting_takes_a_resource_parked_on_another_thread() {
+    let pool = options(1)
+        .worker_slots(4)
+        .max_waiters(0)
+        .build(TestManager::new())
+        .unwrap();
+    let id = with_resources_parked_on_another_thread(
+        &pool,
+        |pool| current_thread().block_on(async { drop(pool.acquire().await.unwrap()) }),
+        || {
+            assert_eq!(pool.num_idle(), 1, "parked in the other thread's slot");
+            current_thread()
+                .block_on(pool.acquire())
+                .expect("the parked resource, not TooManyWaiters")
+                .id()
+        },
+    );
+    assert_eq!((id, pool.stats().created), (0, 1));
+}
+
+/// An acquire whose idle resource fails `is_open` creates a replacement while staying in line;
+/// a resource parked in another thread's slot must serve it instead of that create (it used to
+/// stay parked: a creator is counted as a waiter but did not flush the slots, so the acquire
+/// failed with the create's error while a healthy resource sat idle).
+#[test]
+fn a_creator_takes_a_resource_parked_on_another_thread_instead_of_creating() {
+    let m = TestManager::new().plan(&[
+        support::CreateMode::Ok,
+        support::CreateMode::Ok,
+        support::CreateMode::Fail,
+    ]);
+    m.close_next_opens.store(1, Ordering::SeqCst); // the queued resource is found closed
+    let counts = m.counts();
+    let pool = options(2)
+        .worker_slots(4)
+        .test_before_acquire(true)
+        .build(m)
+        .unwrap();
+    let served = with_resources_parked_on_another_thread(
+        &pool,
+        |pool| {
+            current_thread().block_on(async {
+                let a = pool.acquire().await.unwrap(); // id 0
+                let b = pool.acquire().await.unwrap(); // id 1
+                drop(b); // parked in this thread's slot
+                drop(a); // the slot is taken: queued
+            })
+        },
+        || {
+            assert_eq!(pool.num_idle(), 2);
+            current_thread()
+                .block_on(pool.acquire())
+                .map(|conn| conn.id())
+                .map_err(|e| e.to_string())
+        },
+    );
+    assert_eq!(served, Ok(1), "{:?}", pool.stats());
+    assert_eq!(
+        counts.create_calls.load(Ordering::SeqCst),
+        2,
+        "no replacement created"
+    );
+    drop(pool);
+}

@@ -174,7 +174,13 @@ async fn a_waiter_for_global_capacity_is_cancel_safe() {
     drop(b); // cancelled while waiting for a global unit
     assert_eq!(pool.stats().waiting_for_capacity, 1);
     a.discard(); // frees the unit: it goes to key 2's waiter, not lost with key 1's
-    assert!(poll_once(&mut c).await.is_ready());
+    match poll_once(&mut c).await {
+        std::task::Poll::Ready(Ok(conn)) => assert_eq!(conn.key, 2),
+        other => panic!(
+            "key 2's waiter was not served: {:?}",
+            other.map(|r| r.map(|c| c.key))
+        ),
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use shadowcat_pool::Error;
-use support::{assert_quiescent, options, Gated, TestManager};
+use support::{assert_quiescent, options, yield_until, Gated, TestManager};
 
 #[tokio::test(start_paused = true)]
 async fn exhausted_pool_times_out_and_counts_it() {
@@ -80,7 +80,10 @@ async fn waiters_that_time_out_do_not_block_later_ones() {
     }
     let pool2 = pool.clone();
     let late = tokio::spawn(async move { pool2.acquire().await.map(|c| c.id) });
-    tokio::task::yield_now().await;
+    assert!(
+        yield_until(1_000, || pool.stats().waiting == 1).await,
+        "the later acquire never parked"
+    );
     drop(held);
     assert!(late.await.unwrap().is_ok());
     assert_eq!(pool.stats().timeouts, 5);
