@@ -64,10 +64,11 @@ fn connections_dropped_by_runtime_shutdown_are_returned() {
         });
     }
     rt.block_on(async {
-        for _ in 0..2 {
-            while held_rx.try_recv().is_err() {
-                tokio::task::yield_now().await;
-            }
+        for i in 0..2 {
+            assert!(
+                support::yield_until(10_000, || held_rx.try_recv().is_ok()).await,
+                "task {i} never took its connection"
+            );
         }
     });
     assert_eq!(pool.stats().in_use, 2);

@@ -73,9 +73,10 @@ fn connection_released_during_shutdown_is_torn_down() {
         }
     });
     rt.block_on(async {
-        while held_rx.try_recv().is_err() {
-            tokio::task::yield_now().await;
-        }
+        assert!(
+            support::yield_until(10_000, || held_rx.try_recv().is_ok()).await,
+            "the task never took its connection"
+        );
     });
     assert_eq!(pool.stats().in_use, 1);
     drop(rt); // drops the task, and the connection with it, during shutdown
