@@ -132,9 +132,10 @@ fn dropping_the_last_handle_with_work_in_flight_frees_the_pool() {
         // A third acquire creates (the gate has no permits left) while counted in line.
         let p = pool.clone();
         let creator = tokio::spawn(async move { p.acquire().await.unwrap().id() });
-        while pool.stats().creating == 0 {
-            tokio::task::yield_now().await;
-        }
+        assert!(
+            support::yield_until(10_000, || pool.stats().creating == 1).await,
+            "the third acquire never started creating"
+        );
         // Released while the creator is in line: handed to it; its create goes on in the
         // background. The creator's task then drops the connection, which parks in this
         // thread's slot (nobody waits any more).

@@ -169,15 +169,30 @@ impl<'a, H: Host> Waiter<'a, H> {
 
     /// Joins the line while creating with `unit`: counted as a waiter at once, so a release
     /// hands its resource to us if we are the oldest.
+    ///
+    /// A resource parked in a worker's hot slot beats a new one, as a published one does
+    /// (`SwappedForItem`): while nobody waits we take one from the slots before registering, and
+    /// once registered we flush the slots like any waiter (race R8), so a park that raced the
+    /// registration reaches the line instead of staying parked while we create.
     pub(crate) fn join_as_creator(
         host: &'a Arc<H>,
         unit: CapacityGuard<H>,
     ) -> CreatorJoined<'a, H> {
-        let mut waiter = Waiter::new(host);
         let engine = host.engine();
+        if let Some(hot) = host.hot() {
+            let s = engine.state_word().peek();
+            if s.waiters() == 0 && s.avail() == 0 {
+                if let Some((item, parked)) = hot.take_any() {
+                    drop(unit); // ours goes back: the parked resource has a unit of its own
+                    return CreatorJoined::Item(item, parked);
+                }
+            }
+        }
+        let mut waiter = Waiter::new(host);
         match engine.state_word().register_creator() {
             CreatorTurn::Registered => {
                 waiter.registered = true;
+                Engine::flush_hot(host);
                 CreatorJoined::Waiting(waiter, unit)
             }
             CreatorTurn::SwappedForItem => {
