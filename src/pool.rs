@@ -172,7 +172,27 @@ impl<T: Send + 'static> Pool<T> {
     /// `_creating`) from a fresh snapshot; with the `metrics` cargo feature only (otherwise it
     /// does nothing). Counters and histograms are recorded as events happen, and every
     /// maintenance pass sets the gauges too; call this from a scrape handler for gauges that are
-    /// exact at scrape time. The names and labels are listed in the crate's README.
+    /// exact at scrape time.
+    ///
+    /// Every metric carries the label `pool`, set to [`PoolOptions::name`]; handles are
+    /// registered when the pool is built, so install the recorder (a Prometheus exporter, for
+    /// example) before that. Names, kinds and labels:
+    ///
+    /// | metric | kind | labels | what |
+    /// |---|---|---|---|
+    /// | `shadowcat_pool_size` | gauge | `pool` | units of capacity in use (live resources and creates in flight) |
+    /// | `shadowcat_pool_idle` | gauge | `pool` | idle resources available now |
+    /// | `shadowcat_pool_in_use` | gauge | `pool` | resources checked out |
+    /// | `shadowcat_pool_waiting` | gauge | `pool` | acquirers parked in line |
+    /// | `shadowcat_pool_creating` | gauge | `pool` | creates in flight |
+    /// | `shadowcat_pool_creates_total` | counter | `pool` | resources created |
+    /// | `shadowcat_pool_create_failures_total` | counter | `pool` | creates that failed, panicked or timed out |
+    /// | `shadowcat_pool_destroys_total` | counter | `pool`, `reason` | resources destroyed, by [`DestroyReason::as_str`](crate::DestroyReason::as_str) |
+    /// | `shadowcat_pool_acquire_timeouts_total` | counter | `pool` | acquires that hit `acquire_timeout` |
+    /// | `shadowcat_pool_rejected_waiters_total` | counter | `pool` | acquires refused by `max_waiters` |
+    /// | `shadowcat_pool_wait_seconds` | histogram | `pool` | time parked acquires waited, from parking to being served |
+    /// | `shadowcat_pool_create_seconds` | histogram | `pool` | time `Manager::create` took (kept apart from waiting) |
+    ///
     pub fn record_metrics(&self) {
         self.shared.telemetry.gauges(&self.stats());
     }

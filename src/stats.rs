@@ -343,7 +343,13 @@ impl Counters {
     pub(crate) fn snapshot(&self, state: State, max: usize, in_slots: [u64; TALLIES]) -> PoolStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let d = |r: DestroyReason| get(&self.destroyed[r.index()]);
-        let count = |t: Tally| self.per_thread(t).sum().wrapping_add(in_slots[t as usize]);
+        // Read as signed and clamped at zero: a take from a hot slot counts +1 in the slot and,
+        // if it is not handed out after all, -1 in the cells; a snapshot between the two can see
+        // the -1 alone, which must read as 0, not as 2^64 - 1 (the counts never reach 2^63).
+        let count = |t: Tally| {
+            let n = self.per_thread(t).sum().wrapping_add(in_slots[t as usize]);
+            (n as i64).max(0) as u64
+        };
         let (checkouts, returns) = (count(Tally::Checkout), count(Tally::Return));
         let waited = self.waits.sum_of(0);
         PoolStats {

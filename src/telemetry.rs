@@ -3,22 +3,10 @@
 //!
 //! Handles are registered once, when the pool is built, with the label `pool` set to
 //! [`PoolOptions::name`](crate::PoolOptions::name): install the recorder (a Prometheus exporter,
-//! for example) before building the pool. Names, kinds and labels:
+//! for example) before building the pool.
 //!
-//! | metric | kind | labels | what |
-//! |---|---|---|---|
-//! | `shadowcat_pool_size` | gauge | `pool` | units of capacity in use (live resources and creates in flight) |
-//! | `shadowcat_pool_idle` | gauge | `pool` | idle resources available now |
-//! | `shadowcat_pool_in_use` | gauge | `pool` | resources checked out |
-//! | `shadowcat_pool_waiting` | gauge | `pool` | acquirers parked in line |
-//! | `shadowcat_pool_creating` | gauge | `pool` | creates in flight |
-//! | `shadowcat_pool_creates_total` | counter | `pool` | resources created |
-//! | `shadowcat_pool_create_failures_total` | counter | `pool` | creates that failed, panicked or timed out |
-//! | `shadowcat_pool_destroys_total` | counter | `pool`, `reason` | resources destroyed, by [`DestroyReason::as_str`](crate::DestroyReason::as_str) |
-//! | `shadowcat_pool_acquire_timeouts_total` | counter | `pool` | acquires that hit `acquire_timeout` |
-//! | `shadowcat_pool_rejected_waiters_total` | counter | `pool` | acquires refused by `max_waiters` |
-//! | `shadowcat_pool_wait_seconds` | histogram | `pool` | time parked acquires waited, from parking to being served |
-//! | `shadowcat_pool_create_seconds` | histogram | `pool` | time `Manager::create` took (kept apart from waiting) |
+//! The names, kinds and labels are listed in [`Pool::record_metrics`](crate::Pool::record_metrics)'
+//! docs.
 //!
 //! Counters and histograms are updated as events happen, off the acquire/release hot path (an
 //! acquire served at once records nothing). Gauges are set from a stats snapshot by every

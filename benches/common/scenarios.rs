@@ -25,7 +25,7 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_HIGHEST_NS, 3).expect("constant bounds are valid")
 }
 
-/// A benchmark scenario (ids as in the benchmark issue).
+/// A benchmark scenario (S1-S8, as `compare` names them; what each models is in `--help`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scenario {
     /// Current-thread runtime, 1 task, max 16 (pre-warmed), tight acquire → drop loop.

@@ -8,9 +8,11 @@
 //!
 //! # The handshake (DESIGN.md §7, race R8)
 //!
-//! A resource in a slot is counted in `size` but not in `avail`, like one checked out. So a task
-//! that finds nothing claimable registers as a waiter exactly as if every parked resource were in
-//! use, and every parked resource must then reach the line. The two sides meet in a
+//! A resource in a slot is counted in `size` but not in `avail`, like one checked out. So an
+//! acquirer that finds nothing published first looks in the other workers' slots while nobody
+//! waits (`Engine::claim`; a creator in line does the same before it registers), and otherwise
+//! registers as a waiter exactly as if every parked resource were in use; every parked resource
+//! must then reach the line. Every registration flushes the slots, a waiter's and a creator's. The two sides meet in a
 //! store-buffering handshake, with a `SeqCst` fence on each side between its write and its read:
 //!
 //! * the **releaser** claims its slot (`EMPTY → BUSY`, a plain store: a slot has one owner, the
@@ -229,10 +231,13 @@ impl<T> Slot<T> {
         value
     }
 
-    /// Adds `n` (wrapping) to tally `i`. Only the slot's owner calls it.
+    /// Adds `n` (wrapping) to tally `i` (none past [`TALLIES`]: it runs while the slot is
+    /// `BUSY`, where a panic would strand the slot). Only the slot's owner calls it.
     #[inline]
     fn tally(&self, i: usize, n: u64) {
-        let tally = &self.tallies[i];
+        let Some(tally) = self.tallies.get(i) else {
+            return;
+        };
         // Only this thread writes its slot's tallies while it owns the worker index (the next
         // owner of the index acquires our last store when it claims it), so a load and a store
         // lose nothing and need no locked instruction. Relaxed: readers only sum them.
