@@ -124,3 +124,32 @@ fn two_releases_never_share_a_slot() {
         assert_all_capacity_usable(&pool, &tracker);
     });
 }
+
+/// Model H6. A creator in line meets a resource parked on another worker. The main thread's
+/// acquire finds nothing idle and room to create, so it creates (behind a gate that never opens)
+/// while counted in line; thread 1 releases the pool's other resource meanwhile, parking it if it
+/// sees nobody waiting. The creator must be handed that resource: it takes it from the slot
+/// before registering, its flush after registering takes it, or the release's re-check sees the
+/// creator counted and hands it over through the queue. A resource left parked beside the
+/// creator's endless create blocks forever, which loom reports as a deadlock.
+#[test]
+fn a_creator_in_line_gets_a_resource_parked_meanwhile() {
+    model("a_creator_in_line_gets_a_resource_parked_meanwhile", || {
+        let gate = Gate::new();
+        let (pool, tracker) = pool_with(
+            options(2).worker_slots(2),
+            vec![Create::Ok, Create::GateThenOk(gate.clone())],
+        );
+        let held = acquire(&pool).unwrap();
+        let id = held.id();
+        let releaser = thread::spawn(move || drop(held));
+        let got = acquire(&pool).unwrap();
+        releaser.join().unwrap();
+        assert_eq!(got.id(), id, "the parked resource, not a new one");
+        drop(got);
+        // A create that never started leaves the gated attempt to the next create.
+        gate.open();
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
+}

@@ -8,11 +8,12 @@
 //!
 //! # The handshake (DESIGN.md §7, race R8)
 //!
-//! A resource in a slot is counted in `size` but not in `avail`, like one checked out. So an
-//! acquirer that finds nothing published first looks in the other workers' slots while nobody
-//! waits (`Engine::claim`; a creator in line does the same before it registers), and otherwise
-//! registers as a waiter exactly as if every parked resource were in use; every parked resource
-//! must then reach the line. Every registration flushes the slots, a waiter's and a creator's. The two sides meet in a
+//! A resource in a slot is counted in `size` but not in `avail`, like one checked out. So while
+//! nobody waits, an acquirer that would create (`Engine::claim`), a creator in line about to
+//! register, and an acquirer that `max_waiters` turns away first look in the other workers'
+//! slots; otherwise an acquirer registers as a waiter exactly as if every parked resource were
+//! in use, and every parked resource must then reach the line. Every registration flushes the
+//! slots, a waiter's and a creator's. The two sides meet in a
 //! store-buffering handshake, with a `SeqCst` fence on each side between its write and its read:
 //!
 //! * the **releaser** claims its slot (`EMPTY → BUSY`, a plain store: a slot has one owner, the

@@ -158,6 +158,16 @@ impl<'a, H: Host> Waiter<'a, H> {
             }
             Turn::Full => {
                 *slot = None;
+                // A refused registration flushes nothing, so a resource parked on another worker
+                // while nobody waits would stay there while we fail (`max_waiters(0)` on a full
+                // pool): take it. Nobody waits, so nobody is overtaken.
+                if let Some(hot) = host.hot() {
+                    if engine.state_word().peek().waiters() == 0 {
+                        if let Some((item, unit)) = hot.take_any() {
+                            return Joined::Item(item, unit);
+                        }
+                    }
+                }
                 Joined::Full
             }
             Turn::Closed => {
