@@ -7,12 +7,11 @@
 //! and create times) through the facade as they happen, labelled `pool="keyed"`
 //! ([`proxy::POOL_NAME`](crate::proxy::POOL_NAME)). It has no `record_metrics` of its own, so on
 //! every scrape the endpoint first sets the gauges from `KeyedPool::stats`:
-//! `shadowcat_pool_{size,idle,in_use,waiting}` under the same label, the number of keys in the
+//! `shadowcat_pool_{size,idle,in_use,waiting,creating}` under the same label, the number of keys in the
 //! pool as `http_proxy_upstream_keys`, and each upstream's connections (alive plus being
 //! opened) as `http_proxy_upstream_connections{upstream="http://ip:port"}`. It also sets
 //! `http_proxy_upstream_checkouts_total`, the proxy's own count of connections taken from the
-//! pool. Not reported: `shadowcat_pool_creating`, which `KeyedPool::stats` does not give (each
-//! key registers it, so the scrape shows it, always at 0).
+//! pool.
 //!
 //! Its includer also includes `proxy.rs` as `crate::proxy`, whose accept loop it serves with.
 
@@ -53,6 +52,7 @@ pub struct PoolMetrics {
     idle: Gauge,
     in_use: Gauge,
     waiting: Gauge,
+    creating: Gauge,
     /// One gauge per upstream of the route table.
     connections: Vec<(crate::proxy::UpstreamKey, Gauge)>,
 }
@@ -78,6 +78,7 @@ impl PoolMetrics {
             idle: metrics::gauge!("shadowcat_pool_idle", &pool),
             in_use: metrics::gauge!("shadowcat_pool_in_use", &pool),
             waiting: metrics::gauge!("shadowcat_pool_waiting", &pool),
+            creating: metrics::gauge!("shadowcat_pool_creating", &pool),
             connections,
             proxy,
         })
@@ -93,6 +94,7 @@ impl PoolMetrics {
         self.idle.set(stats.idle as f64);
         self.in_use.set(stats.in_use as f64);
         self.waiting.set(stats.waiting as f64);
+        self.creating.set(stats.creating as f64);
         for (key, gauge) in &self.connections {
             gauge.set(pool.key_stats(key).map_or(0, |s| s.size) as f64);
         }
