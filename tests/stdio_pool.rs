@@ -137,13 +137,19 @@ mod imp {
 
     // ===== helpers =====
 
+    /// Runs one test on a runtime of its own; a test still running after 90 s (far above what
+    /// a passing one needs) fails as hung instead of holding the binary forever.
     fn run(test: impl std::future::Future<Output = ()>) {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime")
-            .block_on(test);
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(90), test)
+                    .await
+                    .expect("the test hung")
+            });
     }
 
     /// A manager whose children are this test binary in `--serve` mode.

@@ -160,7 +160,9 @@ where
 
     /// Checks out a resource for `key`: an idle one of that key, a new one if the key and the
     /// total have room (or, at `max_total`, per the [`Saturation`] policy), otherwise waits its
-    /// turn behind earlier waiters of the key. Bounded by `acquire_timeout`; cancel-safe.
+    /// turn behind earlier waiters of the key. Bounded by `acquire_timeout` (an acquire that
+    /// finds its key just removed as empty starts over on a fresh entry, and its limit with it:
+    /// that happens before any wait); cancel-safe.
     ///
     /// Errors: [`Error::Closed`] if the pool is closed or the key was closed with
     /// [`close_key`](Self::close_key) while this acquire was under way; [`Error::Saturated`]

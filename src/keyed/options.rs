@@ -38,9 +38,15 @@ pub enum Saturation {
 
 /// Configures and builds a [`KeyedPool`] of `T` per key `K`.
 ///
-/// `max_per_key` and `max_total` are required; everything else has the same default as
-/// [`PoolOptions`](crate::PoolOptions). [`build`](Self::build) rejects invalid values with a
-/// [`BuildError`] naming the field. `K` and `T` are usually inferred from the manager passed to
+/// `max_per_key` and `max_total` are required; the options both builders have take the same
+/// default as in [`PoolOptions`](crate::PoolOptions). [`build`](Self::build) rejects invalid
+/// values with a [`BuildError`] naming the field.
+///
+/// What a key's pool does not offer, next to a [`Pool`](crate::Pool): no `min_connections` or
+/// warm-up (keys come and go), no hot slots (they would cost a cache line per key per worker),
+/// no slow-acquire warning (`acquire_slow_threshold`), a fixed `max_lifetime_jitter` of a tenth,
+/// and metrics labelled `pool="keyed"` (there is no `name`); the gauges are the caller's to set
+/// from [`KeyedPool::stats`](crate::KeyedPool::stats). `K` and `T` are usually inferred from the manager passed to
 /// `build`; name them (`KeyedPoolOptions::<K, T>::new()`) when a hook is set first.
 ///
 /// ```
