@@ -31,6 +31,27 @@ impl std::fmt::Display for HookKind {
 }
 
 /// Why [`Pool::acquire`](crate::Pool::acquire) failed.
+///
+/// A proxy maps it to a response: no capacity in time is the proxy's own overload, a failed
+/// create is the upstream's fault. The enum is `#[non_exhaustive]`, so a `match` needs a last
+/// arm:
+///
+/// ```
+/// use shadowcat_pool::Error;
+///
+/// fn status(error: &Error) -> u16 {
+///     match error {
+///         // No capacity in time, or load shed by `max_waiters` or `Saturation::Fail`.
+///         Error::Timeout(_) | Error::TooManyWaiters(_) | Error::Saturated(_) => 503,
+///         // The upstream refused a new connection, or `after_create` rejected it.
+///         Error::Create(_) | Error::Hook { .. } => 502,
+///         // Shutting down.
+///         Error::Closed => 503,
+///         _ => 500,
+///     }
+/// }
+/// assert_eq!(status(&Error::Timeout(std::time::Duration::from_secs(2))), 503);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -53,6 +53,53 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///     }
 /// }
 /// ```
+///
+/// A session that can be pinged (`check`, run on hand-out with
+/// [`test_before_acquire`](crate::PoolOptions::test_before_acquire)) and that says goodbye
+/// before it is dropped (`destroy`, bounded by `release_timeout`):
+///
+/// ```
+/// use shadowcat_pool::{Manager, PoolOptions};
+///
+/// struct Session { open: bool }
+///
+/// impl Session {
+///     async fn ping(&mut self) -> std::io::Result<()> {
+///         if self.open { Ok(()) } else { Err(std::io::Error::other("closed by peer")) }
+///     }
+///     async fn goodbye(self) {}
+/// }
+///
+/// struct Sessions;
+///
+/// impl Manager for Sessions {
+///     type Resource = Session;
+///     type Error = std::io::Error;
+///
+///     async fn create(&self) -> std::io::Result<Session> {
+///         Ok(Session { open: true })
+///     }
+///
+///     // A failed check destroys the session; the acquire goes on with another one.
+///     async fn check(&self, session: &mut Session) -> std::io::Result<()> {
+///         session.ping().await
+///     }
+///
+///     async fn destroy(&self, session: Session) {
+///         session.goodbye().await;
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let pool = PoolOptions::new()
+///     .max_connections(4)
+///     .test_before_acquire(true)
+///     .build(Sessions)
+///     .unwrap();
+/// let session = pool.acquire().await.unwrap();
+/// assert!(session.open);
+/// # }
+/// ```
 pub trait Manager: Send + Sync + 'static {
     /// The pooled resource.
     type Resource: Send + 'static;

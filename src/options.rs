@@ -300,6 +300,21 @@ impl<T> PoolOptions<T> {
     /// anyway); [`PoolStats::rejected_waiters`](crate::PoolStats::rejected_waiters) counts them.
     /// `0` never waits. Acquirers that are creating a resource are not counted. Default: `None`
     /// (no limit beyond the 4,194,303 the state word can count).
+    ///
+    /// ```
+    /// # use shadowcat_pool::{from_fn, Error, PoolOptions};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pool = PoolOptions::new()
+    ///     .max_connections(1)
+    ///     .max_waiters(0) // shed load: never queue
+    ///     .build(from_fn(|| async { Ok::<_, std::io::Error>(()) }))
+    ///     .unwrap();
+    /// let busy = pool.acquire().await.unwrap();
+    /// assert!(matches!(pool.acquire().await, Err(Error::TooManyWaiters(0))));
+    /// assert_eq!(pool.stats().rejected_waiters, 1);
+    /// # drop(busy);
+    /// # }
+    /// ```
     pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
         self.max_waiters = n.into();
         self
@@ -315,6 +330,18 @@ impl<T> PoolOptions<T> {
     /// Runs on an idle resource before it is handed out (not in [`Pool::try_acquire`]).
     /// `Ok(false)`, an error or a panic closes the resource, and the acquire moves on to another.
     /// [`Metadata::idle_for`] tells how long it sat idle. Default: none.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use shadowcat_pool::{from_fn, PoolOptions};
+    /// // An upstream closes keep-alive connections idle for 60 s: don't hand one out that close.
+    /// let options = PoolOptions::<String>::new()
+    ///     .max_connections(8)
+    ///     .before_acquire(|_conn, meta| Box::pin(async move {
+    ///         Ok(meta.idle_for < Duration::from_secs(55))
+    ///     }));
+    /// # let _ = options.build(from_fn(|| async { Ok::<_, std::io::Error>(String::new()) }));
+    /// ```
     pub fn before_acquire<F>(mut self, hook: F) -> Self
     where
         F: for<'c> Fn(&'c mut T, Metadata) -> BoxFuture<'c, Result<bool, BoxError>>
@@ -331,6 +358,18 @@ impl<T> PoolOptions<T> {
     /// the current tokio runtime, which holds the resource's unit of capacity until it finishes
     /// (with no runtime, the resource is closed instead). Without this hook, release never
     /// spawns. Default: none.
+    ///
+    /// ```
+    /// # use shadowcat_pool::{from_fn, PoolOptions};
+    /// // Reset per-request state before the next user gets the session; refuse a dirty one.
+    /// let options = PoolOptions::<Vec<u8>>::new()
+    ///     .max_connections(8)
+    ///     .after_release(|buf, _meta| Box::pin(async move {
+    ///         buf.clear();
+    ///         Ok(buf.capacity() < 1 << 20) // don't keep huge buffers
+    ///     }));
+    /// # let _ = options.build(from_fn(|| async { Ok::<_, std::io::Error>(Vec::new()) }));
+    /// ```
     pub fn after_release<F>(mut self, hook: F) -> Self
     where
         F: for<'c> Fn(&'c mut T, Metadata) -> BoxFuture<'c, Result<bool, BoxError>>

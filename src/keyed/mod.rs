@@ -230,6 +230,28 @@ where
     /// one is destroyed the key leaves the map (here, or at the next maintenance pass if this
     /// future is dropped first), and a later acquire starts it fresh. Returns whether the key
     /// existed.
+    ///
+    /// ```
+    /// # use shadowcat_pool::{keyed_fn, Error, KeyedPoolOptions};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pool = KeyedPoolOptions::new()
+    ///     .max_per_key(2)
+    ///     .max_total(8)
+    ///     .build(keyed_fn(|host: &&str| {
+    ///         let host = *host;
+    ///         async move { Ok::<_, std::io::Error>(format!("connection to {host}")) }
+    ///     }))
+    ///     .unwrap();
+    /// let stale = pool.acquire(&"10.0.0.7:80").await.unwrap();
+    /// // The upstream was redeployed: drop its connections, the one in use when it comes back.
+    /// let draining = pool.close_key(&"10.0.0.7:80");
+    /// assert!(matches!(pool.acquire(&"10.0.0.7:80").await, Err(Error::Closed)));
+    /// drop(stale);
+    /// assert!(draining.await);
+    /// // Drained and gone: the next acquire starts the key afresh.
+    /// assert!(pool.acquire(&"10.0.0.7:80").await.is_ok());
+    /// # }
+    /// ```
     pub fn close_key<'a>(&'a self, key: &'a K) -> impl Future<Output = bool> + Send + 'a {
         // Closed here, not at the first poll (as `close`).
         let entry = self.inner.map.get(key);

@@ -57,9 +57,9 @@ pub enum Saturation {
 /// let pool = KeyedPoolOptions::new()
 ///     .max_per_key(4)
 ///     .max_total(16)
-///     .max_idle_total(Some(8))
+///     .max_idle_total(8)
 ///     .saturation(Saturation::Evict)
-///     .idle_timeout(Some(Duration::from_secs(90)))
+///     .idle_timeout(Duration::from_secs(90))
 ///     .build(keyed_fn(|host: &String| {
 ///         let host = host.clone();
 ///         async move { Ok::<_, std::io::Error>(format!("connection to {host}")) }
