@@ -163,6 +163,56 @@ fn dropping_the_last_handle_with_work_in_flight_frees_the_pool() {
     );
 }
 
+/// The last handle dropped on one thread while other threads release at the same moment: each
+/// release may park its resource just before close's flush takes it (and frees the pool, if
+/// that was the last reference), so the releases' last steps race the free. Nothing may be
+/// lost, destroyed twice, or keep the pool alive. Real threads, many rounds: the interleavings
+/// come from the machine, so this exercises the race rather than proving it (the argument is in
+/// `engine/hot.rs`).
+#[test]
+fn releases_racing_the_last_handles_drop_free_the_pool() {
+    const THREADS: usize = 3;
+    for round in 0..200 {
+        let m = TestManager::new();
+        let counts = m.counts();
+        let pool = options(THREADS).worker_slots(4).build(m).unwrap();
+        let conns: Vec<_> = current_thread().block_on(async {
+            let mut conns = Vec::new();
+            for _ in 0..THREADS {
+                conns.push(pool.acquire().await.unwrap());
+            }
+            conns
+        });
+        let start = Arc::new(std::sync::Barrier::new(THREADS + 1));
+        let releasers: Vec<_> = conns
+            .into_iter()
+            .map(|conn| {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    drop(conn); // parks in this thread's slot unless it sees the close
+                })
+            })
+            .collect();
+        start.wait();
+        drop(pool); // the last handle: closes and flushes the slots
+        for r in releasers {
+            r.join().unwrap();
+        }
+        assert_eq!(counts.live(), 0, "round {round}: {counts:?}");
+        assert_eq!(
+            counts.destroy_calls.load(Ordering::SeqCst),
+            THREADS,
+            "round {round}"
+        );
+        assert_eq!(
+            Arc::strong_count(&counts),
+            1,
+            "round {round}: the pool (and its manager) was not freed"
+        );
+    }
+}
+
 #[test]
 fn worker_slots_is_validated_by_build() {
     let err = PoolOptions::<Conn>::new()
