@@ -1,5 +1,6 @@
 //! [`PoolConnection`]: a checked-out resource, returned to the pool when dropped.
 
+use std::mem::ManuallyDrop;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
@@ -48,7 +49,9 @@ use crate::tracked::Tracked;
 pub struct PoolConnection<T: Send + 'static> {
     /// The resource's box, holding its unit of capacity (`Record::unit`): one pointer, so the
     /// handle moves in one register. Empty only after `detach`, `close` or `drop` took it out.
-    tracked: Option<Tracked<T>>,
+    /// `ManuallyDrop` because `Drop::drop` always takes it: without it the field's own drop
+    /// glue ran after the release, a check that kept a register saved across the release.
+    tracked: ManuallyDrop<Option<Tracked<T>>>,
 }
 
 impl<T: Send + 'static> PoolConnection<T> {
@@ -57,7 +60,7 @@ impl<T: Send + 'static> PoolConnection<T> {
     pub(crate) fn new(mut tracked: Tracked<T>, unit: Unit<T>) -> Self {
         tracked.unit = Some(unit);
         PoolConnection {
-            tracked: Some(tracked),
+            tracked: ManuallyDrop::new(Some(tracked)),
         }
     }
 
@@ -137,10 +140,12 @@ impl<T: Send + 'static> PoolConnection<T> {
     #[inline]
     fn parts(&mut self) -> Option<(Tracked<T>, Unit<T>)> {
         let mut tracked = self.tracked.take()?;
-        let unit = tracked
-            .unit
-            .take()
-            .expect("a checked-out record holds its unit");
+        // `new` puts the unit in, and only this takes it out. Not an `expect`: a panic path
+        // here would keep registers saved on every release; in a debug build it still panics.
+        let Some(unit) = tracked.unit.take() else {
+            debug_assert!(false, "a checked-out record holds its unit");
+            return None;
+        };
         Some((tracked, unit))
     }
 

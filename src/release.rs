@@ -14,8 +14,24 @@ use crate::tracked::Tracked;
 
 /// Takes back a resource from its user: destroyed if `Manager::is_reusable` rejects it or its
 /// lifetime ran out, else (after `after_release`, if set) returned to the idle set.
+///
+/// A pool with nothing to check on release (no clock to read, no `after_release` hook, the
+/// manager's default `is_reusable`) goes straight to the engine; everything else is out of line,
+/// so that the plain release holds no call on its path (`benches/RESULTS.md`, "The release
+/// without a call on its path").
 #[inline]
 pub(crate) fn release<T: Send + 'static>(mut tracked: Tracked<T>, unit: Unit<T>) {
+    if unit.host().releases_plainly() {
+        // What `release_checked` stamps without a clock.
+        tracked.idle_since = Stamp::NONE;
+        return Engine::release(unit, tracked, Some(Tally::Return as usize));
+    }
+    release_checked(tracked, unit)
+}
+
+/// [`release`] with its checks: `is_reusable`, the lifetime, `after_release`.
+#[inline(never)]
+fn release_checked<T: Send + 'static>(mut tracked: Tracked<T>, unit: Unit<T>) {
     let shared = unit.host();
     // The return is counted on each way out: in the worker's hot slot if it parks there (the
     // engine's tally), else in the per-thread cells.

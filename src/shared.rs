@@ -151,6 +151,16 @@ impl<T: Send + 'static> Shared<T> {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Whether a release has nothing to check: no clock to read (`idle_timeout`, `max_lifetime`
+    /// or a hook that needs idle times), no `after_release` hook, and a manager that keeps the
+    /// default `is_reusable` (`manager::Checks`).
+    #[inline]
+    pub(crate) fn releases_plainly(&self) -> bool {
+        !self.config.release_needs_clock
+            && self.config.hooks.after_release.is_none()
+            && self.checks.reusable() == Known::Default
+    }
+
     /// The time a resource going idle now is stamped with: read from the clock only when an
     /// option or hook needs it.
     #[inline]

@@ -202,11 +202,20 @@ impl<I: Send + 'static> Engine<I> {
     ) {
         // The unit and its pool reference go into the slot with the item.
         if let Err((item, guard)) = HotSlots::park(item, guard, tally) {
-            if let Some(i) = tally {
-                guard.host().tally_unparked(i);
-            }
-            Self::release_to_queue(guard, item);
+            Self::release_unparked(guard, item, tally);
         }
+    }
+
+    /// [`release`](Self::release) of an item its slot did not take. Out of line, so that the
+    /// park is the only code on the release's path: a call inside it would make every release
+    /// save and restore registers (`benches/RESULTS.md`, "The release without a call on its
+    /// path").
+    #[inline(never)]
+    fn release_unparked<H: Host<Item = I>>(guard: CapacityGuard<H>, item: I, tally: Option<usize>) {
+        if let Some(i) = tally {
+            guard.host().tally_unparked(i);
+        }
+        Self::release_to_queue(guard, item);
     }
 
     /// [`release`](Self::release) past the hot slot: hand the item to the oldest waiter in the

@@ -67,7 +67,9 @@
 //! (DESIGN.md §13).
 
 use super::guard::CapacityGuard;
-use super::loom::{fence, worker_index, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use super::loom::{
+    fence, worker_index, worker_index_if_claimed, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+};
 use super::state::StateWord;
 use super::Host;
 
@@ -297,8 +299,10 @@ impl<T> Slot<T> {
             return Err(value);
         }
         // SAFETY: our claim store moved the state from EMPTY to BUSY (only we move this slot out
-        // of EMPTY): we own the cell, and the slot is live (we still own `value`).
-        unsafe { &(*this).cell.value }.with_mut(|cell| unsafe { *cell = Some(value) });
+        // of EMPTY): we own the cell, and the slot is live (we still own `value`). The cell is
+        // `None` in EMPTY (every take and flush leaves it so), so writing without dropping the
+        // old value loses nothing, and keeps a drop call (never made) off the release's path.
+        unsafe { &(*this).cell.value }.with_mut(|cell| unsafe { cell.write(Some(value)) });
         // SAFETY: the slot is live (we still own `value`), and we are its owner.
         let slot = unsafe { &*this };
         if let Some(i) = tally {
@@ -368,6 +372,16 @@ impl<H: Host> HotSlots<H> {
         worker_index().and_then(|i| self.slots.get(i))
     }
 
+    /// [`own`](Self::own) for a release: only if this thread has claimed its worker index
+    /// already. Claiming is a call, and a call anywhere on the release's path makes it save
+    /// registers on every release (measured: `benches/RESULTS.md`, "The release without a call
+    /// on its path"). A thread's first release before any acquire goes through the queue, and
+    /// counting that return claims the index.
+    #[inline]
+    fn own_if_claimed(&self) -> Option<&Slot<Parked<H>>> {
+        worker_index_if_claimed().and_then(|i| self.slots.get(i))
+    }
+
     /// Parks an item and its unit in this thread's slot of `unit`'s pool, if that pool has hot
     /// slots, nobody waits, and the pool is open and within its bound (before and after the
     /// handshake's fence); otherwise (or if the slot is occupied or busy) hands them back. A
@@ -389,7 +403,7 @@ impl<H: Host> HotSlots<H> {
             if !may_park(state) {
                 return Err((item, unit));
             }
-            let Some(slot) = hot.own() else {
+            let Some(slot) = hot.own_if_claimed() else {
                 return Err((item, unit));
             };
             (slot, state)

@@ -82,6 +82,11 @@ pub(crate) fn worker_index() -> Option<usize> {
         .filter(|&i| i < WORKER_INDICES)
 }
 
+/// [`worker_index`]: a loom thread's index is its id, there from the start.
+pub(crate) fn worker_index_if_claimed() -> Option<usize> {
+    worker_index()
+}
+
 /// The idle set: a bounded MPMC queue on loom atomics, with the algorithm and orderings of
 /// crossbeam's `ArrayQueue` (Vyukov's bounded queue: a stamp per slot, `head` and `tail`
 /// carrying a lap above the index). Loom sees every access, so a pop that is not ordered after

@@ -137,6 +137,16 @@ pub(crate) fn worker_index() -> Option<usize> {
     }
 }
 
+/// This thread's worker index if it has claimed one already; never claims. For the release's
+/// park, which must not hold a call on its path (`HotSlots::park`).
+#[inline]
+pub(crate) fn worker_index_if_claimed() -> Option<usize> {
+    match CACHED.try_with(std::cell::Cell::get).unwrap_or(EXITED) {
+        i if i < WORKER_INDICES => Some(i),
+        _ => None,
+    }
+}
+
 /// [`worker_index`] for a thread without a usable index: the first call claims one.
 #[cold]
 fn worker_index_cold(cached: usize) -> Option<usize> {
