@@ -63,7 +63,7 @@ async fn released_after_close_the_resource_is_destroyed_without_the_hook() {
     // Wait until the pool says it is closed, then release into it.
     pool.close_event().await;
     drop(conn);
-    closing.await.unwrap();
+    support::within("the closing task", closing).await.unwrap();
 
     let s = pool.stats();
     assert_eq!(

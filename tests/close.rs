@@ -32,7 +32,7 @@ async fn close_wakes_every_waiter_with_closed() {
     assert!(matches!(pool.acquire().await, Err(Error::Closed)));
     assert!(pool.try_acquire().is_none());
     drop(held);
-    closing.await;
+    support::within("close()", closing).await;
     assert_eq!(pool.stats().size, 0);
 }
 
@@ -88,7 +88,7 @@ async fn close_awaits_async_teardown() {
         "the unit is held until teardown finishes"
     );
     gate.add_permits(1);
-    closing.await;
+    support::within("close()", closing).await;
     assert_eq!(pool.stats().size, 0);
     assert_eq!(counts.live(), 0);
 }
@@ -119,7 +119,7 @@ async fn release_after_close_destroys_instead_of_idling() {
     let closing = tokio::spawn(async move { closer.close().await });
     pool.close_event().await;
     drop(conn);
-    closing.await.unwrap();
+    support::within("the closing task", closing).await.unwrap();
     assert_eq!(pool.stats().idle, 0);
     assert_eq!(counts.live(), 0);
 }

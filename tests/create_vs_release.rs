@@ -28,7 +28,9 @@ async fn creator_takes_a_released_resource_and_the_create_finishes_in_the_backgr
 
     // Let the background create finish: it must land idle, and size stays at max.
     gate.add_permits(1);
-    let extra = pool.acquire().await.unwrap();
+    let extra = support::within("the acquire of the late create", pool.acquire())
+        .await
+        .unwrap();
     assert_eq!(extra.id, 1, "the late create became an idle resource");
     let s = pool.stats();
     assert_eq!((s.size, s.created), (2, 2), "{s:?}");
@@ -115,7 +117,9 @@ async fn a_create_finishing_as_its_creator_is_served_lands_after_its_hook() {
     assert_eq!(*conn, 0);
     drop(creating);
     // Both resources are ours: 0 in hand, 1 through the hook's task into the idle set.
-    let other = pool.acquire().await.unwrap();
+    let other = support::within("the acquire of the late create", pool.acquire())
+        .await
+        .unwrap();
     assert_eq!(*other, 1, "the late create became an idle resource");
     let s = pool.stats();
     assert_eq!((s.size, s.created, s.in_use), (2, 2, 2), "{s:?}");

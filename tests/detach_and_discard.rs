@@ -53,7 +53,7 @@ async fn close_awaits_teardown_then_frees_the_unit() {
     assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 1);
     assert_eq!(pool.stats().size, 1, "the unit is held while teardown runs");
     gate.add_permits(1);
-    closing.await;
+    support::within("close()", closing).await;
     assert_eq!(pool.stats().size, 0);
     assert_quiescent(&pool, &counts);
 }

@@ -40,7 +40,9 @@ async fn hook_that(mode: u8) {
     assert_eq!(pool.stats().idle, 1);
 
     next.store(mode, Ordering::SeqCst);
-    let second = pool.acquire().await.expect("served by a fresh resource");
+    let second = support::within("an acquire after the rejection", pool.acquire())
+        .await
+        .expect("served by a fresh resource");
     assert_ne!(second.id, first_id, "the rejected resource was handed out");
     drop(second);
 
@@ -98,7 +100,9 @@ async fn a_panicking_health_check_closes_the_resource_and_acquire_moves_on() {
     drop(first);
 
     // Resource 1 is idle; its check panics, so it is destroyed and resource 2 is created.
-    let second = pool.acquire().await.expect("served by a fresh resource");
+    let second = support::within("an acquire after the rejection", pool.acquire())
+        .await
+        .expect("served by a fresh resource");
     assert_eq!(*second, 2);
     drop(second);
     let s = pool.stats();

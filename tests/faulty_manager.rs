@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use shadowcat_pool::{Error, HookKind};
 use support::{
-    assert_quiescent, drain_capacity, options, parked, CreateMode, Gated, TestManager, HANG_GUARD,
+    assert_quiescent, drain_capacity, options, parked, within, CreateMode, Gated, TestManager,
+    HANG_GUARD,
 };
 
 #[tokio::test]
@@ -107,7 +108,10 @@ async fn failing_check_destroys_and_moves_on() {
     m.check_fails.store(true, Ordering::SeqCst);
     let pool = options(1).test_before_acquire(true).build(m).unwrap();
     drop(pool.acquire().await.unwrap()); // created: not checked
-    let conn = pool.acquire().await.unwrap(); // idle one fails its check; a new one is made
+                                         // The idle one fails its check; a new one is made with its unit.
+    let conn = within("an acquire past a failed check", pool.acquire())
+        .await
+        .unwrap();
     assert_eq!(conn.id, 1);
     drop(conn);
     let s = pool.stats();
@@ -125,7 +129,8 @@ async fn broken_release_is_destroyed_and_its_unit_reused() {
     drop(conn);
     let s = pool.stats();
     assert_eq!((s.size, s.destroyed.broken), (0, 1), "{s:?}");
-    assert_eq!(pool.acquire().await.unwrap().id, 1);
+    let reused = within("an acquire with the broken one's unit", pool.acquire());
+    assert_eq!(reused.await.unwrap().id, 1);
     assert_quiescent(&pool, &counts);
 }
 

@@ -278,6 +278,15 @@ pub async fn parked<T: Send + 'static>(
 /// purpose: it only bounds a failing test, it measures nothing.
 pub const HANG_GUARD: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Awaits `f`, failing the test (naming `what`) if it takes longer than [`HANG_GUARD`]: for an
+/// await whose completion is the behaviour under test (a hand-off after a release, a close), so
+/// that a regression fails instead of hanging the run. Needs a tokio runtime with timers.
+pub async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(HANG_GUARD, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {HANG_GUARD:?}"))
+}
+
 /// How long a test waits for a multi-threaded storm's tasks (thousands of cycles, in a debug
 /// build, on a loaded machine) before calling one stranded. Only bounds a failing test.
 pub const STORM_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
