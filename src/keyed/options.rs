@@ -43,10 +43,10 @@ pub enum Saturation {
 /// values with a [`BuildError`] naming the field.
 ///
 /// What a key's pool does not offer, next to a [`Pool`](crate::Pool): no `min_connections` or
-/// warm-up (keys come and go), no hot slots (they would cost a cache line per key per worker),
-/// no slow-acquire warning (`acquire_slow_threshold`), a fixed `max_lifetime_jitter` of a tenth,
-/// and metrics labelled `pool="keyed"` (there is no `name`); the gauges are the caller's to set
-/// from [`KeyedPool::stats`](crate::KeyedPool::stats). `K` and `T` are usually inferred from the manager passed to
+/// warm-up (keys come and go), no hot slots (they would cost a cache line per key per worker), a
+/// fixed `max_lifetime_jitter` of a tenth, and no `record_metrics` (the gauges are the caller's
+/// to set from [`KeyedPool::stats`](crate::KeyedPool::stats)). The slow-acquire warning is off
+/// unless [`acquire_slow_threshold`](Self::acquire_slow_threshold) is set. `K` and `T` are usually inferred from the manager passed to
 /// `build`; name them (`KeyedPoolOptions::<K, T>::new()`) when a hook is set first.
 ///
 /// ```
@@ -82,6 +82,8 @@ pub struct KeyedPoolOptions<K, T> {
     maintenance_interval: Option<Duration>,
     release_timeout: Option<Duration>,
     max_waiters_per_key: Option<usize>,
+    acquire_slow_threshold: Option<Duration>,
+    name: &'static str,
     hooks: KeyedHooks<K, T>,
 }
 
@@ -109,6 +111,8 @@ impl<K, T> std::fmt::Debug for KeyedPoolOptions<K, T> {
             .field("maintenance_interval", &self.maintenance_interval)
             .field("release_timeout", &self.release_timeout)
             .field("max_waiters_per_key", &self.max_waiters_per_key)
+            .field("acquire_slow_threshold", &self.acquire_slow_threshold)
+            .field("name", &self.name)
             .field("after_create", &self.hooks.after_create.is_some())
             .field("before_acquire", &self.hooks.before_acquire.is_some())
             .field("after_release", &self.hooks.after_release.is_some())
@@ -137,6 +141,8 @@ pub(crate) struct KeyedConfig {
     pub(crate) maintenance_interval: Duration,
     pub(crate) release_timeout: Option<Duration>,
     pub(crate) max_waiters_per_key: Option<usize>,
+    pub(crate) acquire_slow_threshold: Option<Duration>,
+    pub(crate) name: &'static str,
     /// Whether a hook needs the idle stamp on release (`before_acquire`'s `idle_for`).
     pub(crate) hooks_need_clock: bool,
 }
@@ -158,6 +164,8 @@ impl<K, T> KeyedPoolOptions<K, T> {
             maintenance_interval: None,
             release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
             max_waiters_per_key: None,
+            acquire_slow_threshold: None,
+            name: "keyed",
             hooks: KeyedHooks::default(),
         }
     }
@@ -248,6 +256,22 @@ impl<K, T> KeyedPoolOptions<K, T> {
     /// wait would fail every acquire that finds its key busy). Default: no limit.
     pub fn max_waiters_per_key(mut self, n: impl Into<Option<usize>>) -> Self {
         self.max_waiters_per_key = n.into();
+        self
+    }
+
+    /// A name for the pool: the `pool` label of its metrics (with the `metrics` feature), so
+    /// that two keyed pools in one process can be told apart. Default: `"keyed"`.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Acquires that wait longer than this log a `WARN` event, as
+    /// [`PoolOptions::acquire_slow_threshold`](crate::PoolOptions::acquire_slow_threshold).
+    /// Default: `None` (off): a keyed pool that waits for capacity across
+    /// keys ([`Saturation::Wait`]) waits by design.
+    pub fn acquire_slow_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Self {
+        self.acquire_slow_threshold = threshold.into();
         self
     }
 
@@ -433,6 +457,8 @@ impl<K, T> KeyedPoolOptions<K, T> {
             maintenance_interval,
             release_timeout: self.release_timeout,
             max_waiters_per_key: self.max_waiters_per_key,
+            acquire_slow_threshold: self.acquire_slow_threshold,
+            name: self.name,
             hooks_need_clock: self.hooks.before_acquire.is_some()
                 || self.hooks.after_release.is_some(),
         })
@@ -450,7 +476,7 @@ impl KeyedConfig {
             // A key's pool is small and many keys share the workers: slots would cost per key.
             worker_slots: 0,
             max_waiters: self.max_waiters_per_key,
-            name: "keyed",
+            name: self.name,
             min: 0,
             warmup_concurrency: 1,
             acquire_timeout: self.acquire_timeout,
@@ -460,7 +486,7 @@ impl KeyedConfig {
             lifetime_jitter: self.max_lifetime.map_or(Duration::ZERO, |life| life / 10),
             test_before_acquire: self.test_before_acquire,
             maintenance_interval: self.maintenance_interval,
-            slow_acquire_nanos: crate::config::slow_acquire_nanos(None),
+            slow_acquire_nanos: crate::config::slow_acquire_nanos(self.acquire_slow_threshold),
             release_timeout: self.release_timeout,
             needs_maintenance: false,
             release_needs_clock: self.idle_timeout.is_some()
