@@ -128,8 +128,8 @@ impl<I: Send + 'static> Engine<I> {
         // the wait cycle 49 instructions (4%), for nothing the registration does not do.
         let engine = host.engine();
         let s = engine.state.peek();
-        if s.avail() == 0 && s.waiters() == 0 && (!create || s.size() < engine.max()) {
-            if let Some((item, unit)) = hot.take_any() {
+        if s.avail() == 0 && (!create || s.size() < engine.max()) {
+            if let Some((item, unit)) = hot.take_any(s) {
                 return Claim::Idle(item, unit);
             }
         }

@@ -70,7 +70,7 @@ use super::guard::CapacityGuard;
 use super::loom::{
     fence, worker_index, worker_index_if_claimed, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
 };
-use super::state::StateWord;
+use super::state::{State, StateWord};
 use super::Host;
 
 /// What a slot holds: an idle item and the unit it keeps (with its pool reference).
@@ -426,8 +426,16 @@ impl<H: Host> HotSlots<H> {
     }
 
     /// Takes from another thread's slot (the caller already looked in its own), starting after
-    /// its own.
-    pub(super) fn take_any(&self) -> Option<Parked<H>> {
+    /// its own, but only if nobody waits in `s`, the state word as the caller last read it: a
+    /// resource parked on another worker may be taken ahead of the line only when there is no
+    /// line (while anyone waits, the slots are flushed to it; DESIGN.md §8).
+    // Out of line: its callers (a claim, a join) are on the wait path, and inlined it cost the
+    // wait cycle 5 instructions more (callgrind, `benches/perf-guard.sh`).
+    #[inline(never)]
+    pub(super) fn take_any(&self, s: State) -> Option<Parked<H>> {
+        if s.waiters() > 0 {
+            return None;
+        }
         // A thread without a slot of its own looks at all of them.
         let (own, first) = match worker_index() {
             Some(i) if i < self.slots.len() => (i, 1),

@@ -162,10 +162,8 @@ impl<'a, H: Host> Waiter<'a, H> {
                 // while nobody waits would stay there while we fail (`max_waiters(0)` on a full
                 // pool): take it. Nobody waits, so nobody is overtaken.
                 if let Some(hot) = host.hot() {
-                    if engine.state_word().peek().waiters() == 0 {
-                        if let Some((item, unit)) = hot.take_any() {
-                            return Joined::Item(item, unit);
-                        }
+                    if let Some((item, unit)) = hot.take_any(engine.state_word().peek()) {
+                        return Joined::Item(item, unit);
                     }
                 }
                 Joined::Full
@@ -191,8 +189,8 @@ impl<'a, H: Host> Waiter<'a, H> {
         let engine = host.engine();
         if let Some(hot) = host.hot() {
             let s = engine.state_word().peek();
-            if s.waiters() == 0 && s.avail() == 0 {
-                if let Some((item, parked)) = hot.take_any() {
+            if s.avail() == 0 {
+                if let Some((item, parked)) = hot.take_any(s) {
                     drop(unit); // ours goes back: the parked resource has a unit of its own
                     return CreatorJoined::Item(item, parked);
                 }
