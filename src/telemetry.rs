@@ -11,10 +11,14 @@
 //! Counters and histograms are updated as events happen, off the acquire/release hot path (an
 //! acquire served at once records nothing). Gauges are set from a stats snapshot by every
 //! maintenance pass and by [`Pool::record_metrics`](crate::Pool::record_metrics), which a scrape
-//! handler can call.
+//! handler can call. A keyed pool's gauges ([`KeyedGauges`]) are the whole pool's, set the same
+//! way by its maintenance task and by
+//! [`KeyedPool::record_metrics`](crate::KeyedPool::record_metrics); its keys' pools report their
+//! events under the keyed pool's name, so the counters and histograms add up across keys.
 
 use std::time::Duration;
 
+use crate::keyed::KeyedPoolStats;
 use crate::stats::{DestroyReason, PoolStats};
 
 #[cfg(feature = "metrics")]
@@ -31,11 +35,64 @@ mod imp {
         rejected: Counter,
         wait: Histogram,
         create_time: Histogram,
+        gauges: Gauges,
+    }
+
+    /// The gauges both kinds of pool set from a snapshot.
+    struct Gauges {
         size: Gauge,
         idle: Gauge,
         in_use: Gauge,
         waiting: Gauge,
         creating: Gauge,
+    }
+
+    impl Gauges {
+        fn new(label: &[(&'static str, String); 1]) -> Self {
+            Gauges {
+                size: gauge!("shadowcat_pool_size", label),
+                idle: gauge!("shadowcat_pool_idle", label),
+                in_use: gauge!("shadowcat_pool_in_use", label),
+                waiting: gauge!("shadowcat_pool_waiting", label),
+                creating: gauge!("shadowcat_pool_creating", label),
+            }
+        }
+
+        fn set(&self, size: usize, idle: usize, in_use: usize, waiting: usize, creating: usize) {
+            self.size.set(size as f64);
+            self.idle.set(idle as f64);
+            self.in_use.set(in_use as f64);
+            self.waiting.set(waiting as f64);
+            self.creating.set(creating as f64);
+        }
+    }
+
+    /// A keyed pool's gauges: the [`Telemetry`] gauges summed over its keys, and the number of
+    /// keys.
+    pub(crate) struct KeyedGauges {
+        gauges: Gauges,
+        keys: Gauge,
+    }
+
+    impl KeyedGauges {
+        pub(crate) fn new(pool: &str) -> Self {
+            let label = [("pool", pool.to_string())];
+            KeyedGauges {
+                gauges: Gauges::new(&label),
+                keys: gauge!("shadowcat_pool_keys", &label),
+            }
+        }
+
+        pub(crate) fn set(&self, stats: &KeyedPoolStats) {
+            self.gauges.set(
+                stats.size,
+                stats.idle,
+                stats.in_use,
+                stats.waiting,
+                stats.creating,
+            );
+            self.keys.set(stats.keys as f64);
+        }
     }
 
     impl Telemetry {
@@ -56,11 +113,7 @@ mod imp {
                 rejected: counter!("shadowcat_pool_rejected_waiters_total", &label()),
                 wait: histogram!("shadowcat_pool_wait_seconds", &label()),
                 create_time: histogram!("shadowcat_pool_create_seconds", &label()),
-                size: gauge!("shadowcat_pool_size", &label()),
-                idle: gauge!("shadowcat_pool_idle", &label()),
-                in_use: gauge!("shadowcat_pool_in_use", &label()),
-                waiting: gauge!("shadowcat_pool_waiting", &label()),
-                creating: gauge!("shadowcat_pool_creating", &label()),
+                gauges: Gauges::new(&label()),
             }
         }
 
@@ -92,11 +145,13 @@ mod imp {
         }
 
         pub(crate) fn gauges(&self, stats: &PoolStats) {
-            self.size.set(stats.size as f64);
-            self.idle.set(stats.idle as f64);
-            self.in_use.set(stats.in_use as f64);
-            self.waiting.set(stats.waiting as f64);
-            self.creating.set(stats.creating as f64);
+            self.gauges.set(
+                stats.size,
+                stats.idle,
+                stats.in_use,
+                stats.waiting,
+                stats.creating,
+            );
         }
 
         /// Whether anything is recorded (create durations cost a clock read per create, gauges a
@@ -132,6 +187,17 @@ mod imp {
         pub(crate) fn gauges(&self, _stats: &PoolStats) {}
         pub(crate) const ENABLED: bool = false;
     }
+
+    /// Without the `metrics` feature: nothing is recorded.
+    pub(crate) struct KeyedGauges;
+
+    impl KeyedGauges {
+        pub(crate) fn new(_pool: &str) -> Self {
+            KeyedGauges
+        }
+        #[inline]
+        pub(crate) fn set(&self, _stats: &KeyedPoolStats) {}
+    }
 }
 
-pub(crate) use imp::Telemetry;
+pub(crate) use imp::{KeyedGauges, Telemetry};

@@ -962,13 +962,13 @@ mod metrics_scrape {
         let waits = get("shadowcat_pool_wait_seconds_count");
         assert!(waits <= checkouts + MAX as f64, "{waits} waits");
 
-        // Gauges, set by the scrape from KeyedPool::stats: all capacity idle, nobody waiting,
-        // one key, and the upstream's own gauge.
+        // Gauges, set by the scrape through KeyedPool::record_metrics: all capacity idle, nobody
+        // waiting, one key; and the upstream's own gauge, set by the endpoint.
         assert_eq!(get("shadowcat_pool_size"), creates);
         assert_eq!(get("shadowcat_pool_idle"), creates);
         assert_eq!(get("shadowcat_pool_in_use"), 0.0);
         assert_eq!(get("shadowcat_pool_waiting"), 0.0);
-        assert_eq!(get(metrics_endpoint::KEYS), 1.0);
+        assert_eq!(get("shadowcat_pool_keys"), 1.0);
         let upstream = key.to_string();
         let per_upstream = [("upstream", upstream.as_str())];
         assert_eq!(

@@ -1,5 +1,5 @@
-//! With the `metrics` feature, the pool reports through the `metrics` facade under the documented
-//! names and labels (run by `.ci/run` as `cargo test --features metrics --test metrics`).
+//! With the `metrics` feature, the pool and the keyed pool report through the `metrics` facade
+//! under the documented names and labels (run by `.ci/run` as `cargo test --features metrics --test metrics`).
 #![cfg(all(feature = "metrics", not(shadowcat_loom)))]
 
 mod support;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
-use shadowcat_pool::Error;
+use shadowcat_pool::{keyed_fn, Error, KeyedPoolOptions};
 use support::{options, parked, TestManager};
 
 /// (kind, name, labels sorted, value) for every metric recorded.
@@ -115,4 +115,62 @@ async fn events_and_gauges_are_reported_with_the_pool_label() {
     assert_eq!(gauge("shadowcat_pool_idle"), 0.0);
     assert_eq!(gauge("shadowcat_pool_waiting"), 0.0);
     assert_eq!(gauge("shadowcat_pool_creating"), 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_keyed_pool_reports_sums_over_its_keys_and_its_maintenance_sets_the_gauges() {
+    let recorder = DebuggingRecorder::new();
+    // For the whole test: the keys' pools are built on their first acquire and register their
+    // handles then. (A current-thread runtime, so every step runs on this thread.)
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let pool = KeyedPoolOptions::new()
+        .name("upstreams")
+        .max_per_key(2)
+        .max_total(4)
+        .maintenance_interval(Duration::from_secs(1))
+        .build(keyed_fn(|key: &u32| {
+            let key = *key;
+            async move { Ok::<_, std::io::Error>(key) }
+        }))
+        .unwrap();
+    let label = ["pool=upstreams"];
+    let gauge = |all: &[(MetricKind, String, Vec<String>, DebugValue)], name| match value(
+        all, name, &label,
+    ) {
+        DebugValue::Gauge(v) => v.into_inner(),
+        other => panic!("{name} is not a gauge: {other:?}"),
+    };
+
+    let held = pool.acquire(&1).await.unwrap();
+    drop(pool.acquire(&2).await.unwrap()); // idle on key 2
+    pool.record_metrics();
+    let all = recorded(&recorder);
+    match value(&all, "shadowcat_pool_creates_total", &label) {
+        DebugValue::Counter(n) => assert_eq!(*n, 2, "one create per key, one counter"),
+        other => panic!("not a counter: {other:?}"),
+    }
+    assert_eq!(gauge(&all, "shadowcat_pool_keys"), 2.0);
+    assert_eq!(gauge(&all, "shadowcat_pool_size"), 2.0);
+    assert_eq!(gauge(&all, "shadowcat_pool_in_use"), 1.0);
+    assert_eq!(gauge(&all, "shadowcat_pool_idle"), 1.0);
+    assert_eq!(gauge(&all, "shadowcat_pool_waiting"), 0.0);
+    assert_eq!(gauge(&all, "shadowcat_pool_creating"), 0.0);
+
+    // Without a call: the maintenance task's next pass sets them (the paused clock advances to
+    // its timer once every task is idle).
+    drop(held);
+    let passes = pool.stats().maintenance_passes;
+    for _ in 0..100 {
+        if pool.stats().maintenance_passes > passes {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        pool.stats().maintenance_passes > passes,
+        "no maintenance pass ran"
+    );
+    let all = recorded(&recorder);
+    assert_eq!(gauge(&all, "shadowcat_pool_in_use"), 0.0);
+    assert_eq!(gauge(&all, "shadowcat_pool_idle"), 2.0);
 }

@@ -5,13 +5,11 @@
 //! The exposition is rendered by `metrics-exporter-prometheus` from the recorder the pool was
 //! built under. The keyed pool reports its events (creates, destroys by reason, timeouts, wait
 //! and create times) through the facade as they happen, labelled `pool="keyed"`
-//! ([`proxy::POOL_NAME`](crate::proxy::POOL_NAME)). It has no `record_metrics` of its own, so on
-//! every scrape the endpoint first sets the gauges from `KeyedPool::stats`:
-//! `shadowcat_pool_{size,idle,in_use,waiting,creating}` under the same label, the number of keys in the
-//! pool as `http_proxy_upstream_keys`, and each upstream's connections (alive plus being
-//! opened) as `http_proxy_upstream_connections{upstream="http://ip:port"}`. It also sets
-//! `http_proxy_upstream_checkouts_total`, the proxy's own count of connections taken from the
-//! pool.
+//! ([`proxy::POOL_NAME`](crate::proxy::POOL_NAME)). On every scrape the endpoint first calls
+//! `KeyedPool::record_metrics`, so the gauges `shadowcat_pool_{size,idle,in_use,waiting,creating,keys}`
+//! are exact at scrape time, and sets the proxy's own: each upstream's connections (alive plus
+//! being opened) as `http_proxy_upstream_connections{upstream="http://ip:port"}`, and
+//! `http_proxy_upstream_checkouts_total`, the proxy's count of connections taken from the pool.
 //!
 //! Its includer also includes `proxy.rs` as `crate::proxy`, whose accept loop it serves with.
 
@@ -36,23 +34,14 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// The proxy's counter of connections taken from the pool.
 pub const CHECKOUTS: &str = "http_proxy_upstream_checkouts_total";
 
-/// Keys (upstreams) in the pool now.
-pub const KEYS: &str = "http_proxy_upstream_keys";
-
 /// One upstream's connections, labelled `upstream`.
 pub const CONNECTIONS: &str = "http_proxy_upstream_connections";
 
-/// What a scrape refreshes before rendering: the keyed pool's gauges and the proxy's checkout
-/// counter.
+/// What a scrape refreshes before rendering: the keyed pool's gauges, each upstream's
+/// connections and the proxy's checkout counter.
 pub struct PoolMetrics {
     proxy: Arc<Proxy>,
     checkouts: Counter,
-    keys: Gauge,
-    size: Gauge,
-    idle: Gauge,
-    in_use: Gauge,
-    waiting: Gauge,
-    creating: Gauge,
     /// One gauge per upstream of the route table.
     connections: Vec<(crate::proxy::UpstreamKey, Gauge)>,
 }
@@ -73,12 +62,6 @@ impl PoolMetrics {
             .collect();
         Some(PoolMetrics {
             checkouts: metrics::counter!(CHECKOUTS, &pool),
-            keys: metrics::gauge!(KEYS, &pool),
-            size: metrics::gauge!("shadowcat_pool_size", &pool),
-            idle: metrics::gauge!("shadowcat_pool_idle", &pool),
-            in_use: metrics::gauge!("shadowcat_pool_in_use", &pool),
-            waiting: metrics::gauge!("shadowcat_pool_waiting", &pool),
-            creating: metrics::gauge!("shadowcat_pool_creating", &pool),
             connections,
             proxy,
         })
@@ -88,13 +71,7 @@ impl PoolMetrics {
         let Some(pool) = self.proxy.pool() else {
             return;
         };
-        let stats = pool.stats();
-        self.keys.set(stats.keys as f64);
-        self.size.set(stats.size as f64);
-        self.idle.set(stats.idle as f64);
-        self.in_use.set(stats.in_use as f64);
-        self.waiting.set(stats.waiting as f64);
-        self.creating.set(stats.creating as f64);
+        pool.record_metrics();
         for (key, gauge) in &self.connections {
             gauge.set(pool.key_stats(key).map_or(0, |s| s.size) as f64);
         }

@@ -6,7 +6,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
 
 use crate::engine::loom::{Arc, AtomicBool, Event, Ordering, Weak};
-use crate::engine::{Engine, Host};
+use crate::engine::{Engine, Host, TALLIES};
 use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::lease::Lease;
@@ -14,12 +14,14 @@ use crate::maintenance;
 use crate::manager::DynManager;
 use crate::shared::Shared;
 use crate::stats::{Counters, DestroyReason};
+use crate::telemetry::KeyedGauges;
 
 use super::entry::KeyEntry;
 use super::gate::{Gate, KeyShare};
 use super::held::Held;
 use super::map::ShardedMap;
 use super::options::{KeyedConfig, Saturation};
+use super::stats::KeyedPoolStats;
 
 /// Makes one key's manager (erases the user's manager type).
 type MakeManager<K, T> =
@@ -49,6 +51,8 @@ pub(crate) struct Inner<K: Send + Sync + 'static, T: Send + 'static> {
     /// Woken when the pool closes (stops the maintenance task).
     pub(crate) closed_event: Event,
     pub(crate) closing: AtomicBool,
+    /// The pool's gauges (with the `metrics` feature), set from [`stats`](Self::stats).
+    gauges: KeyedGauges,
     this: Weak<Inner<K, T>>,
 }
 
@@ -70,6 +74,7 @@ where
         } else {
             4 * std::thread::available_parallelism().map_or(4, |n| n.get())
         };
+        let gauges = KeyedGauges::new(config.name);
         Arc::new_cyclic(|this| Inner {
             map: ShardedMap::new(shards),
             gate,
@@ -81,6 +86,7 @@ where
             maintenance_running: std::sync::atomic::AtomicBool::new(false),
             closed_event: Event::new(),
             closing: AtomicBool::new(false),
+            gauges,
             this: this.clone(),
         })
     }
@@ -90,6 +96,57 @@ where
         // Acquire: pairs with the Release store in `close`, so an entry inserted after it is
         // never missed (the check runs under the shard's write lock, see `entry`).
         self.closing.load(Ordering::Acquire)
+    }
+
+    /// [`KeyedPool::stats`](super::KeyedPool::stats): sums the gauges of every key (a read lock
+    /// per shard), so it is meant for monitoring, not for the hot path.
+    pub(crate) fn stats(&self) -> KeyedPoolStats {
+        let gate = self.gate.state();
+        let (mut keys, mut idle, mut waiters) = (0, 0, 0);
+        self.map.for_each(|entry| {
+            let s = entry.pool.state();
+            keys += 1;
+            idle += s.avail();
+            waiters += s.waiters();
+        });
+        // The keys' pools have no hot slots: every count is in the shared counters.
+        let c = self
+            .counters
+            .snapshot(gate, self.config.max_total, [0; TALLIES]);
+        // Relaxed: a gauge.
+        let creators = self
+            .counters
+            .creators_in_line
+            .load(std::sync::atomic::Ordering::Relaxed);
+        KeyedPoolStats {
+            keys,
+            size: gate.size(),
+            idle,
+            in_use: c.in_use,
+            waiting: waiters.saturating_sub(creators),
+            // Relaxed: a gauge.
+            waiting_for_capacity: gate.waiters()
+                + self
+                    .gate
+                    .waiting_for_turn
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            creating: c.creating,
+            acquired_immediately: c.acquired_immediately,
+            acquired_after_wait: c.acquired_after_wait,
+            max_per_key: self.config.max_per_key,
+            max_total: self.config.max_total,
+            closed: self.is_closed(),
+            created: c.created,
+            create_failed: c.create_failed,
+            timeouts: c.timeouts,
+            destroyed: c.destroyed,
+            maintenance_passes: c.maintenance_passes,
+        }
+    }
+
+    /// [`KeyedPool::record_metrics`](super::KeyedPool::record_metrics).
+    pub(crate) fn record_metrics(&self) {
+        self.gauges.set(&self.stats());
     }
 
     /// The key's entry, made if absent. `Err(Closed)` once the pool is closing.

@@ -101,7 +101,7 @@ use std::hash::Hash;
 use crate::acquire;
 use crate::callback::guarded_sync;
 use crate::engine::loom::{Arc, Ordering};
-use crate::engine::{Host, TALLIES};
+use crate::engine::Host;
 use crate::error::Error;
 use crate::hooks::Metadata;
 use crate::maintenance;
@@ -324,48 +324,23 @@ where
     /// A snapshot of the whole pool. Sums the gauges of every key (a read lock per shard):
     /// meant for monitoring, not for the hot path.
     pub fn stats(&self) -> KeyedPoolStats {
-        let inner = &self.inner;
-        let gate = inner.gate.state();
-        let (mut keys, mut idle, mut waiters) = (0, 0, 0);
-        inner.map.for_each(|entry| {
-            let s = entry.pool.state();
-            keys += 1;
-            idle += s.avail();
-            waiters += s.waiters();
-        });
-        // The keys' pools have no hot slots: every count is in the shared counters.
-        let c = inner
-            .counters
-            .snapshot(gate, inner.config.max_total, [0; TALLIES]);
-        // Relaxed: a gauge.
-        let creators = inner
-            .counters
-            .creators_in_line
-            .load(std::sync::atomic::Ordering::Relaxed);
-        KeyedPoolStats {
-            keys,
-            size: gate.size(),
-            idle,
-            in_use: c.in_use,
-            waiting: waiters.saturating_sub(creators),
-            // Relaxed: a gauge.
-            waiting_for_capacity: gate.waiters()
-                + inner
-                    .gate
-                    .waiting_for_turn
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            creating: c.creating,
-            acquired_immediately: c.acquired_immediately,
-            acquired_after_wait: c.acquired_after_wait,
-            max_per_key: inner.config.max_per_key,
-            max_total: inner.config.max_total,
-            closed: inner.is_closed(),
-            created: c.created,
-            create_failed: c.create_failed,
-            timeouts: c.timeouts,
-            destroyed: c.destroyed,
-            maintenance_passes: c.maintenance_passes,
-        }
+        self.inner.stats()
+    }
+
+    /// Sets the pool's metrics gauges from a fresh [`stats`](Self::stats) snapshot, with the
+    /// `metrics` cargo feature only (otherwise it does nothing): what
+    /// [`Pool::record_metrics`](crate::Pool::record_metrics) sets, summed over the keys, plus
+    /// `shadowcat_pool_keys`, the keys in the map. The maintenance task sets them on every pass
+    /// too; call this from a scrape handler for gauges that are exact at scrape time.
+    ///
+    /// Every metric carries the label `pool`, set to
+    /// [`KeyedPoolOptions::name`](crate::KeyedPoolOptions::name). The keys' events (creates,
+    /// destroys by reason, timeouts, rejected waiters, wait and create times) are recorded as
+    /// they happen under the same label and names as a [`Pool`](crate::Pool)'s, so each counter
+    /// and histogram is the sum over the keys; there is no per-key label (keys come and go, and a
+    /// label per key would grow the recorder without bound).
+    pub fn record_metrics(&self) {
+        self.inner.record_metrics();
     }
 
     /// A snapshot of one key, `None` if the key is not in the map.

@@ -44,10 +44,11 @@ pub enum Saturation {
 ///
 /// What a key's pool does not offer, next to a [`Pool`](crate::Pool): no `min_connections` or
 /// warm-up (keys come and go), no hot slots (they would cost a cache line per key per worker), a
-/// fixed `max_lifetime_jitter` of a tenth, and no `record_metrics` (the gauges are the caller's
-/// to set from [`KeyedPool::stats`](crate::KeyedPool::stats)). The slow-acquire warning is off
-/// unless [`acquire_slow_threshold`](Self::acquire_slow_threshold) is set. `K` and `T` are usually inferred from the manager passed to
-/// `build`; name them (`KeyedPoolOptions::<K, T>::new()`) when a hook is set first.
+/// fixed `max_lifetime_jitter` of a tenth, and no metrics per key (the pool's are sums over its
+/// keys: [`KeyedPool::record_metrics`](crate::KeyedPool::record_metrics)). The slow-acquire
+/// warning is off unless [`acquire_slow_threshold`](Self::acquire_slow_threshold) is set. `K`
+/// and `T` are usually inferred from the manager passed to `build`; name them
+/// (`KeyedPoolOptions::<K, T>::new()`) when a hook is set first.
 ///
 /// ```
 /// use std::time::Duration;

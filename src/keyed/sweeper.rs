@@ -1,5 +1,5 @@
 //! The keyed pool's one maintenance task: every `maintenance_interval`, reap each key's expired
-//! idle resources and remove keys that hold nothing. One task for all keys: a key has no task,
+//! idle resources, remove keys that hold nothing, and set the pool's metrics gauges. One task for all keys: a key has no task,
 //! timer or per-thread counters of its own.
 
 use std::hash::Hash;
@@ -9,6 +9,7 @@ use futures_util::future::{select, Either};
 
 use crate::engine::loom::{Arc, Weak};
 use crate::runtime;
+use crate::telemetry::Telemetry;
 
 use super::inner::Inner;
 
@@ -87,5 +88,10 @@ where
             return;
         }
         inner.sweep();
+        // As a plain pool's maintenance pass does (`maintenance.rs`): the gauges follow the pool
+        // without a scrape. The snapshot walks every key, so only when something records it.
+        if Telemetry::ENABLED {
+            inner.record_metrics();
+        }
     }
 }
