@@ -134,6 +134,7 @@ pub(crate) async fn acquire<T: Send + 'static>(
             shared.telemetry.timed_out();
             let s = shared.state();
             tracing::warn!(
+                pool = %shared.config.name,
                 timeout = ?limit,
                 size = s.size(),
                 waiting = s.waiters(),
@@ -557,7 +558,11 @@ async fn check_and_judge<T: Send + 'static>(
             Ok(true) => {}
             Ok(false) => return (lease, Some(DestroyReason::HookRejected)),
             Err(error) => {
-                tracing::warn!(%error, "before_acquire hook failed; closing the resource");
+                tracing::warn!(
+                    pool = %shared.config.name,
+                    %error,
+                    "before_acquire hook failed; closing the resource"
+                );
                 return (lease, Some(DestroyReason::HookRejected));
             }
         }
@@ -673,7 +678,12 @@ fn note_wait<T: Send + 'static>(shared: &Shared<T>, parked_at: Option<u64>) {
             Duration::from_nanos(waited),
             Duration::from_nanos(threshold),
         );
-        tracing::warn!(waited = ?waited, threshold = ?threshold, "slow acquire");
+        tracing::warn!(
+            pool = %shared.config.name,
+            waited = ?waited,
+            threshold = ?threshold,
+            "slow acquire"
+        );
     }
 }
 

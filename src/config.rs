@@ -23,7 +23,7 @@ pub(crate) struct Config<T> {
     /// `None`: no limit.
     pub(crate) max_waiters: Option<usize>,
     /// The `pool` label of the pool's metrics.
-    pub(crate) name: &'static str,
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) min: usize,
     pub(crate) warmup_concurrency: usize,
     pub(crate) acquire_timeout: Option<Duration>,

@@ -107,8 +107,12 @@ impl<T: Send + 'static> PoolConnection<T> {
         let teardown = teardown::start(shared, tracked, DestroyReason::ClosedByUser);
         match guarded(shared.armable(shared.config.release_timeout), || teardown).await {
             Outcome::Done(()) => {}
-            Outcome::Panicked(_) => tracing::warn!("Manager::destroy panicked"),
-            Outcome::TimedOut(_) => tracing::warn!("Manager::destroy timed out"),
+            Outcome::Panicked(_) => {
+                tracing::warn!(pool = %shared.config.name, "Manager::destroy panicked")
+            }
+            Outcome::TimedOut(_) => {
+                tracing::warn!(pool = %shared.config.name, "Manager::destroy timed out")
+            }
         }
         drop(unit);
     }

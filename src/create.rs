@@ -48,7 +48,7 @@ pub(crate) struct Unwanted;
 /// then the bookkeeping. The caller holds the unit of capacity.
 pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
     let shared = shared.clone();
-    let span = tracing::debug_span!("shadowcat_pool::create");
+    let span = tracing::debug_span!("shadowcat_pool::create", pool = %shared.config.name);
     Box::pin(
         async move {
             let _creating = GaugeGuard::enter(&shared.stats.creating);
@@ -68,7 +68,11 @@ pub(crate) fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) -> Creating<T> {
                 Err(failure) => {
                     shared.telemetry.create_failed(took());
                     Counters::bump(&shared.stats.create_failed);
-                    tracing::warn!(error = %failure, "creating a pooled resource failed");
+                    tracing::warn!(
+                        pool = %shared.config.name,
+                        error = %failure,
+                        "creating a pooled resource failed"
+                    );
                     Err(Error::Create(failure))
                 }
             }
@@ -123,7 +127,11 @@ pub(crate) async fn finish<T: Send + 'static>(
             .await
         };
         if let Err(source) = outcome.flatten("after_create", CreateTimedOut) {
-            tracing::warn!(error = %source, "after_create hook failed; closing the resource");
+            tracing::warn!(
+                pool = %shared.config.name,
+                error = %source,
+                "after_create hook failed; closing the resource"
+            );
             lease.destroy(DestroyReason::HookRejected);
             return Err(Error::Hook {
                 hook: HookKind::AfterCreate,

@@ -47,6 +47,7 @@ fn start<T: Send + 'static>(shared: &Arc<Shared<T>>) {
         // `running` was dropped with the task (or never moved): the flag is false again.
         if !shared.maintenance_warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
+                pool = %shared.config.name,
                 "no tokio runtime with a timer driver here: idle_timeout, max_lifetime and \
                  min_connections are not enforced until a runtime with timers uses the pool"
             );

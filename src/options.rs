@@ -48,7 +48,7 @@ pub struct PoolOptions<T> {
     pub(crate) acquire_slow_threshold: Option<Duration>,
     pub(crate) release_timeout: Option<Duration>,
     pub(crate) max_waiters: Option<usize>,
-    pub(crate) name: &'static str,
+    pub(crate) name: std::sync::Arc<str>,
     pub(crate) hooks: Hooks<T>,
 }
 
@@ -56,6 +56,7 @@ impl<T> Clone for PoolOptions<T> {
     fn clone(&self) -> Self {
         PoolOptions {
             hooks: self.hooks.clone(),
+            name: self.name.clone(),
             ..*self
         }
     }
@@ -139,7 +140,7 @@ impl<T> PoolOptions<T> {
             acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
             release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
             max_waiters: None,
-            name: "default",
+            name: "default".into(),
             hooks: Hooks::default(),
         }
     }
@@ -321,9 +322,12 @@ impl<T> PoolOptions<T> {
     }
 
     /// A name for the pool: the `pool` label of its metrics (with the `metrics` feature; see
-    /// [`Pool::record_metrics`](crate::Pool::record_metrics)). Default: `"default"`.
-    pub fn name(mut self, name: &'static str) -> Self {
-        self.name = name;
+    /// [`Pool::record_metrics`](crate::Pool::record_metrics)) and the `pool` field of its
+    /// `WARN` and `INFO` events and of its `create`, `destroy` and `close` spans, so that the
+    /// pools of a proxy with many upstreams can be told apart. A literal or a string built at
+    /// run time (`format!("upstream-{host}")`). Default: `"default"`.
+    pub fn name(mut self, name: impl Into<std::sync::Arc<str>>) -> Self {
+        self.name = name.into();
         self
     }
 

@@ -97,7 +97,7 @@ impl<T: Send + 'static> Pool<T> {
     /// ```
     pub fn close(&self) -> impl Future<Output = ()> + Send + '_ {
         use tracing::Instrument;
-        let span = tracing::info_span!("shadowcat_pool::close");
+        let span = tracing::info_span!("shadowcat_pool::close", pool = %self.shared.config.name);
         span.in_scope(|| self.shared.close());
         async move {
             self.shared.engine().drained().await;
@@ -254,7 +254,12 @@ impl<T: Send + 'static> Pool<T> {
             return Err(ResizeError::Closed);
         }
         let old = Engine::resize(&self.shared, max);
-        tracing::info!(old, new = max, "max_connections changed");
+        tracing::info!(
+            pool = %self.shared.config.name,
+            old,
+            new = max,
+            "max_connections changed"
+        );
         if max < self.shared.config.min {
             tracing::debug!(
                 min_connections = self.shared.config.min,

@@ -88,7 +88,10 @@ fn after_release<T: Send + 'static>(tracked: Tracked<T>, idle_since: Stamp, unit
         return teardown::destroy(tracked, unit, DestroyReason::Closed);
     }
     if !runtime::available() {
-        tracing::warn!("after_release hook needs a tokio runtime; closing the resource");
+        tracing::warn!(
+            pool = %shared.config.name,
+            "after_release hook needs a tokio runtime; closing the resource"
+        );
         return teardown::destroy(tracked, unit, DestroyReason::HookRejected);
     }
     let mut lease = Lease::new(tracked, unit);
@@ -113,7 +116,11 @@ fn after_release<T: Send + 'static>(tracked: Tracked<T>, idle_since: Stamp, unit
             }
             Ok(false) => {}
             Err(error) => {
-                tracing::warn!(%error, "after_release hook failed; closing the resource");
+                tracing::warn!(
+                    pool = %shared.config.name,
+                    %error,
+                    "after_release hook failed; closing the resource"
+                );
             }
         }
         lease.destroy(DestroyReason::HookRejected);

@@ -83,7 +83,7 @@ impl<T: Send + 'static> Shared<T> {
             clock: Clock::new(),
             manager,
             checks: Checks::new(),
-            telemetry: Telemetry::new(config.name),
+            telemetry: Telemetry::new(&config.name),
             config,
             stats,
         }
@@ -192,6 +192,7 @@ impl<T: Send + 'static> Shared<T> {
             .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
             tracing::warn!(
+                pool = %self.config.name,
                 "no tokio runtime with a timer driver (enable_time) here: time limits \
                  (acquire_timeout, create_timeout, release_timeout) are not applied"
             );
@@ -206,6 +207,7 @@ impl<T: Send + 'static> Shared<T> {
             return false;
         };
         tracing::info!(
+            pool = %self.config.name,
             size = before.size(),
             waiting = before.waiters(),
             "pool closing"

@@ -55,7 +55,7 @@ fn run<T: Send + 'static>(
     match guarded_sync(|| teardown.as_mut().poll(&mut cx)) {
         Some(Poll::Ready(())) => return unit,
         None => {
-            tracing::warn!("Manager::destroy panicked");
+            tracing::warn!(pool = %shared.config.name, "Manager::destroy panicked");
             return unit;
         }
         Some(Poll::Pending) => {}
@@ -63,9 +63,10 @@ fn run<T: Send + 'static>(
     let limit = shared.armable(shared.config.release_timeout);
     // The task owns the unit: if it never runs (runtime shutdown), dropping it still returns it.
     let unit = unit.map(InFlight::new);
+    let pool = shared.config.name.clone();
     let task = async move {
         if let Outcome::TimedOut(_) = guarded(limit, || teardown).await {
-            tracing::warn!("Manager::destroy timed out; dropped the resource");
+            tracing::warn!(pool = %pool, "Manager::destroy timed out; dropped the resource");
         }
         drop(unit);
     };
@@ -87,6 +88,7 @@ pub(crate) fn start<T: Send + 'static>(
     shared.telemetry.destroyed(reason);
     let span = tracing::debug_span!(
         "shadowcat_pool::destroy",
+        pool = %shared.config.name,
         id = tracked.id,
         reason = reason.as_str()
     );

@@ -74,7 +74,7 @@ where
         } else {
             4 * std::thread::available_parallelism().map_or(4, |n| n.get())
         };
-        let gauges = KeyedGauges::new(config.name);
+        let gauges = KeyedGauges::new(&config.name);
         Arc::new_cyclic(|this| Inner {
             map: ShardedMap::new(shards),
             gate,

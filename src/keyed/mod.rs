@@ -279,7 +279,10 @@ where
                 entry.pool.engine().drained().await;
             }
             self.inner.gate.drained().await;
-            tracing::info!("keyed pool closed: every resource destroyed");
+            tracing::info!(
+                pool = %self.inner.config.name,
+                "keyed pool closed: every resource destroyed"
+            );
         }
     }
 

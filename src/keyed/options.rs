@@ -84,7 +84,7 @@ pub struct KeyedPoolOptions<K, T> {
     release_timeout: Option<Duration>,
     max_waiters_per_key: Option<usize>,
     acquire_slow_threshold: Option<Duration>,
-    name: &'static str,
+    name: std::sync::Arc<str>,
     hooks: KeyedHooks<K, T>,
 }
 
@@ -92,6 +92,7 @@ impl<K, T> Clone for KeyedPoolOptions<K, T> {
     fn clone(&self) -> Self {
         KeyedPoolOptions {
             hooks: self.hooks.clone(),
+            name: self.name.clone(),
             ..*self
         }
     }
@@ -143,7 +144,7 @@ pub(crate) struct KeyedConfig {
     pub(crate) release_timeout: Option<Duration>,
     pub(crate) max_waiters_per_key: Option<usize>,
     pub(crate) acquire_slow_threshold: Option<Duration>,
-    pub(crate) name: &'static str,
+    pub(crate) name: std::sync::Arc<str>,
     /// Whether a hook needs the idle stamp on release (`before_acquire`'s `idle_for`).
     pub(crate) hooks_need_clock: bool,
 }
@@ -166,7 +167,7 @@ impl<K, T> KeyedPoolOptions<K, T> {
             release_timeout: Some(DEFAULT_RELEASE_TIMEOUT),
             max_waiters_per_key: None,
             acquire_slow_threshold: None,
-            name: "keyed",
+            name: "keyed".into(),
             hooks: KeyedHooks::default(),
         }
     }
@@ -260,10 +261,12 @@ impl<K, T> KeyedPoolOptions<K, T> {
         self
     }
 
-    /// A name for the pool: the `pool` label of its metrics (with the `metrics` feature), so
-    /// that two keyed pools in one process can be told apart. Default: `"keyed"`.
-    pub fn name(mut self, name: &'static str) -> Self {
-        self.name = name;
+    /// A name for the pool: the `pool` label of its metrics (with the `metrics` feature) and
+    /// the `pool` field of its events and spans, as
+    /// [`PoolOptions::name`](crate::PoolOptions::name), so that two keyed pools in one process
+    /// can be told apart. Default: `"keyed"`.
+    pub fn name(mut self, name: impl Into<std::sync::Arc<str>>) -> Self {
+        self.name = name.into();
         self
     }
 
@@ -477,7 +480,7 @@ impl KeyedConfig {
             // A key's pool is small and many keys share the workers: slots would cost per key.
             worker_slots: 0,
             max_waiters: self.max_waiters_per_key,
-            name: self.name,
+            name: self.name.clone(),
             min: 0,
             warmup_concurrency: 1,
             acquire_timeout: self.acquire_timeout,

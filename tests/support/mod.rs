@@ -312,10 +312,15 @@ pub async fn hang_forever(started: std::sync::Arc<Notify>) {
 }
 
 /// Collects the `WARN` events the pool emits on this thread (a minimal subscriber: the test
-/// needs only the level, the target and the message). Install it with [`Warnings::install`]: it
-/// sees only this thread's events.
+/// needs only the level, the target, the message and the `pool` field). Install it with
+/// [`Warnings::install`]: it sees only this thread's events.
 #[derive(Clone, Default)]
-pub struct Warnings(pub std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct Warnings(
+    /// Each warning's message.
+    pub std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Each warning's `pool` field, in the same order (`None` without one).
+    pub std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+);
 
 impl Warnings {
     /// Installs `self` as this thread's subscriber until the guard drops.
@@ -335,12 +340,15 @@ impl Warnings {
     }
 }
 
-struct Message<'a>(&'a mut String);
+struct Message<'a>(&'a mut String, &'a mut Option<String>);
 
 impl tracing::field::Visit for Message<'_> {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            *self.0 = format!("{value:?}");
+        match field.name() {
+            "message" => *self.0 = format!("{value:?}"),
+            // Recorded with `%`: its Debug form is the Display text.
+            "pool" => *self.1 = Some(format!("{value:?}")),
+            _ => {}
         }
     }
 }
@@ -357,9 +365,10 @@ impl tracing::Subscriber for Warnings {
     fn event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
         if *meta.level() == tracing::Level::WARN && meta.target().starts_with("shadowcat_pool") {
-            let mut message = String::new();
-            event.record(&mut Message(&mut message));
+            let (mut message, mut pool) = (String::new(), None);
+            event.record(&mut Message(&mut message, &mut pool));
             self.0.lock().unwrap().push(message);
+            self.1.lock().unwrap().push(pool);
         }
     }
     fn enter(&self, _: &tracing::span::Id) {}
