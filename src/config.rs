@@ -22,7 +22,7 @@ pub(crate) struct Config<T> {
     pub(crate) worker_slots: usize,
     /// `None`: no limit.
     pub(crate) max_waiters: Option<usize>,
-    /// The `pool` label of the pool's metrics.
+    /// The `pool` label of the pool's metrics and the `pool` field of its events and spans.
     pub(crate) name: std::sync::Arc<str>,
     pub(crate) min: usize,
     pub(crate) warmup_concurrency: usize,

@@ -1,5 +1,6 @@
 //! With the `metrics` feature, the pool and the keyed pool report through the `metrics` facade
-//! under the documented names and labels (run by `.ci/run` as `cargo test --features metrics --test metrics`).
+//! under the documented names and labels (run by `.ci/run` as
+//! `cargo test --features metrics --test metrics`).
 #![cfg(all(feature = "metrics", not(shadowcat_loom)))]
 
 mod support;

@@ -6,9 +6,10 @@
 //! built under. The keyed pool reports its events (creates, destroys by reason, timeouts, wait
 //! and create times) through the facade as they happen, labelled `pool="keyed"`
 //! ([`proxy::POOL_NAME`](crate::proxy::POOL_NAME)). On every scrape the endpoint first calls
-//! `KeyedPool::record_metrics`, so the gauges `shadowcat_pool_{size,idle,in_use,waiting,creating,keys}`
-//! are exact at scrape time, and sets the proxy's own: each upstream's connections (alive plus
-//! being opened) as `http_proxy_upstream_connections{upstream="http://ip:port"}`, and
+//! `KeyedPool::record_metrics`, so that the gauges
+//! `shadowcat_pool_{size,idle,in_use,waiting,creating,keys}` are exact at scrape time, then sets
+//! the proxy's own: each upstream's connections (alive plus being opened) as
+//! `http_proxy_upstream_connections{upstream="http://ip:port"}`, and
 //! `http_proxy_upstream_checkouts_total`, the proxy's count of connections taken from the pool.
 //!
 //! Its includer also includes `proxy.rs` as `crate::proxy`, whose accept loop it serves with.

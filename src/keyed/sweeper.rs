@@ -1,6 +1,6 @@
 //! The keyed pool's one maintenance task: every `maintenance_interval`, reap each key's expired
-//! idle resources, remove keys that hold nothing, and set the pool's metrics gauges. One task for all keys: a key has no task,
-//! timer or per-thread counters of its own.
+//! idle resources, remove keys that hold nothing, and set the pool's metrics gauges. One task
+//! for all keys: a key has no task, timer or per-thread counters of its own.
 
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
