@@ -409,8 +409,9 @@ async fn create_in_line<T: Send + 'static>(
         CreatorJoined::Closed => return Err(Error::Closed),
     };
     let mut creating = create::start(shared);
-    // Counted in `waiters` (so a release can hand us a resource), but not reported as waiting.
-    let in_line = waiter
+    // Counted in `waiters` (so a release can hand us a resource), but not reported as waiting,
+    // and left out of `max_waiters` (`waiter_limit`): for exactly as long as we are registered.
+    let mut in_line = waiter
         .as_ref()
         .map(|_| GaugeGuard::enter(&shared.stats.creators_in_line));
     let created = match waiter {
@@ -419,19 +420,26 @@ async fn create_in_line<T: Send + 'static>(
             // Leave the line; a notification we got meanwhile is passed on.
             Either::Left((created, _)) => created,
             // We were notified: we hold a reservation.
-            Either::Right(((), _)) => match waiter.take_reservation() {
-                Reservation::Item(tracked, handed) => {
-                    // Take the released resource; let the create finish in the background.
-                    create::finish_in_background(shared, creating, unit);
-                    return Ok(Next::Idle(Lease::new(tracked, handed)));
+            Either::Right(((), _)) => {
+                let reservation = waiter.take_reservation();
+                // `take_reservation` took us out of `waiters`, so out of this count too, before
+                // the create goes on: left in it, we would raise every other acquirer's
+                // `max_waiters` limit by one until our create finished.
+                in_line = None;
+                match reservation {
+                    Reservation::Item(tracked, handed) => {
+                        // Take the released resource; let the create finish in the background.
+                        create::finish_in_background(shared, creating, unit);
+                        return Ok(Next::Idle(Lease::new(tracked, handed)));
+                    }
+                    Reservation::Slot(extra) => {
+                        // Spare capacity while we already create: pass it on, keep creating.
+                        drop(extra);
+                        creating.await
+                    }
+                    Reservation::Closed => return Err(Error::Closed),
                 }
-                Reservation::Slot(extra) => {
-                    // Spare capacity while we already create: pass it on, keep creating.
-                    drop(extra);
-                    creating.await
-                }
-                Reservation::Closed => return Err(Error::Closed),
-            },
+            }
         },
     };
     drop(in_line);

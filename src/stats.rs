@@ -182,7 +182,10 @@ pub(crate) struct Counters {
     /// Gauge: creates in flight (foreground and background).
     pub(crate) creating: AtomicUsize,
     /// Gauge: acquirers that are creating while counted in the state word's `waiters` (so a
-    /// release can hand them a resource); subtracted from the `waiting` gauge.
+    /// release can hand them a resource); subtracted from the `waiting` gauge and added to the
+    /// `max_waiters` limit (`acquire::waiter_limit`). Entered just after the creator registers
+    /// and left just after it unregisters: a registration or removal in between can see the
+    /// two counts one apart (a limit one lower or higher, for that moment only).
     pub(crate) creators_in_line: AtomicUsize,
     /// Gauge: resources whose asynchronous teardown is still running (their units still count in
     /// `size`).
@@ -194,7 +197,8 @@ pub(crate) struct GaugeGuard<'a>(&'a AtomicUsize);
 
 impl<'a> GaugeGuard<'a> {
     pub(crate) fn enter(gauge: &'a AtomicUsize) -> Self {
-        // Relaxed: a gauge, read only for statistics and as a bound in `reap`.
+        // Relaxed: a gauge, read for statistics, as a bound in `reap`, and (`creators_in_line`)
+        // as an allowance in `max_waiters`' limit; no other memory is published through it.
         gauge.fetch_add(1, Ordering::Relaxed);
         GaugeGuard(gauge)
     }

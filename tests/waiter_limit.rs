@@ -70,3 +70,38 @@ async fn an_acquirer_that_is_creating_does_not_count_as_waiting() {
     drop(waiter.await.unwrap());
     assert_quiescent(&pool, &counts);
 }
+
+/// A creator in line that is handed spare capacity leaves the line but keeps creating; from then
+/// on it must not count as a creator in line, or it would raise everybody's limit by one until
+/// its create finished (here: a `max_waiters(0)` acquire parked instead of failing).
+#[tokio::test]
+async fn a_creator_handed_spare_capacity_no_longer_raises_the_limit() {
+    let (m, gate) = TestManager::gated(Gated::Create, 1);
+    let counts = m.counts();
+    let pool = options(2).max_waiters(0).build(m).unwrap();
+    let held = pool.acquire().await.unwrap(); // size 1; takes the one permit
+    let mut first = Box::pin(pool.acquire()); // grows to 2, creates in line (gated)
+    assert!(poll_once(&mut first).await.is_pending());
+    // Its unit goes to the oldest counted waiter, the creator, as a slot reservation: the
+    // creator passes the spare unit on and keeps creating, out of line.
+    held.detach();
+    assert!(poll_once(&mut first).await.is_pending());
+    let mut second = Box::pin(pool.acquire()); // grows to 2 again, creates in line
+    assert!(poll_once(&mut second).await.is_pending());
+
+    // Full, and nobody may wait: it fails at its first poll (polled once, so that a regression
+    // fails here instead of parking for good).
+    let mut third = Box::pin(pool.acquire());
+    let third = poll_once(&mut third).await;
+    assert!(
+        matches!(third, std::task::Poll::Ready(Err(Error::TooManyWaiters(0)))),
+        "{third:?}"
+    );
+    let s = pool.stats();
+    assert_eq!((s.size, s.creating, s.waiting), (2, 2, 0), "{s:?}");
+
+    gate.add_permits(10);
+    drop(first.await.unwrap());
+    drop(second.await.unwrap());
+    assert_quiescent(&pool, &counts);
+}
