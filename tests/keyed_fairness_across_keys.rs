@@ -8,8 +8,8 @@ mod keyed_support;
 use std::sync::Arc;
 use std::task::Poll;
 
-use keyed_support::{assert_parked, options, poll_once, Counting, Tally};
-use shadowcat_pool::Saturation;
+use keyed_support::{assert_parked, options, poll_once, Counting, Res, Tally};
+use shadowcat_pool::{KeyedManager, Saturation};
 
 const HOT: u8 = 0;
 const WARM: u8 = 1;
@@ -257,4 +257,100 @@ async fn a_key_holding_more_gives_a_unit_to_a_waiting_key_holding_less() {
     drop((h3, h4, cold));
     pool.close().await;
     assert_eq!(tally.total(), 0);
+}
+
+/// Counting, but each create waits for a permit.
+struct Gated {
+    inner: Counting,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl KeyedManager<u8> for Gated {
+    type Resource = Res;
+    type Error = std::io::Error;
+    async fn create(&self, key: &u8) -> std::io::Result<Res> {
+        self.permits.acquire().await.unwrap().forget();
+        self.inner.create(key).await
+    }
+}
+
+/// A key's own create waiting in the gate's line (it joined while the key's earlier creates were
+/// still running, so at level 0) is not a needier key: the key's release goes to that very
+/// acquirer instead of being destroyed for it (and a new resource created).
+#[tokio::test(flavor = "current_thread")]
+async fn a_release_is_not_given_up_for_its_own_keys_waiting_create() {
+    let tally = Arc::new(Tally::default());
+    let permits = Arc::new(tokio::sync::Semaphore::new(0));
+    let pool = options(8, 8)
+        .saturation(Saturation::Evict)
+        .build(Gated {
+            inner: Counting(tally.clone()),
+            permits: permits.clone(),
+        })
+        .unwrap();
+    // Key 1 holds 3 units (checked out).
+    permits.add_permits(3);
+    let mut other = Vec::new();
+    for _ in 0..3 {
+        other.push(pool.acquire(&1).await.unwrap());
+    }
+    // Five creates of key 0 past the gate (gate full), still running: the key holds 0 units.
+    let mut first: Vec<_> = (0..5).map(|_| Box::pin(pool.acquire(&0))).collect();
+    for a in &mut first {
+        assert_parked(a, "a gated create").await;
+    }
+    // A sixth acquire of key 0 (below max_per_key) waits for global capacity, at level 0.
+    let mut sixth = Box::pin(pool.acquire(&0));
+    assert_parked(&mut sixth, "the sixth").await;
+    assert_eq!(pool.stats().waiting_for_capacity, 1);
+    permits.add_permits(6); // five creates, plus one more if the sixth ever creates
+    let mut conns = Vec::new();
+    for a in &mut first {
+        match poll_once(a).await {
+            Poll::Ready(c) => conns.push(c.unwrap()),
+            Poll::Pending => panic!("create did not finish"),
+        }
+    }
+    let serial = conns[0].serial;
+    drop(conns.remove(0)); // handed to the sixth acquire
+    let sixth = sixth.await.unwrap();
+    let s = pool.stats();
+    assert_eq!(
+        (sixth.serial, s.destroyed.evicted, s.created),
+        (serial, 0, 8),
+        "the release was destroyed for the key's own waiting create: {s:?}"
+    );
+}
+
+/// The last waiting level means "63 or more", so a key waiting there is not known to be needier:
+/// a key holding 101 does not give a unit up to one holding 100 (between keys whose holdings
+/// differ by one nothing moves).
+#[tokio::test(flavor = "current_thread")]
+async fn keys_holding_more_than_64_do_not_trade_units_when_they_differ_by_one() {
+    let tally = Arc::new(Tally::default());
+    let pool = options(101, 201)
+        .saturation(Saturation::Evict)
+        .build(Counting(tally.clone()))
+        .unwrap();
+    let mut x = Vec::new();
+    for _ in 0..101 {
+        x.push(pool.acquire(&0).await.unwrap());
+    }
+    let mut y = Vec::new();
+    for _ in 0..100 {
+        y.push(pool.acquire(&1).await.unwrap());
+    }
+    // Key 0 is at max_per_key: its next acquire waits in its own line.
+    let mut x_next = Box::pin(pool.acquire(&0));
+    assert_parked(&mut x_next, "x_next").await;
+    // Key 1 (100 units) waits for global capacity.
+    let mut y_next = Box::pin(pool.acquire(&1));
+    assert_parked(&mut y_next, "y_next").await;
+    drop(x.pop()); // 101 vs 100: should be handed to x_next
+    let s = pool.stats();
+    assert_eq!(
+        s.destroyed.evicted, 0,
+        "a unit moved between keys differing by one: {s:?}"
+    );
+    assert!(matches!(poll_once(&mut x_next).await, Poll::Ready(Ok(_))));
 }

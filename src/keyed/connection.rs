@@ -77,8 +77,11 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
 
     /// Destroys the resource now, awaiting the teardown, as [`PoolConnection::close`].
     pub async fn close(mut self) {
-        self.take().close().await;
-        self.returned();
+        let conn = self.take();
+        // The bookkeeping runs once the teardown is over, or when this future is dropped during
+        // it (the teardown is dropped then too, and the units come back).
+        let _returned = ReturnedOnDrop(&self.entry);
+        conn.close().await;
     }
 
     /// The key this resource was checked out for.
@@ -108,7 +111,12 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
 
     /// After the resource went back (or was destroyed): the bookkeeping that spans keys.
     fn returned(&self) {
-        let gate = &self.entry.gate;
+        Self::returned_to(&self.entry);
+    }
+
+    /// [`returned`](Self::returned), given only the key's entry (what `close`'s guard holds).
+    fn returned_to(entry: &Arc<KeyEntry<K, T>>) {
+        let gate = &entry.gate;
         if !gate.evicts() {
             return;
         }
@@ -117,7 +125,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             gate.checked_out.fetch_sub(1, Ordering::Relaxed);
         }
         // Relaxed: a recency hint for eviction.
-        self.entry.last_used.store(Ticks::now(), Ordering::Relaxed);
+        entry.last_used.store(Ticks::now(), Ordering::Relaxed);
         // SeqCst fence: pairs with the one in `Gate::take` between a waiter's registration and
         // its eviction scan, so either we see it counted, or its scan saw what we published.
         super::fence(Ordering::SeqCst);
@@ -128,9 +136,9 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         // finds nothing walks every shard.
         let waiting = gate.saturation == super::Saturation::Evict
             && gate.state().waiters() > 0
-            && self.entry.pool.state().avail() > 0;
+            && entry.pool.state().avail() > 0;
         if waiting || gate.max_idle_total.is_some() {
-            self.evict(waiting);
+            Self::evict(entry, waiting);
         }
     }
 
@@ -148,18 +156,35 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         gate.saturation == super::Saturation::Evict
             && units >= 2
             && gate.state().waiters() > 0
-            && gate.needier_waiter(units)
+            && gate.needier_waiter(units, &self.entry.share)
     }
 
     #[cold]
-    fn evict(&self, for_waiter: bool) {
-        let Some(inner) = self.entry.inner.upgrade() else {
+    fn evict(entry: &Arc<KeyEntry<K, T>>, for_waiter: bool) {
+        let Some(inner) = entry.inner.upgrade() else {
             return;
         };
         if for_waiter {
-            inner.evict_after_release(&self.entry);
+            inner.evict_after_release(entry);
         }
         inner.enforce_idle_cap();
+    }
+}
+
+/// Runs [`KeyedConnection::returned`] on drop: `close`'s bookkeeping, which a cancelled close
+/// must not skip (the `checked_out` gauge would stay one too high for good).
+/// It holds the entry alone, so that `close`'s future is `Send` whenever the entry is.
+struct ReturnedOnDrop<
+    'a,
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    T: Send + 'static,
+>(&'a Arc<KeyEntry<K, T>>);
+
+impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static> Drop
+    for ReturnedOnDrop<'_, K, T>
+{
+    fn drop(&mut self) {
+        KeyedConnection::returned_to(self.0);
     }
 }
 

@@ -35,6 +35,10 @@ pub(crate) struct Gate {
     /// Resources checked out across keys, kept only when `max_idle_total` is set (to estimate
     /// the idle total without summing every key).
     pub(crate) checked_out: AtomicUsize,
+    /// Creates holding a global unit (past the gate, in the manager's `create`), kept only when
+    /// `max_idle_total` is set, for the same estimate. Creates still waiting for a unit are not
+    /// counted: they hold none. A std atomic: a gauge that orders nothing.
+    pub(crate) creating_with_unit: std::sync::atomic::AtomicUsize,
     /// `max_idle_total`.
     pub(crate) max_idle_total: Option<usize>,
     /// The saturation policy.
@@ -59,6 +63,7 @@ impl Gate {
         Gate {
             engine: Engine::new(max_total, max_total),
             checked_out: AtomicUsize::new(0),
+            creating_with_unit: std::sync::atomic::AtomicUsize::new(0),
             max_idle_total,
             saturation,
             waiting_for_turn: std::sync::atomic::AtomicUsize::new(0),
@@ -73,10 +78,17 @@ impl Gate {
     /// the two keys' holdings more even (max-min fairness: capacity flows from the keys that
     /// hold the most to those that hold the least, one unit at a time). Scans at most
     /// `units - 1` counters, and only while someone waits.
-    pub(crate) fn needier_waiter(&self, units: usize) -> bool {
+    ///
+    /// `share` is the releasing key's: its own create waiting in the line (counted at the level
+    /// it joined with, perhaps 0 while its first creates were still running) is not a needier
+    /// key. The last level means "that many or more", so it is never known to be needier.
+    pub(crate) fn needier_waiter<K>(&self, units: usize, share: &KeyShare<K>) -> bool {
+        let own = share.waiting_level();
         // Relaxed: hints; a stale answer moves one unit too many or too few, never breaks a cap.
-        (0..units.saturating_sub(1).min(WAITING_LEVELS))
-            .any(|n| self.waiting_at[n].load(std::sync::atomic::Ordering::Relaxed) > 0)
+        (0..units.saturating_sub(1).min(WAITING_LEVELS - 1)).any(|n| {
+            let waiting = self.waiting_at[n].load(std::sync::atomic::Ordering::Relaxed);
+            waiting > usize::from(own == Some(n))
+        })
     }
 
     /// Whether anything evicts: the policy, or an idle cap.
@@ -114,7 +126,7 @@ impl Gate {
             share.turn.take().await
         };
         // Counted in the line at the level the key holds now, until we leave it.
-        let _level = Level::enter(gate, share.units());
+        let _level = Level::enter(gate, share);
         let mut evict = Some(evict);
         loop {
             let mut in_line = None;
@@ -166,23 +178,41 @@ impl Gate {
 /// Distinct holdings `Gate::waiting_at` tells apart.
 const WAITING_LEVELS: usize = 64;
 
-/// A key waiting in the line, counted at the holding it joined with.
-struct Level<'a>(&'a std::sync::atomic::AtomicUsize);
+/// A key waiting in the line, counted at the holding it joined with (and the key remembers the
+/// level, so that its own releases can leave it out: `Gate::needier_waiter`). One per key at a
+/// time: only the holder of the key's turn joins the line.
+struct Level<'a> {
+    slot: &'a std::sync::atomic::AtomicUsize,
+    key_level: &'a std::sync::atomic::AtomicUsize,
+}
 
 impl<'a> Level<'a> {
-    fn enter(gate: &'a Gate, units: usize) -> Self {
-        let slot = &gate.waiting_at[units.min(WAITING_LEVELS - 1)];
-        // Relaxed: a hint (see `Gate::waiting_at`).
+    fn enter<K>(gate: &'a Gate, share: &'a KeyShare<K>) -> Self {
+        let level = share.units().min(WAITING_LEVELS - 1);
+        let slot = &gate.waiting_at[level];
+        // Relaxed: hints (see `Gate::waiting_at`), both.
         slot.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Level(slot)
+        share
+            .waiting_level
+            .store(level, std::sync::atomic::Ordering::Relaxed);
+        Level {
+            slot,
+            key_level: &share.waiting_level,
+        }
     }
 }
 
 impl Drop for Level<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // Relaxed: hints.
+        self.key_level
+            .store(NOT_WAITING, std::sync::atomic::Ordering::Relaxed);
+        self.slot.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// `KeyShare::waiting_level` while none of the key's creates is in the line.
+const NOT_WAITING: usize = usize::MAX;
 
 /// What one key's manager, its map entry and its resources share: the key itself (the hooks get
 /// it through the resource, see `Held::key_and_resource`), the key's turn in the
@@ -193,6 +223,9 @@ pub(crate) struct KeyShare<K> {
     /// Global units held by the key's resources (not counting creates still waiting). A std
     /// atomic: a hint for `Gate::needier_waiter`, ordering nothing.
     units: std::sync::atomic::AtomicUsize,
+    /// The `Gate::waiting_at` level the key's create in the line is counted at, or
+    /// [`NOT_WAITING`]. A hint as `units` is.
+    waiting_level: std::sync::atomic::AtomicUsize,
 }
 
 impl<K> KeyShare<K> {
@@ -201,7 +234,17 @@ impl<K> KeyShare<K> {
             key,
             turn: Turn::new(),
             units: std::sync::atomic::AtomicUsize::new(0),
+            waiting_level: std::sync::atomic::AtomicUsize::new(NOT_WAITING),
         }
+    }
+
+    /// The level the key's create waiting in the gate's line is counted at, if one waits.
+    pub(crate) fn waiting_level(&self) -> Option<usize> {
+        // Relaxed: a hint.
+        let level = self
+            .waiting_level
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (level != NOT_WAITING).then_some(level)
     }
 
     /// Global units held by the key's resources now.

@@ -277,12 +277,14 @@ where
         }
     }
 
-    /// Units taken minus resources checked out, creates and teardowns in flight: the idle total,
-    /// without summing every key (an estimate; the gauges are read one by one).
+    /// Units taken minus resources checked out, creates holding a unit and teardowns in flight:
+    /// the idle total, without summing every key (an estimate; the gauges are read one by one).
+    /// Creates still waiting for a unit hold none, so they are not subtracted (they were, and
+    /// then `max_idle_total` went unenforced exactly while creates waited for capacity).
     pub(crate) fn idle_estimate(&self) -> usize {
         // Relaxed: gauges.
         let out = self.gate.checked_out.load(StdOrdering::Relaxed);
-        let creating = self.counters.creating.load(StdOrdering::Relaxed);
+        let creating = self.gate.creating_with_unit.load(StdOrdering::Relaxed);
         let tearing = self.counters.tearing_down.load(StdOrdering::Relaxed);
         self.gate
             .state()

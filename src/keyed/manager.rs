@@ -8,6 +8,7 @@ use crate::create;
 use crate::engine::loom::{Arc, Weak};
 use crate::error::BoxError;
 use crate::manager::{default_ran, default_ran_as, Manager};
+use crate::stats::GaugeGuard;
 
 use super::gate::{Gate, GlobalUnit, KeyShare};
 use super::held::{Counted, Held};
@@ -157,6 +158,12 @@ where
             Poll::Pending => Poll::Pending,
         })
         .await?;
+        // The unit is taken but neither idle nor checked out until the resource exists.
+        let _counted = self
+            .gate
+            .max_idle_total
+            .is_some()
+            .then(|| GaugeGuard::enter(&self.gate.creating_with_unit));
         // On an error `unit` drops here and the global unit goes back.
         let resource = self
             .manager
