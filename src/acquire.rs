@@ -288,7 +288,16 @@ fn slow<T: Send + 'static>(
                     // Matched where it is returned, not bound: a bound `Joined` (24 bytes) was kept
                     // in this state machine across the wait below, copied whole right after the
                     // join wrote it in pieces, a store-forwarding stall on every wait.
-                    match Waiter::join(shared, front, waiter_limit(shared), &mut in_line).await {
+                    // A waiter rejoining at the front (its handed resource failed its check) was
+                    // admitted already: `max_waiters` does not apply to it again, or an acquirer
+                    // that came after it and took its place in the count would turn it away. The
+                    // count may stand one over the limit until it is served.
+                    let limit = if front {
+                        MAX_WAITERS
+                    } else {
+                        waiter_limit(shared)
+                    };
+                    match Waiter::join(shared, front, limit, &mut in_line).await {
                         Joined::Waiting => {}
                         Joined::Item(tracked, unit) => {
                             next = Next::Idle(Lease::new(tracked, unit));

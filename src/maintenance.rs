@@ -175,15 +175,34 @@ fn top_up<T: Send + 'static>(shared: &Arc<Shared<T>>) {
         let Some(unit) = Engine::grow(shared, min) else {
             return;
         };
-        shared.warmups_in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = WarmupInFlight::enter(shared);
         let creating = create::start(shared);
         let task_shared = shared.clone();
+        // The count goes with the task: down when it ends, or when it is dropped unrun (a
+        // runtime shutting down drops its tasks; a failed spawn drops this one). Taken down only
+        // at the end of the task's body, it stayed up for good after a shutdown, and `top_up`
+        // never warmed the pool again.
         let _ = runtime::spawn(async move {
-            create::land(task_shared.clone(), creating, unit).await;
-            // Relaxed: see above.
-            task_shared
-                .warmups_in_flight
-                .fetch_sub(1, Ordering::Relaxed);
+            let _in_flight = in_flight;
+            create::land(task_shared, creating, unit).await;
         });
+    }
+}
+
+/// Counts one warm-up in `Shared::warmups_in_flight` for as long as it lives.
+struct WarmupInFlight<T: Send + 'static>(Arc<Shared<T>>);
+
+impl<T: Send + 'static> WarmupInFlight<T> {
+    fn enter(shared: &Arc<Shared<T>>) -> Self {
+        // Relaxed: a bound that `top_up` reads, not a fence (as its load).
+        shared.warmups_in_flight.fetch_add(1, Ordering::Relaxed);
+        WarmupInFlight(shared.clone())
+    }
+}
+
+impl<T: Send + 'static> Drop for WarmupInFlight<T> {
+    fn drop(&mut self) {
+        // Relaxed: as in `enter`.
+        self.0.warmups_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

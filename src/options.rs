@@ -299,8 +299,11 @@ impl<T> PoolOptions<T> {
     /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) instead of queueing (fail fast, so
     /// a proxy sheds load instead of building an unbounded queue of requests that will time out
     /// anyway); [`PoolStats::rejected_waiters`](crate::PoolStats::rejected_waiters) counts them.
-    /// `0` never waits. Acquirers that are creating a resource are not counted. Default: `None`
-    /// (no limit beyond the 4,194,303 the state word can count).
+    /// `0` never waits. Acquirers that are creating a resource are not counted, and a waiter
+    /// whose handed resource failed its check keeps its place at the front even if the line
+    /// filled behind it meanwhile (it was admitted already), so the count can stand one over
+    /// `n` for that moment. Default: `None` (no limit beyond the 4,194,303 the state word can
+    /// count).
     ///
     /// ```
     /// # use shadowcat_pool::{from_fn, Error, PoolOptions};

@@ -5,8 +5,12 @@
 
 mod support;
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
 use shadowcat_pool::Error;
-use support::{assert_quiescent, options, parked, poll_once, Gated, TestManager};
+use support::{assert_quiescent, options, parked, poll_once, within, Gated, TestManager};
+use tokio::sync::Semaphore;
 
 #[tokio::test]
 async fn the_waiter_past_the_limit_fails_at_once_and_is_counted() {
@@ -104,4 +108,37 @@ async fn a_creator_handed_spare_capacity_no_longer_raises_the_limit() {
     drop(first.await.unwrap());
     drop(second.await.unwrap());
     assert_quiescent(&pool, &counts);
+}
+
+/// A waiter handed a resource that fails its check (with a slow teardown) rejoins at the front of
+/// the line; an acquirer that parked meanwhile must not get it refused by `max_waiters`.
+#[tokio::test]
+async fn a_waiter_rejoining_at_the_front_is_not_refused_for_a_later_arrival() {
+    let (mut m, check_gate) = TestManager::gated(Gated::Check, 0);
+    let destroy_gate = Arc::new(Semaphore::new(0));
+    m.destroy_gate = Some(destroy_gate.clone());
+    m.fail_next_checks = AtomicUsize::new(1); // the first check (W's) fails
+    let pool = options(1)
+        .max_waiters(1)
+        .test_before_acquire(true)
+        .build(m)
+        .unwrap();
+    let held = pool.acquire().await.unwrap(); // size 1 = max
+    let mut w = parked(&pool).await; // W waits (1 counted)
+    drop(held); // handed to W
+    assert!(poll_once(&mut w).await.is_pending()); // W left the count; its check is gated
+    let mut x = parked(&pool).await; // X arrives after W and waits (1 counted)
+    check_gate.add_permits(10); // W's check fails; the destroy is gated: W must wait again
+    let w_now = poll_once(&mut w).await;
+    assert!(
+        w_now.is_pending(),
+        "W, first in line, was refused while X, who came later, waits: {:?}",
+        w_now.map(|r| r.map(|_| ()))
+    );
+    destroy_gate.add_permits(10);
+    let w = within("W's acquire", w).await.unwrap(); // the teardown's unit goes to W
+
+    assert!(poll_once(&mut x).await.is_pending());
+    drop(w);
+    drop(within("X's acquire", x).await.unwrap());
 }
