@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use echo_upstream::{expected_body, Control, RunningUpstream};
+use echo_upstream::{expected_body, Control, RunningUpstream, ECHO_HOST};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
@@ -524,7 +524,9 @@ async fn requests_are_routed_by_host_and_unknown_hosts_get_421() {
                 ),
             }
         }
-        // Absolute-form: the target's authority routes, not `Host`.
+        // Absolute-form: the target's authority routes, not `Host`, and replaces `Host` on the
+        // way to the upstream (RFC 9112 section 3.2.2), so the upstream sees the host it was
+        // chosen for.
         let req = Request::get("http://b.test:8080/abs")
             .header("host", "c.test")
             .body(Full::new(Bytes::new()))
@@ -532,8 +534,26 @@ async fn requests_are_routed_by_host_and_unknown_hosts_get_421() {
         c.ready().await.unwrap();
         let resp = c.send_request(req).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers().get(ECHO_HOST).map(|h| h.as_bytes()),
+            Some(&b"b.test:8080"[..]),
+            "the Host the upstream saw"
+        );
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, expected_body("b", "GET", "/abs", b""));
+        // Origin-form: the client's `Host` goes through as sent.
+        let req = Request::get("/origin")
+            .header("host", "a.TEST:1234")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        c.ready().await.unwrap();
+        let resp = c.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers().get(ECHO_HOST).map(|h| h.as_bytes()),
+            Some(&b"a.TEST:1234"[..])
+        );
+        drop(resp.into_body().collect().await.unwrap());
 
         let counters = proxy.proxy.counters();
         assert_eq!(counters.misdirected.load(Ordering::SeqCst), 2);

@@ -161,6 +161,10 @@ async fn respond(
     out.extend_from_slice(&body);
     ctl.requests.fetch_add(1, Ordering::SeqCst);
     let mut response = Response::new(Full::new(Bytes::from(out)));
+    // The `Host` it was sent, for tests of what a proxy forwards.
+    if let Some(host) = parts.headers.get(hyper::header::HOST) {
+        response.headers_mut().insert(ECHO_HOST, host.clone());
+    }
     if let Some(secs) = parts.uri.path().strip_prefix("/keep-alive/") {
         if let Ok(value) = hyper::header::HeaderValue::from_str(&format!("timeout={secs}")) {
             response.headers_mut().insert("keep-alive", value);
@@ -168,6 +172,9 @@ async fn respond(
     }
     Ok(response)
 }
+
+/// The response header in which an upstream echoes the `Host` it was sent.
+pub const ECHO_HOST: &str = "x-echo-host";
 
 /// The body an upstream named `name` answers `method path` with `body`.
 pub fn expected_body(name: &str, method: &str, path: &str, body: &[u8]) -> Bytes {

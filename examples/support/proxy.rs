@@ -569,12 +569,21 @@ impl Proxy {
         };
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
-        if !headers.contains_key(header::HOST) {
-            match HeaderValue::from_str(key.authority.as_str()) {
+        // The upstream sees the host the request was routed by: an absolute-form target replaces
+        // `Host` (RFC 9112 section 3.2.2; forwarding the client's would let `Host` name another
+        // virtual host on a shared upstream than the route table chose), and a request without
+        // one gets the upstream's authority.
+        let host = match parts.uri.authority() {
+            Some(target) => Some(target.as_str()),
+            None if !headers.contains_key(header::HOST) => Some(key.authority.as_str()),
+            None => None,
+        };
+        if let Some(host) = host {
+            match HeaderValue::from_str(host) {
                 Ok(host) => {
                     headers.insert(header::HOST, host);
                 }
-                Err(_) => return self.error(StatusCode::BAD_GATEWAY, "bad upstream authority"),
+                Err(_) => return self.error(StatusCode::BAD_REQUEST, "invalid request target"),
             }
         }
         let head = Head {
