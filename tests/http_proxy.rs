@@ -107,17 +107,29 @@ async fn send_to(
     path: &str,
     body: &'static [u8],
 ) -> (StatusCode, Bytes) {
+    let (status, _, body) = exchange(sender, host, method, path, body).await;
+    (status, body)
+}
+
+/// [`send_to`] with the response's headers; `target` may be a path or an absolute URI.
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    host: &str,
+    method: Method,
+    target: &str,
+    body: &'static [u8],
+) -> (StatusCode, hyper::HeaderMap, Bytes) {
     let req = Request::builder()
         .method(method)
-        .uri(path)
+        .uri(target)
         .header("host", host)
         .body(Full::new(Bytes::from_static(body)))
         .expect("valid request");
     sender.ready().await.expect("client connection ready");
     let resp = sender.send_request(req).await.expect("response from proxy");
-    let status = resp.status();
+    let (status, headers) = (resp.status(), resp.headers().clone());
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, body)
+    (status, headers, body)
 }
 
 /// One request on its own connection.
@@ -527,33 +539,23 @@ async fn requests_are_routed_by_host_and_unknown_hosts_get_421() {
         // Absolute-form: the target's authority routes, not `Host`, and replaces `Host` on the
         // way to the upstream (RFC 9112 section 3.2.2), so the upstream sees the host it was
         // chosen for.
-        let req = Request::get("http://b.test:8080/abs")
-            .header("host", "c.test")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        c.ready().await.unwrap();
-        let resp = c.send_request(req).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+        let (status, headers, body) =
+            exchange(&mut c, "c.test", Method::GET, "http://b.test:8080/abs", b"").await;
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(
-            resp.headers().get(ECHO_HOST).map(|h| h.as_bytes()),
+            headers.get(ECHO_HOST).map(|h| h.as_bytes()),
             Some(&b"b.test:8080"[..]),
             "the Host the upstream saw"
         );
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(body, expected_body("b", "GET", "/abs", b""));
         // Origin-form: the client's `Host` goes through as sent.
-        let req = Request::get("/origin")
-            .header("host", "a.TEST:1234")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        c.ready().await.unwrap();
-        let resp = c.send_request(req).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+        let (status, headers, _) =
+            exchange(&mut c, "a.TEST:1234", Method::GET, "/origin", b"").await;
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(
-            resp.headers().get(ECHO_HOST).map(|h| h.as_bytes()),
+            headers.get(ECHO_HOST).map(|h| h.as_bytes()),
             Some(&b"a.TEST:1234"[..])
         );
-        drop(resp.into_body().collect().await.unwrap());
 
         let counters = proxy.proxy.counters();
         assert_eq!(counters.misdirected.load(Ordering::SeqCst), 2);
