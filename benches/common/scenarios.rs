@@ -151,6 +151,10 @@ pub enum PoolKind {
     Bb8,
     /// The bare `ArrayQueue` pop + push lower bound (S1 and S2 only).
     BareQueue,
+    /// The bare `ArrayQueue` behind the same async driver as the pools (S1 only): its checkout is
+    /// an `async fn` that pops, its drop pushes. Against [`BareQueue`](Self::BareQueue)'s inline
+    /// pop + push it shows what the driver itself costs per cycle.
+    BareQueueAsync,
     /// This crate with its default options (opt-in).
     ShadowcatDefaults,
     /// This crate without hot slots, `worker_slots(0)` (opt-in: what the slots change).
@@ -158,10 +162,20 @@ pub enum PoolKind {
 }
 
 impl PoolKind {
-    /// Whether `compare` runs the bare-queue lower bound in `scenario` (S1 and S2: no waiting, so
-    /// a queue without accounting can stand in for a pool).
-    pub fn bare_queue_runs_in(scenario: Scenario) -> bool {
-        matches!(scenario, Scenario::S1Hot | Scenario::S2Uncontended)
+    /// The lower bounds `compare` adds to `scenario` by itself: the bare queue in S1 and S2 (no
+    /// waiting, so a queue without accounting can stand in for a pool), and in S1 also the bare
+    /// queue behind the async driver.
+    pub fn lower_bounds(scenario: Scenario) -> &'static [PoolKind] {
+        match scenario {
+            Scenario::S1Hot => &[PoolKind::BareQueue, PoolKind::BareQueueAsync],
+            Scenario::S2Uncontended => &[PoolKind::BareQueue],
+            _ => &[],
+        }
+    }
+
+    /// Whether this is one of the [`lower_bounds`](Self::lower_bounds), which are not pools.
+    pub fn is_lower_bound(self) -> bool {
+        matches!(self, PoolKind::BareQueue | PoolKind::BareQueueAsync)
     }
 
     /// Whether this pool runs in `scenario`. S8 runs the keyed pools: `shadowcat-pool` as this
@@ -173,8 +187,9 @@ impl PoolKind {
                 self,
                 PoolKind::Shadowcat | PoolKind::MutexBaseline | PoolKind::Deadpool
             ),
-            Scenario::S1Hot | Scenario::S2Uncontended => true,
-            _ => self != PoolKind::BareQueue,
+            Scenario::S1Hot => true,
+            Scenario::S2Uncontended => self != PoolKind::BareQueueAsync,
+            _ => !self.is_lower_bound(),
         }
     }
 
@@ -198,13 +213,14 @@ impl PoolKind {
     ];
 
     /// Every pool that can be named on the command line.
-    pub const ALL: [PoolKind; 8] = [
+    pub const ALL: [PoolKind; 9] = [
         PoolKind::Shadowcat,
         PoolKind::MutexBaseline,
         PoolKind::SpawnDropBaseline,
         PoolKind::Deadpool,
         PoolKind::Bb8,
         PoolKind::BareQueue,
+        PoolKind::BareQueueAsync,
         PoolKind::ShadowcatDefaults,
         PoolKind::ShadowcatNoSlots,
     ];
@@ -218,6 +234,7 @@ impl PoolKind {
             PoolKind::Deadpool => "deadpool",
             PoolKind::Bb8 => "bb8",
             PoolKind::BareQueue => "bare-arrayqueue",
+            PoolKind::BareQueueAsync => "bare-arrayqueue-async",
             PoolKind::ShadowcatDefaults => "shadowcat-defaults",
             PoolKind::ShadowcatNoSlots => "shadowcat-no-slots",
         }
@@ -384,7 +401,9 @@ fn run_timed_quiet(kind: PoolKind, scenario: Scenario, timing: Timing) -> RunRes
         PoolKind::Deadpool => run_timed_on::<Deadpool>(scenario, timing),
         PoolKind::Bb8 => run_timed_on::<Bb8>(scenario, timing),
         PoolKind::BareQueue if scenario == Scenario::S1Hot => run_bare_queue(timing),
-        PoolKind::BareQueue => run_timed_on::<BareQueue>(scenario, timing),
+        PoolKind::BareQueue | PoolKind::BareQueueAsync => {
+            run_timed_on::<BareQueue>(scenario, timing)
+        }
     }
 }
 
