@@ -78,8 +78,17 @@ struct Harness {
 }
 
 async fn start(config: ProxyConfig, tune: impl FnOnce(McpManager) -> McpManager) -> Harness {
+    start_on(install().manager(), config, tune).await
+}
+
+/// [`start`] with another upstream than the pinned server.
+async fn start_on(
+    upstream: McpManager,
+    config: ProxyConfig,
+    tune: impl FnOnce(McpManager) -> McpManager,
+) -> Harness {
     let (tx, events) = mpsc::unbounded_channel();
-    let manager = tune(install().manager().with_events(tx));
+    let manager = tune(upstream.with_events(tx));
     let proxy = McpProxy::new(manager, config, StrategyKind::Pooled).expect("valid options");
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -481,6 +490,45 @@ fn upstream_hanging_on_ping_is_torn_down_by_the_check_timeout() {
         let stats = h.proxy.pool().expect("pooled").stats();
         assert_eq!(stats.destroyed.check_failed, 1, "{stats:?}");
         assert_eq!(h.spawned(), 2);
+        h.close_and_assert_clean().await;
+    });
+}
+
+/// A stdio MCP server (for `node -e`) that answers `initialize` and nothing else: it reads
+/// `tools/list` and never replies.
+const SILENT_LISTER: &str = r#"
+const rl = require("readline").createInterface({ input: process.stdin });
+rl.on("line", (line) => {
+  const m = JSON.parse(line);
+  if (m.method === "initialize") {
+    process.stdout.write(JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {
+      protocolVersion: "2025-06-18", capabilities: { tools: {} },
+      serverInfo: { name: "silent-lister", version: "0" } } }) + "\n");
+  }
+});
+"#;
+
+#[test]
+fn upstream_silent_on_tools_list_does_not_hold_the_first_initialize() {
+    run(async {
+        let silent = McpManager::new("node", vec!["-e".into(), SILENT_LISTER.into()]);
+        let mut h = start_on(
+            silent,
+            ProxyConfig {
+                request_timeout: Duration::from_millis(300),
+                ..config(1)
+            },
+            |m| m.exit_grace(Duration::from_millis(100)),
+        )
+        .await;
+        // The first `initialize` fetches the upstream's `tools/list` (for the tools' retry
+        // hints); it is answered once that request times out, from the upstream's own result.
+        let mut client = McpHttpClient::connect(h.addr).await.expect("connect");
+        let init = client.initialize().await.expect("initialize");
+        assert_eq!(init["serverInfo"]["name"], "silent-lister");
+        // The session cut off mid-request is not handed out again: it is torn down.
+        let pid = h.ready(&[]).await;
+        h.torn_down(pid).await;
         h.close_and_assert_clean().await;
     });
 }

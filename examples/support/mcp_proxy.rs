@@ -26,7 +26,8 @@
 //! **Retries.** A request whose upstream failed before replying (the process died, a write hit
 //! a closed pipe, the reply was malformed) is retried once, on another session, if repeating it
 //! is safe: every forwarded method except `tools/call`, and `tools/call` of a tool whose
-//! annotations say `readOnlyHint` or `idempotentHint` (learned from `tools/list`). Anything else
+//! annotations say `readOnlyHint` or `idempotentHint` (learned from `tools/list`, which the first
+//! `initialize` asks for under `request_timeout`: if it fails, no tool counts as safe). Anything else
 //! gets a JSON-RPC error with HTTP `502`. No session within `acquire_timeout` is `503`; an
 //! upstream that does not answer within `request_timeout` is `504` (not retried).
 
@@ -496,12 +497,12 @@ impl McpProxy {
                 let (info, tools) = match &self.strategy {
                     Strategy::Pooled(pool) => {
                         let mut session = self.acquire(pool).await?;
-                        let tools = list_tools(&mut session).await;
+                        let tools = self.list_tools(&mut session).await;
                         (session.info().clone(), tools)
                     }
                     Strategy::PerRequest(manager) | Strategy::Dedicated(manager) => {
                         let mut session = self.spawn(manager).await?;
-                        let tools = list_tools(&mut session).await;
+                        let tools = self.list_tools(&mut session).await;
                         let info = session.info().clone();
                         manager.destroy(session).await;
                         (info, tools)
@@ -617,6 +618,23 @@ impl McpProxy {
         }
     }
 
+    /// The upstream's `tools/list`, bounded by `request_timeout` like every forwarded request:
+    /// the first `initialize` waits for it, and an upstream that never answers must not hold
+    /// that client (and the session) for good. `None` if it failed or timed out: then no tool
+    /// is known to be safe to repeat, the conservative default. A session cut off mid-request
+    /// stays poisoned, so the pool does not hand it out again.
+    async fn list_tools(&self, session: &mut McpSession) -> Option<Value> {
+        let limit = self.config.request_timeout;
+        let failed = match tokio::time::timeout(limit, session.request("tools/list", None)).await {
+            Ok(Ok(Ok(tools))) => return Some(tools),
+            Ok(Ok(Err(rpc))) => format!("{} ({})", rpc.message, rpc.code),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no reply within {limit:?}"),
+        };
+        tracing::warn!(error = %failed, "tools/list failed; no tool will be retried");
+        None
+    }
+
     /// One request on one session, bounded by `request_timeout`.
     async fn send(
         &self,
@@ -715,13 +733,6 @@ enum SendError {
     Session(#[from] SessionError),
     #[error("no reply within the request timeout")]
     TimedOut,
-}
-
-async fn list_tools(session: &mut McpSession) -> Option<Value> {
-    match session.request("tools/list", None).await {
-        Ok(Ok(tools)) => Some(tools),
-        _ => None,
-    }
 }
 
 /// The upstream's capabilities that survive pooling: no change notifications or subscriptions
