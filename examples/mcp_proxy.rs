@@ -48,6 +48,9 @@ struct Args {
     /// How long an upstream may take to answer before `504`.
     #[arg(long, default_value_t = 30000)]
     request_timeout_ms: u64,
+    /// Close a client session after this many seconds without a request (0: never).
+    #[arg(long, default_value_t = 600)]
+    session_idle_timeout_secs: u64,
     /// Send MCP `ping` to an idle session before handing it out.
     #[arg(long)]
     test_before_acquire: bool,
@@ -89,6 +92,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         acquire_timeout: Duration::from_millis(args.acquire_timeout_ms),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         test_before_acquire: args.test_before_acquire,
+        session_idle_timeout: (args.session_idle_timeout_secs > 0)
+            .then(|| Duration::from_secs(args.session_idle_timeout_secs)),
         ..ProxyConfig::default()
     };
     let proxy = McpProxy::new(manager, config, StrategyKind::Pooled)?;

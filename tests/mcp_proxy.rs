@@ -33,6 +33,7 @@ use hyper_util::rt::TokioIo;
 use mcp_proxy::{McpHttpClient, McpProxy, ProxyConfig, StrategyKind};
 use mcp_upstream::{McpManager, ServerInstall, Teardown, UpstreamEvent};
 use serde_json::json;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -78,18 +79,19 @@ struct Harness {
 }
 
 async fn start(config: ProxyConfig, tune: impl FnOnce(McpManager) -> McpManager) -> Harness {
-    start_on(install().manager(), config, tune).await
+    start_on(install().manager(), StrategyKind::Pooled, config, tune).await
 }
 
-/// [`start`] with another upstream than the pinned server.
+/// [`start`] with another upstream than the pinned server, or another strategy.
 async fn start_on(
     upstream: McpManager,
+    strategy: StrategyKind,
     config: ProxyConfig,
     tune: impl FnOnce(McpManager) -> McpManager,
 ) -> Harness {
     let (tx, events) = mpsc::unbounded_channel();
     let manager = tune(upstream.with_events(tx));
-    let proxy = McpProxy::new(manager, config, StrategyKind::Pooled).expect("valid options");
+    let proxy = McpProxy::new(manager, config, strategy).expect("valid options");
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -514,6 +516,7 @@ fn upstream_silent_on_tools_list_does_not_hold_the_first_initialize() {
         let silent = McpManager::new("node", vec!["-e".into(), SILENT_LISTER.into()]);
         let mut h = start_on(
             silent,
+            StrategyKind::Pooled,
             ProxyConfig {
                 request_timeout: Duration::from_millis(300),
                 ..config(1)
@@ -529,6 +532,83 @@ fn upstream_silent_on_tools_list_does_not_hold_the_first_initialize() {
         // The session cut off mid-request is not handed out again: it is torn down.
         let pid = h.ready(&[]).await;
         h.torn_down(pid).await;
+        h.close_and_assert_clean().await;
+    });
+}
+
+#[test]
+fn idle_client_session_is_closed_and_its_dedicated_server_torn_down() {
+    run(async {
+        let mut h = start_on(
+            install().manager(),
+            StrategyKind::Dedicated,
+            ProxyConfig {
+                session_idle_timeout: Some(Duration::from_millis(200)),
+                ..config(1)
+            },
+            |m| m,
+        )
+        .await;
+        let mut client = h.client().await;
+        // `initialize` spawned a server for the upstream's own `initialize` result (torn down
+        // at once), then the session's dedicated one.
+        let info = h.ready(&[]).await;
+        let own = h.ready(&[info]).await;
+        // Nobody uses the session, so it expires and its server goes (without a DELETE).
+        h.torn_down(own).await;
+        // A request on the closed session is 404: the client must initialize again.
+        let reply = client.call("ping", json!({})).await.expect("reply");
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+        assert_eq!(h.spawned(), 2);
+        h.close_and_assert_clean().await;
+    });
+}
+
+#[test]
+fn dedicated_server_cut_off_by_a_departed_client_is_replaced_before_the_next_request() {
+    run(async {
+        let mut h = start_on(
+            install().manager(),
+            StrategyKind::Dedicated,
+            config(1),
+            |m| m.exit_grace(Duration::from_millis(100)),
+        )
+        .await;
+        let mut client = h.client().await;
+        let info = h.ready(&[]).await;
+        let own = h.ready(&[info]).await;
+        // Stopped, the server takes a request and never answers it.
+        signal(own, "STOP");
+        h.drain();
+        // A request on the session from a connection of its own, which the client drops once
+        // the request has reached the server: the proxy drops the handler in the middle of its
+        // request, and the session's server is left poisoned (a reply may still come).
+        let body = json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": { "name": "echo", "arguments": { "message": "cut off" } },
+        })
+        .to_string();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\nmcp-session-id: {}\r\n\
+             mcp-protocol-version: {}\r\ncontent-length: {}\r\n\r\n{body}",
+            client.session_id().expect("a session"),
+            client.protocol_version().expect("a version"),
+            body.len()
+        );
+        let mut departing = TcpStream::connect(h.addr).await.expect("connect");
+        departing
+            .write_all(head.as_bytes())
+            .await
+            .expect("write request");
+        h.sent(own, "tools/call").await;
+        drop(departing);
+        signal(own, "CONT");
+        // The session's next request is served, by a new server: the poisoned one is replaced
+        // before the request, not after failing it with 502.
+        assert_eq!(client.echo("after").await.expect("echo"), "after");
+        h.torn_down(own).await;
+        assert_eq!(h.spawned(), 3);
         h.close_and_assert_clean().await;
     });
 }

@@ -8,14 +8,17 @@
 //! (`application/json`; no request here needs a stream), a notification or response gets `202`.
 //! `initialize` opens a client session (`Mcp-Session-Id` header); later requests must carry it
 //! (`400` without, `404` for an unknown or closed one), and an `MCP-Protocol-Version` header other
-//! than the version agreed at `initialize` is `400`. `DELETE /mcp` closes a session, `GET /mcp`
+//! than the version agreed at `initialize` is `400`. `DELETE /mcp` closes a session, and so
+//! does `session_idle_timeout` without a request (10 minutes by default), `GET /mcp`
 //! (a server-to-client stream) is `405`. A browser `Origin` that is not loopback gets `403`
 //! (DNS rebinding). Batches (arrays) are refused, as in protocol version 2025-06-18.
 //!
 //! **Back.** Three strategies: [`Strategy::Pooled`] (the point of this example: a
 //! `Pool<McpSession>` of initialized servers shared by all clients), [`Strategy::PerRequest`] (a
 //! server spawned and initialized for every request, what Shadowcat did before it pooled) and
-//! [`Strategy::Dedicated`] (one server per client session, spawned at `initialize`).
+//! [`Strategy::Dedicated`] (one server per client session, spawned at `initialize`, replaced
+//! when it breaks: after the failed request, or before the next one if a client went away in
+//! the middle of a request).
 //!
 //! The proxy answers `initialize` itself, from the upstream's `initialize` result: the same
 //! protocol version, `serverInfo` and `instructions`, and the capabilities it can serve through
@@ -91,11 +94,16 @@ pub struct ProxyConfig {
     pub test_before_acquire: bool,
     /// Request bodies larger than this get `413`.
     pub max_body_bytes: usize,
+    /// A client session with no request for this long is closed, as `DELETE` would close it
+    /// (its dedicated server, if any, is torn down; the client's next request gets `404` and it
+    /// initializes again, as Streamable HTTP prescribes). A session with a request in flight is
+    /// never idle. `None`: sessions live until `DELETE` or shutdown.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 impl Default for ProxyConfig {
     /// 4 upstreams, 5 s acquire timeout, 10 s create timeout, 30 s request timeout, no ping
-    /// before acquire, 1 MiB bodies.
+    /// before acquire, 1 MiB bodies, sessions closed after 10 minutes idle.
     fn default() -> Self {
         ProxyConfig {
             max_upstreams: 4,
@@ -104,6 +112,7 @@ impl Default for ProxyConfig {
             request_timeout: Duration::from_secs(30),
             test_before_acquire: false,
             max_body_bytes: 1 << 20,
+            session_idle_timeout: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -159,10 +168,22 @@ pub struct ProxyCounters {
 }
 
 /// One client session (`Mcp-Session-Id`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ClientSession {
     /// Dedicated strategy: the client's own server (`None` inside once the session is closed).
     upstream: Option<Dedicated>,
+    /// When a request on it last started or ended.
+    last_used: Instant,
+}
+
+impl ClientSession {
+    /// Whether a request holds its dedicated server now (pooled and per-request sessions hold
+    /// nothing between requests).
+    fn in_use(&self) -> bool {
+        self.upstream
+            .as_ref()
+            .is_some_and(|upstream| upstream.try_lock().is_err())
+    }
 }
 
 type Dedicated = Arc<tokio::sync::Mutex<Option<McpSession>>>;
@@ -275,8 +296,61 @@ impl McpProxy {
         }
     }
 
-    /// Serves HTTP/1.1 on `listener` until the returned task is aborted.
+    /// Closes the client sessions idle for `session_idle_timeout` or longer (none if it is
+    /// `None`), tearing down their dedicated servers; returns how many it closed. `serve` runs
+    /// it periodically.
+    pub async fn expire_idle_sessions(&self) -> usize {
+        let Some(limit) = self.config.session_idle_timeout else {
+            return 0;
+        };
+        let now = Instant::now();
+        let expired: Vec<ClientSession> = {
+            let mut sessions = self.sessions.lock();
+            let idle: Vec<String> = sessions
+                .iter()
+                .filter(|(_, s)| now.saturating_duration_since(s.last_used) >= limit && !s.in_use())
+                .map(|(id, _)| id.clone())
+                .collect();
+            idle.iter().filter_map(|id| sessions.remove(id)).collect()
+        };
+        let closed = expired.len();
+        if closed > 0 {
+            tracing::info!(closed, idle_limit = ?limit, "closed idle client sessions");
+        }
+        if let Strategy::Dedicated(manager) = &self.strategy {
+            for upstream in expired.into_iter().filter_map(|s| s.upstream) {
+                self.close_dedicated(manager, upstream).await;
+            }
+        }
+        closed
+    }
+
+    /// Stamps a session as used now (at a request's start and end), if it is still open.
+    fn touch(&self, session_id: &str) {
+        if let Some(session) = self.sessions.lock().get_mut(session_id) {
+            session.last_used = Instant::now();
+        }
+    }
+
+    /// Serves HTTP/1.1 on `listener` until the returned task is aborted. With a
+    /// `session_idle_timeout` it also starts a task that expires idle sessions, every half of
+    /// that timeout (at least every 30 s); that task ends once the proxy is dropped.
     pub fn serve(self: Arc<Self>, listener: TcpListener) -> JoinHandle<()> {
+        if let Some(limit) = self.config.session_idle_timeout {
+            let proxy = Arc::downgrade(&self);
+            let period = (limit / 2).clamp(Duration::from_millis(1), Duration::from_secs(30));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(proxy) = proxy.upgrade() else {
+                        return;
+                    };
+                    proxy.expire_idle_sessions().await;
+                }
+            });
+        }
         http_serve::serve(listener, move |req| {
             let proxy = self.clone();
             async move { proxy.handle(req).await }
@@ -400,7 +474,7 @@ impl McpProxy {
                 ),
             );
         };
-        let dedicated = match self.sessions.lock().get(&session_id) {
+        let dedicated = match self.sessions.lock().get_mut(&session_id) {
             None => {
                 return rpc_error(
                     StatusCode::NOT_FOUND,
@@ -408,7 +482,10 @@ impl McpProxy {
                     RpcError::new(RpcError::INVALID_REQUEST, "unknown or closed session"),
                 )
             }
-            Some(session) => session.upstream.clone(),
+            Some(session) => {
+                session.last_used = Instant::now();
+                session.upstream.clone()
+            }
         };
         if !FORWARDED.contains(&method.as_str()) {
             return rpc_error(
@@ -421,6 +498,7 @@ impl McpProxy {
             );
         }
         let outcome = self.forward(&method, params.as_ref(), dedicated).await;
+        self.touch(&session_id);
         match outcome {
             Ok(Ok(result)) => {
                 if method == "tools/list" {
@@ -449,9 +527,13 @@ impl McpProxy {
             },
             _ => None,
         };
-        self.sessions
-            .lock()
-            .insert(session_id.clone(), ClientSession { upstream });
+        self.sessions.lock().insert(
+            session_id.clone(),
+            ClientSession {
+                upstream,
+                last_used: Instant::now(),
+            },
+        );
         let upstream = &info.result;
         let mut result = json!({
             "protocolVersion": info.protocol_version,
@@ -599,18 +681,17 @@ impl McpProxy {
                         "the session was closed",
                     ));
                 };
+                // A request cut off mid-way (its client went away, and the handler with it)
+                // leaves the server poisoned, and nothing replaced it then: replace it first.
+                if !session.is_usable() {
+                    self.replace_dedicated(manager, session).await?;
+                }
                 let outcome = self.send(session, method, params).await;
                 if let (Err(_), false) = (&outcome, session.is_usable()) {
-                    // Replace the client's broken server for its next request.
-                    match self.spawn(manager).await {
-                        Ok(fresh) => {
-                            let broken = std::mem::replace(session, fresh);
-                            let manager = manager.clone();
-                            tokio::spawn(async move { manager.destroy(broken).await });
-                        }
-                        Err(f) => {
-                            tracing::warn!(error = %f.error.message, "replacing a dedicated upstream failed")
-                        }
+                    // Replace the client's broken server for its next request. If that fails,
+                    // the next request tries again before it sends.
+                    if let Err(f) = self.replace_dedicated(manager, session).await {
+                        tracing::warn!(error = %f.error.message, "replacing a dedicated upstream failed")
                     }
                 }
                 outcome.map_err(|e| self.upstream_failed(method, e))
@@ -633,6 +714,19 @@ impl McpProxy {
         };
         tracing::warn!(error = %failed, "tools/list failed; no tool will be retried");
         None
+    }
+
+    /// Spawns a server in place of `session`'s and tears the old one down in the background.
+    async fn replace_dedicated(
+        &self,
+        manager: &McpManager,
+        session: &mut McpSession,
+    ) -> Result<(), Failure> {
+        let fresh = self.spawn(manager).await?;
+        let broken = std::mem::replace(session, fresh);
+        let manager = manager.clone();
+        tokio::spawn(async move { manager.destroy(broken).await });
+        Ok(())
     }
 
     /// One request on one session, bounded by `request_timeout`.
@@ -854,6 +948,11 @@ impl McpHttpClient {
             protocol_version: None,
             next_id: 1,
         })
+    }
+
+    /// The protocol version negotiated at `initialize`.
+    pub fn protocol_version(&self) -> Option<&str> {
+        self.protocol_version.as_deref()
     }
 
     /// The session id the proxy assigned at `initialize`.
