@@ -58,14 +58,17 @@ pub(crate) struct Shared<T: Send + 'static> {
 
 impl<T: Send + 'static> Shared<T> {
     pub(crate) fn new(config: Config<T>, manager: Box<dyn DynManager<T>>) -> Self {
-        Self::with_counters(config, manager, std::sync::Arc::default())
+        let telemetry = Telemetry::new(&config.name);
+        Self::with_counters(config, manager, std::sync::Arc::default(), telemetry)
     }
 
-    /// A pool that reports into `stats`, shared with other pools (the keys of a keyed pool).
+    /// A pool that reports into `stats` and `telemetry`, shared with other pools (the keys of a
+    /// keyed pool).
     pub(crate) fn with_counters(
         config: Config<T>,
         manager: Box<dyn DynManager<T>>,
         stats: std::sync::Arc<Counters>,
+        telemetry: Telemetry,
     ) -> Self {
         // Parked acquires are timed with it: calibrated here, not on the first wait.
         Ticks::calibrate();
@@ -83,7 +86,7 @@ impl<T: Send + 'static> Shared<T> {
             clock: Clock::new(),
             manager,
             checks: Checks::new(),
-            telemetry: Telemetry::new(&config.name),
+            telemetry,
             config,
             stats,
         }

@@ -3,7 +3,9 @@
 //!
 //! Handles are registered once, when the pool is built, with the label `pool` set to
 //! [`PoolOptions::name`](crate::PoolOptions::name): install the recorder (a Prometheus exporter,
-//! for example) before building the pool.
+//! for example) before building the pool. A keyed pool registers one set when it is built and
+//! its keys' pools share it (a [`Telemetry`] is a reference to its handles), so a new key
+//! registers nothing.
 //!
 //! The names, kinds and labels are listed in [`Pool::record_metrics`](crate::Pool::record_metrics)'
 //! docs.
@@ -26,8 +28,19 @@ mod imp {
     use super::*;
     use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 
+    /// A pool's registered handles: a reference, so that a keyed pool's keys share one set.
+    #[derive(Clone)]
+    pub(crate) struct Telemetry(std::sync::Arc<Handles>);
+
+    impl std::ops::Deref for Telemetry {
+        type Target = Handles;
+        fn deref(&self) -> &Handles {
+            &self.0
+        }
+    }
+
     /// Registered handles, labelled with the pool's name.
-    pub(crate) struct Telemetry {
+    pub(crate) struct Handles {
         creates: Counter,
         create_failures: Counter,
         destroys: [Counter; DestroyReason::ALL.len()],
@@ -97,9 +110,19 @@ mod imp {
 
     impl Telemetry {
         pub(crate) fn new(pool: &str) -> Self {
+            Telemetry(std::sync::Arc::new(Handles::new(pool)))
+        }
+
+        /// Whether anything is recorded (create durations cost a clock read per create, gauges a
+        /// stats snapshot per maintenance pass).
+        pub(crate) const ENABLED: bool = true;
+    }
+
+    impl Handles {
+        fn new(pool: &str) -> Self {
             let name = pool.to_string();
             let label = move || [("pool", name.clone())];
-            Telemetry {
+            Handles {
                 creates: counter!("shadowcat_pool_creates_total", &label()),
                 create_failures: counter!("shadowcat_pool_create_failures_total", &label()),
                 destroys: DestroyReason::ALL.map(|reason| {
@@ -153,10 +176,6 @@ mod imp {
                 stats.creating,
             );
         }
-
-        /// Whether anything is recorded (create durations cost a clock read per create, gauges a
-        /// stats snapshot per maintenance pass).
-        pub(crate) const ENABLED: bool = true;
     }
 }
 
@@ -165,6 +184,7 @@ mod imp {
     use super::*;
 
     /// Without the `metrics` feature: nothing is recorded.
+    #[derive(Clone)]
     pub(crate) struct Telemetry;
 
     impl Telemetry {

@@ -175,3 +175,32 @@ async fn a_keyed_pool_reports_sums_over_its_keys_and_its_maintenance_sets_the_ga
     assert_eq!(gauge(&all, "shadowcat_pool_in_use"), 0.0);
     assert_eq!(gauge(&all, "shadowcat_pool_idle"), 2.0);
 }
+
+#[tokio::test]
+async fn a_keyed_pools_keys_report_to_the_handles_registered_when_it_was_built() {
+    // The recorder is in place only while the pool is built, as for a plain pool: the keys'
+    // pools, built later on their first acquire, register nothing of their own and report to
+    // the keyed pool's handles.
+    let recorder = DebuggingRecorder::new();
+    let pool = metrics::with_local_recorder(&recorder, || {
+        KeyedPoolOptions::new()
+            .name("upstreams")
+            .max_per_key(1)
+            .max_total(4)
+            .build(keyed_fn(|key: &u32| {
+                let key = *key;
+                async move { Ok::<_, std::io::Error>(key) }
+            }))
+            .unwrap()
+    });
+    let registered = recorded(&recorder).len();
+    for key in 1..=3 {
+        drop(pool.acquire(&key).await.unwrap());
+    }
+    let all = recorded(&recorder);
+    match value(&all, "shadowcat_pool_creates_total", &["pool=upstreams"]) {
+        DebugValue::Counter(n) => assert_eq!(*n, 3, "one create on each of three keys"),
+        other => panic!("not a counter: {other:?}"),
+    }
+    assert_eq!(all.len(), registered, "a key registered metrics of its own");
+}

@@ -14,7 +14,7 @@ use crate::maintenance;
 use crate::manager::DynManager;
 use crate::shared::Shared;
 use crate::stats::{Counters, DestroyReason};
-use crate::telemetry::KeyedGauges;
+use crate::telemetry::{KeyedGauges, Telemetry};
 
 use super::entry::KeyEntry;
 use super::gate::{Gate, KeyShare};
@@ -53,6 +53,9 @@ pub(crate) struct Inner<K: Send + Sync + 'static, T: Send + 'static> {
     pub(crate) closing: AtomicBool,
     /// The pool's gauges (with the `metrics` feature), set from [`stats`](Self::stats).
     gauges: KeyedGauges,
+    /// The handles every key's pool reports its events to (with the `metrics` feature),
+    /// registered once here.
+    telemetry: Telemetry,
     this: Weak<Inner<K, T>>,
 }
 
@@ -75,6 +78,7 @@ where
             4 * std::thread::available_parallelism().map_or(4, |n| n.get())
         };
         let gauges = KeyedGauges::new(&config.name);
+        let telemetry = Telemetry::new(&config.name);
         Arc::new_cyclic(|this| Inner {
             map: ShardedMap::new(shards),
             gate,
@@ -87,6 +91,7 @@ where
             closed_event: Event::new(),
             closing: AtomicBool::new(false),
             gauges,
+            telemetry,
             this: this.clone(),
         })
     }
@@ -168,7 +173,12 @@ where
         }));
         let share = Arc::new(KeyShare::new(key.clone()));
         let manager = (self.make_manager)(&share);
-        let shared = Shared::with_counters(config, manager, self.counters.clone());
+        let shared = Shared::with_counters(
+            config,
+            manager,
+            self.counters.clone(),
+            self.telemetry.clone(),
+        );
         tracing::trace!("keyed pool: new key");
         Arc::new(KeyEntry {
             pool: Arc::new(shared),

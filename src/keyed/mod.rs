@@ -341,7 +341,9 @@ where
     /// destroys by reason, timeouts, rejected waiters, wait and create times) are recorded as
     /// they happen under the same label and names as a [`Pool`](crate::Pool)'s, so each counter
     /// and histogram is the sum over the keys; there is no per-key label (keys come and go, and a
-    /// label per key would grow the recorder without bound).
+    /// label per key would grow the recorder without bound). The handles are registered once, when
+    /// the keyed pool is built (install the recorder before that), and every key reports to them:
+    /// a new key registers nothing.
     pub fn record_metrics(&self) {
         self.inner.record_metrics();
     }
