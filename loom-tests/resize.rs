@@ -1,6 +1,7 @@
 //! Loom models of runtime resize (race 7 in DESIGN.md): a shrink racing a release must not leave
-//! an idle resource above the new bound, and a raise racing a registering waiter must not leave
-//! the new room unused beside the parked waiter.
+//! an idle resource above the new bound, a raise racing a registering waiter must not leave the
+//! new room unused beside the parked waiter, and a raise racing an arrival must give its room to
+//! the waiter parked before it.
 #![cfg(shadowcat_loom)]
 
 #[path = "common/mod.rs"]
@@ -68,6 +69,41 @@ fn raise_racing_a_registration_serves_the_waiter() {
         drop(held);
         let s = pool.stats();
         assert_eq!((s.size, s.created), (2, 2), "{s:?}");
+        assert_at_rest(&pool, &tracker);
+        assert_all_capacity_usable(&pool, &tracker);
+    });
+}
+
+/// Model 14d. A waiter is parked (the one resource held) when `set_max_connections` raises the
+/// bound from 1 to 2 while another acquire arrives. The new unit is the waiter's: the arrival,
+/// polled once, must not complete with it. Until the resizer has handed the room to the waiters
+/// counted before its RMW, arrivals grow below the old bound and register behind them instead
+/// (without that, an arrival between the bound's store and the hand-off took the unit, and the
+/// waiter waited for the next release).
+#[test]
+fn raise_serves_a_parked_waiter_before_an_arrival() {
+    model("raise_serves_a_parked_waiter_before_an_arrival", || {
+        let (pool, tracker) = pool_with(options(1).max_connections_ceiling(2), Vec::new());
+        let held = acquire(&pool).unwrap();
+        let waiter = parked_acquire(&pool);
+        let p = pool.clone();
+        let arrival = thread::spawn(move || {
+            let mut fut: AcquireFut = Box::pin(async move { p.acquire().await });
+            let overtook = poll_once(&mut fut).is_some();
+            (overtook, fut)
+        });
+        assert_eq!(pool.set_max_connections(2), Ok(1));
+        let (overtook, arrival) = arrival.join().unwrap();
+        assert!(
+            !overtook,
+            "an arrival took the raise's room ahead of the parked waiter"
+        );
+        // The waiter was served by the raise (it would block for good otherwise); the arrival
+        // is served by the next release.
+        let served = finish(waiter).unwrap();
+        drop(held);
+        drop(finish(arrival).unwrap());
+        drop(served);
         assert_at_rest(&pool, &tracker);
         assert_all_capacity_usable(&pool, &tracker);
     });

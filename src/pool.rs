@@ -218,9 +218,8 @@ impl<T: Send + 'static> Pool<T> {
     /// [`max_connections_ceiling`](crate::PoolOptions::max_connections_ceiling).
     ///
     /// * **Raising** it takes effect at once: parked acquirers, oldest first, are handed the new
-    ///   room and create resources with it. An acquire that arrives while the raise is under way
-    ///   can take a unit of the new room first (at most as many as the raise adds); the waiters
-    ///   it passed are served by the next releases.
+    ///   room and create resources with it, before any acquire that arrives during the call may
+    ///   grow into what is left.
     /// * **Lowering** it destroys idle resources until the pool's [`size`](Self::size) is within
     ///   the new bound, and never touches a resource in use: each one that comes back while the
     ///   pool is above the bound is destroyed instead of going idle, until the bound holds.

@@ -332,11 +332,16 @@ impl<I: Send + 'static> Engine<I> {
         } else if max > old && !s.is_closed() {
             // Waiters that registered before our RMW; later ones see the new bound (race 7).
             // Counted waiters include notified ones: a reservation nobody takes is published.
+            // Arrivals meanwhile still grow below the old bound (they register instead), so the
+            // room reaches the waiters first.
             for _ in 0..(max - old).min(s.waiters()) {
                 if !Self::grow_for_line(host) {
                     break;
                 }
             }
+        }
+        if max > old {
+            engine.state.open_to_arrivals(max);
         }
         old
     }

@@ -179,7 +179,7 @@ impl<P> Handoff<P> {
     /// queued, reserved again), or grows by one and counts a slot. `false` if someone already
     /// took it (or the pool closed).
     fn retake(&self, state: &StateWord) -> bool {
-        match state.claim(true) {
+        match state.claim_for_line() {
             Claimed::Item => true,
             Claimed::Unit => {
                 self.deposit_slot();

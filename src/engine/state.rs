@@ -29,6 +29,10 @@
 //! a grow racing a shrink can land one unit above the new bound, and that unit is retired when its
 //! resource comes back (DESIGN.md §7, race R7).
 //!
+//! Arrivals grow below a second bound, [`StateWord::arrival_bound`]: `max`, except while a raise
+//! hands its room to the waiters counted before it, when it is still the old bound, so that an
+//! acquire arriving during the raise registers behind them instead of taking their room.
+//!
 //! Orderings: every successful transition is `AcqRel`, because each one both consumes and
 //! publishes: a claim must acquire the push that a publish released, a publish must release its
 //! push, a grow pairs with the free of the unit's previous owner, and close synchronises with every
@@ -178,6 +182,12 @@ pub(crate) struct StateWord {
     /// The bound on `size` (`1 ..= MAX_SIZE`). Read-mostly: written only by `set_max`, so it
     /// shares no line with the word that every claim writes.
     max: AtomicUsize,
+    /// The bound an *arrival* may grow below (an acquire joining, maintenance's warm-up): `max`,
+    /// except while a raise is under way, when it stays at the old bound until the resizer has
+    /// handed the new room to the waiters counted before it (`open_to_arrivals`), so that no
+    /// arrival takes room ahead of them (DESIGN.md §7). Read through
+    /// [`arrival_bound`](Self::arrival_bound), never above `max`.
+    arrival_max: AtomicUsize,
     /// Notified when the `size` of a closed pool reaches zero.
     drained: Event,
 }
@@ -187,6 +197,7 @@ impl StateWord {
         StateWord {
             word: CachePadded::new(AtomicU64::new(0)),
             max: AtomicUsize::new(max),
+            arrival_max: AtomicUsize::new(max),
             drained: Event::new(),
         }
     }
@@ -197,14 +208,33 @@ impl StateWord {
         self.max.load(Ordering::Relaxed)
     }
 
+    /// The bound an arrival grows below: `max`, or the old bound while a raise is handing its
+    /// room to the line. Relaxed, as [`max`](Self::max): an arrival that reads the old bound
+    /// registers as a waiter, and a registration checks `max` itself (race 7).
+    #[inline]
+    pub(crate) fn arrival_bound(&self) -> usize {
+        self.arrival_max.load(Ordering::Relaxed).min(self.max())
+    }
+
     /// Sets the bound on `size` to `max` and returns the old bound with the state after the
     /// store. The store is Relaxed and is followed by an AcqRel RMW on the word: its release half
     /// publishes the store to every later RMW on the word, and its acquire half sees every earlier
-    /// publish and registration (the module docs give the argument).
+    /// publish and registration (the module docs give the argument). A lower bound applies to
+    /// arrivals at once; a higher one only at [`open_to_arrivals`](Self::open_to_arrivals).
     pub(crate) fn set_max(&self, max: usize) -> (usize, State) {
+        // Relaxed, like `max`: a stale read only makes an arrival register (raise) or grow
+        // once above a lowered bound (race 7, as for `max`).
+        self.arrival_max.fetch_min(max, Ordering::Relaxed);
         let old = self.max.swap(max, Ordering::Relaxed);
         let s = State(self.word.fetch_add(0, Ordering::AcqRel));
         (old, s)
+    }
+
+    /// Ends a raise to `max`: arrivals may now grow below it (the resizer has handed the room
+    /// the waiters before it needed). Relaxed: an arrival that still reads the old bound
+    /// registers, and sees the room from there (race 7).
+    pub(crate) fn open_to_arrivals(&self, max: usize) {
+        self.arrival_max.store(max, Ordering::Relaxed);
     }
 
     /// Resolves once the pool is closed and every unit of capacity has been freed.
@@ -273,14 +303,22 @@ impl StateWord {
     #[inline]
     pub(crate) fn claim(&self, grow: bool) -> Claimed {
         // A stale bound only lets a grow racing a shrink land above it (module docs).
-        let grow_below = if grow { self.max() } else { 0 };
+        let grow_below = if grow { self.arrival_bound() } else { 0 };
         self.claim_loop(true, grow_below)
     }
 
-    /// Claims one unit of capacity while `size < below` and `size < max`, never an item
-    /// (maintenance warm-up).
+    /// [`claim`](Self::claim) on the line's behalf (a resize handing its room to waiters, a
+    /// hand-off taking back what it published): grows below `max` itself, not the arrivals'
+    /// bound, which a raise holds back for exactly these claims.
+    #[inline]
+    pub(crate) fn claim_for_line(&self) -> Claimed {
+        self.claim_loop(true, self.max())
+    }
+
+    /// Claims one unit of capacity while `size < below` and `size` is below the arrivals' bound,
+    /// never an item (maintenance warm-up).
     pub(crate) fn grow(&self, below: usize) -> bool {
-        self.claim_loop(false, below.min(self.max())) == Claimed::Unit
+        self.claim_loop(false, below.min(self.arrival_bound())) == Claimed::Unit
     }
 
     #[inline]
@@ -321,7 +359,7 @@ impl StateWord {
                 if self.cas(s.0 - AVAIL, &mut s) {
                     return Turn::Item;
                 }
-            } else if s.size() < self.max() {
+            } else if s.size() < self.arrival_bound() {
                 if self.cas(s.0 + SIZE, &mut s) {
                     return Turn::Unit;
                 }
@@ -566,6 +604,18 @@ mod tests {
         assert_eq!(w.claim(true), Claimed::Unit);
         assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::Registered);
         assert_eq!(w.set_max(3), (1, w.load()));
+        // Until the raise opens to arrivals, its room is the line's: arrivals register.
+        assert!(!w.grow(5), "an arrival grew into a raise's room");
+        assert_eq!(w.claim(true), Claimed::Nothing);
+        assert_eq!(w.claim_or_register(MAX_WAITERS), Turn::RegisteredWithRoom);
+        assert_eq!(
+            w.claim_for_line(),
+            Claimed::Unit,
+            "the line's claim sees the room"
+        );
+        assert_eq!(w.unregister().waiters(), 2);
+        assert_eq!(w.free_excess().size(), 2); // that waiter left: its unit goes back
+        w.open_to_arrivals(3);
         assert!(w.grow(5), "grow is bounded by the raised max");
         assert_eq!(w.load().size(), 2);
         assert_eq!(w.unregister().waiters(), 1);
