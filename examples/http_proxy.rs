@@ -85,6 +85,11 @@ struct Args {
     /// Connecting longer than this (ms) answers 502.
     #[arg(long, value_name = "MS", default_value_t = defaults().connect_timeout.as_millis() as u64)]
     connect_timeout_ms: u64,
+    /// An upstream that sends no response head for this long (ms) gets the client a 504; one
+    /// that sends no body data for this long mid-response has the client's connection aborted.
+    /// Either way the upstream connection is closed, not reused.
+    #[arg(long, value_name = "MS", default_value_t = defaults().response_timeout.as_millis() as u64)]
+    response_timeout_ms: u64,
     /// Larger request bodies get 413.
     #[arg(long, value_name = "N", default_value_t = defaults().max_body_bytes)]
     max_body_bytes: usize,
@@ -135,6 +140,7 @@ impl Args {
         config.max_total = self.max_total;
         config.acquire_timeout = Duration::from_millis(self.acquire_timeout_ms);
         config.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        config.response_timeout = Duration::from_millis(self.response_timeout_ms);
         config.max_body_bytes = self.max_body_bytes;
         config
     }

@@ -6,8 +6,10 @@
 //!
 //! Synchronisation is by events only: the upstream reports when a slow request arrives and
 //! waits for a permit from the test; capacity is checked by acquiring it; phases of the routing
-//! test are started by the test's coordinator over channels. The only timeout relied on is
-//! `acquire_timeout` producing `503`, the mechanism under test.
+//! test are started by the test's coordinator over channels. The only timeouts relied on are
+//! the mechanisms under test: `acquire_timeout` producing `503`, and `response_timeout`
+//! producing `504` or an aborted body (against scripted raw-TCP upstreams that report each
+//! request and each connection the proxy closes).
 
 #[allow(dead_code)]
 #[path = "../examples/support/echo_upstream.rs"]
@@ -175,6 +177,112 @@ async fn assert_capacity_returned(proxy: &Proxy) {
     assert_eq!(stats.in_use, 0, "{stats:?}");
     assert_eq!(stats.waiting, 0, "{stats:?}");
     assert_eq!(stats.idle, stats.size, "{stats:?}");
+}
+
+/// The `response_timeout` of the tests of slow upstreams: short, since each of them waits it out.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// What a [`scripted_upstream`] does with the requests of one connection.
+#[derive(Debug, Clone, Copy)]
+enum Script {
+    /// Reads the request and never answers.
+    Silent,
+    /// Sends a response head with `Content-Length: 100` and 40 bytes of the body, then nothing.
+    StallMidBody,
+    /// Answers every request `200` with the body `fine`.
+    Answer,
+}
+
+const STALLED_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n";
+const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nfine";
+
+/// What a [`scripted_upstream`] reports, by connection (numbered in accept order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Seen {
+    /// A request head arrived.
+    Request(usize),
+    /// The proxy closed the connection.
+    Closed(usize),
+}
+
+/// A raw TCP upstream that plays `scripts[n]` on its `n`-th connection (the last script on any
+/// later one), holds every connection open until the proxy closes it, and reports on the
+/// returned channel. Stopped when the returned task is aborted.
+async fn scripted_upstream(
+    scripts: Vec<Script>,
+) -> (SocketAddr, mpsc::UnboundedReceiver<Seen>, JoinHandle<()>) {
+    let listener = loopback().await;
+    let addr = listener.local_addr().expect("bound");
+    let (seen, events) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        for n in 0.. {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let script = scripts[n.min(scripts.len() - 1)];
+            tokio::spawn(play(stream, n, script, seen.clone()));
+        }
+    });
+    (addr, events, task)
+}
+
+async fn play(mut stream: TcpStream, n: usize, script: Script, seen: mpsc::UnboundedSender<Seen>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        // The next request head (the proxy sends no request bodies here); EOF: closed.
+        let end = loop {
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    let _ = seen.send(Seen::Closed(n));
+                    return;
+                }
+                Ok(read) => buf.extend_from_slice(&chunk[..read]),
+            }
+        };
+        buf.drain(..end);
+        let _ = seen.send(Seen::Request(n));
+        match script {
+            Script::Answer => {
+                if stream.write_all(ANSWER).await.is_err() {
+                    let _ = seen.send(Seen::Closed(n));
+                    return;
+                }
+            }
+            Script::Silent | Script::StallMidBody => {
+                if matches!(script, Script::StallMidBody) {
+                    let mut partial = STALLED_HEAD.to_vec();
+                    partial.extend_from_slice(&[b'x'; 40]);
+                    let _ = stream.write_all(&partial).await;
+                }
+                // Never another byte: wait for the proxy to close the connection.
+                while matches!(stream.read(&mut chunk).await, Ok(read) if read > 0) {}
+                let _ = seen.send(Seen::Closed(n));
+                return;
+            }
+        }
+    }
+}
+
+/// The next `count` reports, sorted (connections run concurrently, so their reports interleave).
+async fn next_seen(events: &mut mpsc::UnboundedReceiver<Seen>, count: usize) -> Vec<Seen> {
+    let mut got = Vec::new();
+    for _ in 0..count {
+        got.push(events.recv().await.expect("upstream alive"));
+    }
+    got.sort();
+    got
+}
+
+fn slow_upstream_config(upstream: SocketAddr) -> ProxyConfig {
+    // One connection: a request whose connection was not given back waits out the acquire
+    // timeout (generous, so no release is raced) and gets `503`.
+    let mut config = config(upstream, 1, Duration::from_secs(10));
+    config.response_timeout = RESPONSE_TIMEOUT;
+    config
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,6 +510,150 @@ async fn slow_upstream_and_small_acquire_timeout_give_503_and_capacity_returns()
             once(proxy.addr, Method::GET, "/now").await.0,
             StatusCode::OK
         );
+    })
+    .await
+    .expect("test hung");
+}
+
+/// An upstream that takes a request and never answers: the client gets `504` after
+/// `response_timeout`, the request is not retried, and the connection is closed rather than
+/// pooled. With one connection per upstream, the next request therefore gets a new connection
+/// (and its own `504`), not a `503` after waiting for the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_that_never_answers_gives_504_and_capacity_returns() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let (up, mut seen, up_task) = scripted_upstream(vec![Script::Silent]).await;
+        let proxy = start(Proxy::pooled(slow_upstream_config(up)).unwrap()).await;
+        let mut c = client(proxy.addr).await;
+        for path in ["/hang/1", "/hang/2"] {
+            let (status, body) = send(&mut c, Method::GET, path, b"").await;
+            assert_eq!(
+                (status, body),
+                (
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Bytes::from_static(b"upstream did not answer in time")
+                ),
+                "{path}"
+            );
+        }
+        // Each request reached the upstream on a connection of its own, which the proxy closed.
+        assert_eq!(
+            next_seen(&mut seen, 4).await,
+            [
+                Seen::Request(0),
+                Seen::Request(1),
+                Seen::Closed(0),
+                Seen::Closed(1)
+            ]
+        );
+        let counters = proxy.proxy.counters();
+        assert_eq!(counters.gateway_timeout.load(Ordering::SeqCst), 2);
+        assert_eq!(counters.unavailable.load(Ordering::SeqCst), 0);
+        assert_eq!(counters.retries.load(Ordering::SeqCst), 0, "not retried");
+        let stats = proxy.proxy.pool().unwrap().stats();
+        assert_eq!(stats.destroyed.broken, 2, "{stats:?}");
+        assert_capacity_returned(&proxy.proxy).await;
+        up_task.abort();
+    })
+    .await
+    .expect("test hung");
+}
+
+/// An upstream that sends a response head and part of the body, then stalls: after
+/// `response_timeout` without body data the proxy aborts the client's connection (its body read
+/// fails rather than hanging or looking complete) and closes the upstream connection rather than
+/// pooling it, so the next request, on a new connection, is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_that_stalls_mid_body_aborts_the_response_and_capacity_returns() {
+    tokio::time::timeout(HANG_GUARD, async {
+        let scripts = vec![Script::StallMidBody, Script::Answer];
+        let (up, mut seen, up_task) = scripted_upstream(scripts).await;
+        let proxy = start(Proxy::pooled(slow_upstream_config(up)).unwrap()).await;
+        let mut c = client(proxy.addr).await;
+        let req = Request::get("/stall")
+            .header("host", "proxy.test")
+            .body(Full::new(Bytes::new()))
+            .expect("valid request");
+        c.ready().await.expect("client connection ready");
+        let resp = c.send_request(req).await.expect("response head from proxy");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()
+                .get(hyper::header::CONTENT_LENGTH)
+                .map(|v| v.as_bytes()),
+            Some(&b"100"[..])
+        );
+        let body = resp.into_body().collect().await;
+        assert!(body.is_err(), "the body must fail, not end: {body:?}");
+        assert_eq!(
+            next_seen(&mut seen, 2).await,
+            [Seen::Request(0), Seen::Closed(0)]
+        );
+
+        let (status, body) = once(proxy.addr, Method::GET, "/after").await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, Bytes::from_static(b"fine"))
+        );
+        assert_eq!(next_seen(&mut seen, 1).await, [Seen::Request(1)]);
+        let stats = proxy.proxy.pool().unwrap().stats();
+        assert_eq!(stats.destroyed.broken, 1, "{stats:?}");
+        assert_eq!(stats.size, 1, "{stats:?}");
+        assert_capacity_returned(&proxy.proxy).await;
+        up_task.abort();
+    })
+    .await
+    .expect("test hung");
+}
+
+/// The other two strategies keep the same limits: `504` for a missing response head, an
+/// aborted body for one that stalls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_and_per_request_strategies_also_time_out_slow_upstreams() {
+    tokio::time::timeout(HANG_GUARD, async {
+        for strategy in ["legacy", "per_request"] {
+            let scripts = vec![Script::Silent, Script::StallMidBody];
+            let (up, mut seen, up_task) = scripted_upstream(scripts).await;
+            let config = slow_upstream_config(up);
+            let proxy = start(match strategy {
+                "legacy" => Proxy::legacy(config),
+                _ => Proxy::per_request(config),
+            })
+            .await;
+            let (status, _) = once(proxy.addr, Method::GET, "/hang").await;
+            assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{strategy}");
+            assert_eq!(
+                next_seen(&mut seen, 2).await,
+                [Seen::Request(0), Seen::Closed(0)],
+                "{strategy}"
+            );
+
+            let mut c = client(proxy.addr).await;
+            let req = Request::get("/stall")
+                .header("host", "proxy.test")
+                .body(Full::new(Bytes::new()))
+                .expect("valid request");
+            c.ready().await.expect("client connection ready");
+            let resp = c.send_request(req).await.expect("response head from proxy");
+            assert_eq!(resp.status(), StatusCode::OK, "{strategy}");
+            let body = resp.into_body().collect().await;
+            assert!(body.is_err(), "{strategy}: the body must fail: {body:?}");
+            assert_eq!(
+                next_seen(&mut seen, 2).await,
+                [Seen::Request(1), Seen::Closed(1)],
+                "{strategy}"
+            );
+            assert_eq!(
+                proxy
+                    .proxy
+                    .counters()
+                    .gateway_timeout
+                    .load(Ordering::SeqCst),
+                1,
+                "{strategy}"
+            );
+            up_task.abort();
+        }
     })
     .await
     .expect("test hung");

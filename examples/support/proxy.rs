@@ -18,8 +18,17 @@
 //! unparsable ones with `400` before the proxy sees them; the proxy adds a missing or invalid
 //! `Host`, a `CONNECT`, a request target that is not origin- or absolute-form, and a broken
 //! request body), `413` for a body over the cap, `421` for a host with no route, `502` when the
-//! upstream cannot be reached or fails, and `503` when no pooled connection frees up within
-//! `acquire_timeout`. Nothing on the request path unwraps or panics.
+//! upstream cannot be reached or fails, `503` when no pooled connection frees up within
+//! `acquire_timeout`, and `504` when the upstream sends no response head within
+//! [`ProxyConfig::response_timeout`]. Nothing on the request path unwraps or panics.
+//!
+//! Slow upstreams, every strategy: the response head must arrive within `response_timeout` of
+//! sending the request (else `504 Gateway Timeout`, like nginx's `proxy_read_timeout` or Envoy's
+//! route timeout), and the response body may go no longer than `response_timeout` without a
+//! frame (an idle limit, not a total one: long downloads that keep arriving are fine); a body
+//! that stalls ends with an error, so the client's connection is aborted rather than left with a
+//! truncated body that looks whole. The time the client takes to read does not count: the body
+//! only times out while it waits on the upstream. Both are logged at `warn` with the upstream.
 //!
 //! The pooled strategy in detail:
 //! * A connection is reused only if its sender is neither closed nor ready-less
@@ -37,6 +46,13 @@
 //! * An idempotent request that fails on a connection (before any response) is retried once, on
 //!   a fresh connection: one opened after the failure. Older ones, likely broken by the same
 //!   event (an upstream restart), are discarded until the pool hands out or creates a new one.
+//! * A request whose response head does not arrive within `response_timeout` gets `504` and is
+//!   not retried (the upstream is slow, not gone, and may still be processing it); its
+//!   connection is destroyed, never pooled again, since the late response could still arrive on
+//!   it and be read as the answer to the next request. A response body that stalls for
+//!   `response_timeout` destroys its connection too: one with an unfinished body is never
+//!   reused. Either way the upstream's capacity comes back at once, so a hung upstream costs
+//!   `504`s, not a key whose every connection is stuck (and `503` for everyone after).
 //! * An upstream that refuses a connection is drained: `KeyedPool::close_key` destroys its idle
 //!   connections (most likely dead too) and those in use as they come back, and until that is
 //!   done its requests get `502` at once instead of trying each stale connection. Once drained,
@@ -94,13 +110,18 @@ pub struct ProxyConfig {
     pub acquire_timeout: Duration,
     /// How long connecting to the upstream may take before `502`.
     pub connect_timeout: Duration,
+    /// How long the upstream may take to answer: from sending the request until the response
+    /// head arrives (then `504`), and between two frames of the response body (then the body
+    /// ends with an error and the client's connection is aborted). An idle limit, not a total:
+    /// a long download that keeps arriving is never cut off.
+    pub response_timeout: Duration,
     /// Request bodies larger than this get `413`.
     pub max_body_bytes: usize,
 }
 
 impl ProxyConfig {
     /// Every request to `upstream` (the default route, no other route): 32 connections, 2 s
-    /// acquire timeout, 1 s connect timeout, 1 MiB bodies.
+    /// acquire timeout, 1 s connect timeout, 30 s response timeout, 1 MiB bodies.
     pub fn new(upstream: SocketAddr) -> Self {
         ProxyConfig {
             default_upstream: Some(upstream),
@@ -109,6 +130,9 @@ impl ProxyConfig {
             max_total: None,
             acquire_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
+            // Between the defaults of nginx's `proxy_read_timeout` (60 s) and Envoy's route
+            // timeout (15 s).
+            response_timeout: Duration::from_secs(30),
             max_body_bytes: 1 << 20,
         }
     }
@@ -390,6 +414,8 @@ pub struct ProxyCounters {
     pub bad_gateway: AtomicU64,
     /// `503` answers.
     pub unavailable: AtomicU64,
+    /// `504` answers (no response head within `response_timeout`).
+    pub gateway_timeout: AtomicU64,
 }
 
 /// The reverse proxy.
@@ -625,9 +651,31 @@ impl Proxy {
                 headers,
                 body.clone(),
             );
-            // Poisoned while in flight: if this future is dropped, the connection is not reused.
+            // Poisoned while in flight: if this future is dropped, or the wait for the response
+            // times out, the connection is not reused.
             conn.broken = true;
-            match conn.sender.send_request(req).await {
+            let limit = self.config.response_timeout;
+            let answered = tokio::time::timeout(limit, conn.sender.send_request(req)).await;
+            let Ok(answered) = answered else {
+                // Still `broken`, so destroyed rather than pooled: the upstream may answer later
+                // on this connection, and that response would be read as the next request's.
+                // Destroying it also closes the socket, which tells the upstream to give up.
+                drop(conn);
+                // Not retried, even when idempotent: the upstream is slow, not gone (a broken
+                // connection, which a retry is for, shows as an error: handled below), so a retry
+                // would most likely time out too, doubling the client's wait and the upstream's
+                // load while the first attempt may still be running there.
+                tracing::warn!(
+                    upstream = %key,
+                    timeout = ?limit,
+                    "upstream sent no response in time"
+                );
+                return self.error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream did not answer in time",
+                );
+            };
+            match answered {
                 Ok(resp) => {
                     conn.broken = false;
                     conn.served += 1;
@@ -639,6 +687,7 @@ impl Proxy {
                         inner: incoming,
                         conn: Some(conn),
                         done: false,
+                        idle: IdleTimer::new(limit),
                     };
                     return Response::from_parts(parts, ProxyBody::Pooled(body));
                 }
@@ -769,10 +818,10 @@ impl Proxy {
         let Ok(uri) = uri else {
             return self.error(StatusCode::BAD_REQUEST, "bad request target");
         };
-        let result = client
-            .request(build_request(head.method, uri, head.headers, body))
-            .await;
-        self.relay(result)
+        let request = client.request(build_request(head.method, uri, head.headers, body));
+        // On timeout the request future is dropped, and hyper closes its connection.
+        let result = tokio::time::timeout(self.config.response_timeout, request).await;
+        self.relay(key, result)
     }
 
     async fn per_connection(
@@ -789,31 +838,51 @@ impl Proxy {
         // The upstream closes after answering, so the TIME_WAIT lands on its side.
         head.headers
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        let result = sender
-            .send_request(build_request(
-                head.method,
-                head.path.into(),
-                head.headers,
-                body,
-            ))
-            .await;
-        self.relay(result)
+        let request = sender.send_request(build_request(
+            head.method,
+            head.path.into(),
+            head.headers,
+            body,
+        ));
+        // On timeout the request future is dropped, and hyper closes the connection.
+        let result = tokio::time::timeout(self.config.response_timeout, request).await;
+        self.relay(key, result)
     }
 
-    /// Relays an upstream response (minus hop-by-hop headers), or answers 502.
+    /// Relays an upstream response (minus hop-by-hop headers), or answers 502 (the request
+    /// failed) or 504 (no response within `response_timeout`).
     fn relay<E: std::fmt::Display>(
         &self,
-        result: Result<Response<Incoming>, E>,
+        key: &UpstreamKey,
+        result: Result<Result<Response<Incoming>, E>, tokio::time::error::Elapsed>,
     ) -> Response<ProxyBody> {
         match result {
-            Ok(resp) => {
+            Ok(Ok(resp)) => {
                 let (mut parts, incoming) = resp.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
-                Response::from_parts(parts, ProxyBody::Streamed(incoming))
+                let body = StreamedBody {
+                    inner: incoming,
+                    upstream: key.clone(),
+                    done: false,
+                    idle: IdleTimer::new(self.config.response_timeout),
+                };
+                Response::from_parts(parts, ProxyBody::Streamed(body))
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream request failed");
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, upstream = %key, "upstream request failed");
                 self.error(StatusCode::BAD_GATEWAY, "upstream request failed")
+            }
+            Err(_elapsed) => {
+                let timeout = self.config.response_timeout;
+                tracing::warn!(
+                    upstream = %key,
+                    ?timeout,
+                    "upstream sent no response in time"
+                );
+                self.error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream did not answer in time",
+                )
             }
         }
     }
@@ -824,6 +893,7 @@ impl Proxy {
             StatusCode::PAYLOAD_TOO_LARGE => &self.counters.too_large,
             StatusCode::MISDIRECTED_REQUEST => &self.counters.misdirected,
             StatusCode::SERVICE_UNAVAILABLE => &self.counters.unavailable,
+            StatusCode::GATEWAY_TIMEOUT => &self.counters.gateway_timeout,
             _ => &self.counters.bad_gateway,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -890,13 +960,91 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 // ===== response bodies =====
 
+/// The idle limit of a response body streaming from an upstream: expires once the upstream has
+/// sent nothing for `limit` while the body waits on it. It runs only between a `Pending` from the
+/// upstream and its next frame, so a client that reads slowly (hyper then stops polling the body)
+/// never trips it, and a long download that keeps arriving is never cut off.
+#[derive(Debug)]
+struct IdleTimer {
+    limit: Duration,
+    /// Created at the first wait: a body already buffered when polled (most small ones) never
+    /// allocates one nor touches the timer wheel.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A frame arrived since the deadline was set: the next wait starts a new idle period.
+    rearm: bool,
+}
+
+impl IdleTimer {
+    fn new(limit: Duration) -> Self {
+        IdleTimer {
+            limit,
+            sleep: None,
+            rearm: true,
+        }
+    }
+
+    /// A frame arrived.
+    fn progressed(&mut self) {
+        self.rearm = true;
+    }
+
+    /// To be called when the upstream has nothing ready (and registered `cx`): `Ready` once it
+    /// has been idle for `limit`.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let limit = self.limit;
+        let mut fresh = false;
+        let sleep = self.sleep.get_or_insert_with(|| {
+            fresh = true;
+            // Like `deadline_after`, `sleep` turns a huge limit into a far deadline, no panic.
+            Box::pin(tokio::time::sleep(limit))
+        });
+        if self.rearm && !fresh {
+            sleep.as_mut().reset(deadline_after(limit));
+        }
+        self.rearm = false;
+        sleep.as_mut().poll(cx)
+    }
+}
+
+/// `limit` from now; about 30 years from now if that overflows (as tokio's `sleep` does), so a
+/// huge configured timeout means "never" instead of a panic.
+fn deadline_after(limit: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}
+
+/// How a response body ends when its upstream sends nothing for `response_timeout`: the client's
+/// connection is then aborted (hyper closes it on a body error), so a client never takes a
+/// truncated body for a whole one.
+#[derive(Debug)]
+pub struct UpstreamIdle {
+    upstream: UpstreamKey,
+    after: Duration,
+}
+
+impl std::fmt::Display for UpstreamIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "upstream {} sent no response body data for {:?}",
+            self.upstream, self.after
+        )
+    }
+}
+
+impl std::error::Error for UpstreamIdle {}
+
 /// A response body streaming from a pooled connection. It holds the connection until the body
 /// is finished *and* hyper's connection task is ready for the next request, then returns it to
-/// the pool (before reporting the end of the body).
+/// the pool (before reporting the end of the body). If the upstream goes idle mid-body for
+/// `response_timeout`, the connection is destroyed (one with an unfinished body is never reused)
+/// and the body ends with [`UpstreamIdle`].
 pub struct PooledBody {
     inner: Incoming,
     conn: Option<PooledConn>,
     done: bool,
+    idle: IdleTimer,
 }
 
 impl std::fmt::Debug for PooledBody {
@@ -910,31 +1058,68 @@ impl std::fmt::Debug for PooledBody {
 
 impl Body for PooledBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if !this.done {
             match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(frame))) => return Poll::Ready(Some(Ok(frame))),
+                Poll::Pending => {
+                    if this.idle.poll_expired(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.done = true;
+                    let Some(mut conn) = this.conn.take() else {
+                        // Unreachable: the connection is held until the body is done.
+                        return Poll::Ready(None);
+                    };
+                    // Destroyed, not pooled, before the client hears of it: the rest of the body
+                    // may still come, and would be read as the next response on it.
+                    conn.broken = true;
+                    let error = UpstreamIdle {
+                        upstream: conn.key().clone(),
+                        after: this.idle.limit,
+                    };
+                    drop(conn);
+                    tracing::warn!(
+                        upstream = %error.upstream,
+                        timeout = ?error.after,
+                        "upstream stalled mid-body: aborting the response"
+                    );
+                    return Poll::Ready(Some(Err(Box::new(error))));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.idle.progressed();
+                    return Poll::Ready(Some(Ok(frame)));
+                }
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
                     if let Some(conn) = this.conn.as_mut() {
                         conn.broken = true;
                     }
                     this.conn = None;
-                    return Poll::Ready(Some(Err(e)));
+                    return Poll::Ready(Some(Err(e.into())));
                 }
-                Poll::Ready(None) => this.done = true,
+                Poll::Ready(None) => {
+                    this.done = true;
+                    this.idle.progressed();
+                }
             }
         }
         if let Some(conn) = this.conn.as_mut() {
             match conn.sender.poll_ready(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // Normally ready at once once the body is read; if hyper's connection task
+                    // is not, within the same limit, give up on reusing the connection. The
+                    // client has its whole body, so it still ends normally.
+                    if this.idle.poll_expired(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    conn.broken = true;
+                }
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(_)) => conn.broken = true,
             }
@@ -980,25 +1165,90 @@ impl Drop for PooledBody {
     }
 }
 
+/// A response body streaming from the legacy client or a one-off connection, with the same idle
+/// limit as [`PooledBody`] (the connection is hyper's to close once the body is dropped).
+#[derive(Debug)]
+pub struct StreamedBody {
+    inner: Incoming,
+    /// For the log line and the error.
+    upstream: UpstreamKey,
+    done: bool,
+    idle: IdleTimer,
+}
+
+impl Body for StreamedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if this.idle.poll_expired(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.done = true;
+                let error = UpstreamIdle {
+                    upstream: this.upstream.clone(),
+                    after: this.idle.limit,
+                };
+                tracing::warn!(
+                    upstream = %error.upstream,
+                    timeout = ?error.after,
+                    "upstream stalled mid-body: aborting the response"
+                );
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                this.idle.progressed();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.done = true;
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Every response body the proxy sends.
 #[derive(Debug)]
 pub enum ProxyBody {
     /// Streaming from a pooled connection.
     Pooled(PooledBody),
     /// Streaming from the legacy client or a one-off connection.
-    Streamed(Incoming),
+    Streamed(StreamedBody),
     /// Generated by the proxy (errors).
     Full(Full<Bytes>),
 }
 
 impl Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    /// A `hyper::Error` from the upstream, or [`UpstreamIdle`].
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             ProxyBody::Pooled(body) => Pin::new(body).poll_frame(cx),
             ProxyBody::Streamed(body) => Pin::new(body).poll_frame(cx),
