@@ -32,7 +32,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use proxy::{Proxy, ProxyConfig};
+use proxy::{Proxy, ProxyConfig, UpstreamError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -1271,5 +1271,28 @@ mod metrics_scrape {
             StatusCode::METHOD_NOT_ALLOWED
         );
         endpoint.abort();
+    }
+}
+
+#[test]
+fn only_a_connect_error_on_the_upstreams_side_drains_it() {
+    use std::io::{Error, ErrorKind};
+    let connect = |e: Error| UpstreamError::Connect(e).means_upstream_down();
+    for kind in [
+        ErrorKind::ConnectionRefused,
+        ErrorKind::ConnectionReset,
+        ErrorKind::HostUnreachable,
+        ErrorKind::NetworkUnreachable,
+    ] {
+        assert!(connect(Error::from(kind)), "{kind:?} should drain");
+    }
+    // The proxy's own trouble says nothing about the upstream: out of file descriptors (EMFILE
+    // and ENFILE on Linux), out of ephemeral ports, out of memory.
+    #[cfg(target_os = "linux")]
+    for errno in [24, 23] {
+        assert!(!connect(Error::from_raw_os_error(errno)), "errno {errno}");
+    }
+    for kind in [ErrorKind::AddrNotAvailable, ErrorKind::OutOfMemory] {
+        assert!(!connect(Error::from(kind)), "{kind:?} drained the upstream");
     }
 }

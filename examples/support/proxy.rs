@@ -53,7 +53,9 @@
 //!   `response_timeout` destroys its connection too: one with an unfinished body is never
 //!   reused. Either way the upstream's capacity comes back at once, so a hung upstream costs
 //!   `504`s, not a key whose every connection is stuck (and `503` for everyone after).
-//! * An upstream that refuses a connection is drained: `KeyedPool::close_key` destroys its idle
+//! * An upstream that refuses a connection (or resets it, or has no route to it; not a connect
+//!   that failed on the proxy's own side, such as running out of file descriptors:
+//!   [`UpstreamError::means_upstream_down`]) is drained: `KeyedPool::close_key` destroys its idle
 //!   connections (most likely dead too) and those in use as they come back, and until that is
 //!   done its requests get `502` at once instead of trying each stale connection. Once drained,
 //!   its key leaves the pool and the next request to it connects afresh. Other upstreams are
@@ -265,6 +267,28 @@ impl std::error::Error for UpstreamError {
         match self {
             UpstreamError::Connect(e) => Some(e),
             UpstreamError::Handshake(e) => Some(e),
+        }
+    }
+}
+
+impl UpstreamError {
+    /// Whether the error says the upstream itself is down or unreachable (it refused or reset
+    /// the connection, or no route leads to it), which is when the proxy drains it. A connect
+    /// that failed on the proxy's side (out of file descriptors or ephemeral ports, out of
+    /// memory) says nothing about the upstream: draining a healthy upstream for it would throw
+    /// away good connections, so it is only a `502`.
+    pub fn means_upstream_down(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            UpstreamError::Connect(e) => matches!(
+                e.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+            ),
+            UpstreamError::Handshake(_) => false,
         }
     }
 }
@@ -767,10 +791,9 @@ impl Proxy {
                 )
             }
             PoolError::Create(source) => {
-                let refused = matches!(
-                    source.downcast_ref::<UpstreamError>(),
-                    Some(UpstreamError::Connect(_))
-                );
+                let refused = source
+                    .downcast_ref::<UpstreamError>()
+                    .is_some_and(UpstreamError::means_upstream_down);
                 tracing::warn!(error = %source, upstream = %key, "no upstream connection");
                 if refused {
                     self.drain(pool, key);
