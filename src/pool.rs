@@ -219,7 +219,9 @@ impl<T: Send + 'static> Pool<T> {
     ///
     /// * **Raising** it takes effect at once: parked acquirers, oldest first, are handed the new
     ///   room and create resources with it, before any acquire that arrives during the call may
-    ///   grow into what is left.
+    ///   grow into what is left (one arriving while the raise serves the line waits in line
+    ///   behind them, or with [`max_waiters`](crate::PoolOptions::max_waiters) reached, fails
+    ///   as on a full pool). Concurrent calls run one after the other.
     /// * **Lowering** it destroys idle resources until the pool's [`size`](Self::size) is within
     ///   the new bound, and never touches a resource in use: each one that comes back while the
     ///   pool is above the bound is destroyed instead of going idle, until the bound holds.

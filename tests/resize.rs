@@ -180,6 +180,32 @@ async fn min_connections_is_capped_at_a_lowered_bound() {
     assert_quiescent(&pool, &counts);
 }
 
+/// A raise keeps its room from arrivals (warm-up is one) only until it has served the line: then
+/// warm-up grows to the minimum again.
+#[tokio::test(start_paused = true)]
+async fn after_a_raise_serves_the_line_warm_up_may_use_the_rest() {
+    let m = TestManager::new();
+    let counts = m.counts();
+    let pool = options(4)
+        .min_connections(3)
+        .maintenance_interval(Duration::from_millis(100))
+        .build(m)
+        .unwrap();
+    pool.set_max_connections(1).unwrap();
+    let held = pool.acquire().await.unwrap();
+    let waiter = parked(&pool).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(pool.stats().size, 1, "warm-up stays within the bound");
+    assert_eq!(pool.set_max_connections(4), Ok(1));
+    let served = waiter.await.unwrap();
+    // Many maintenance passes: the raise is over, so warm-up reaches its minimum.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s = pool.stats();
+    assert_eq!((s.size, s.in_use, s.idle), (3, 2, 1), "{s:?}");
+    drop((held, served));
+    assert_quiescent(&pool, &counts);
+}
+
 /// Many tasks cycling while another keeps moving the bound: nothing leaks, nobody is stranded,
 /// and once everything is back the size is within the last bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

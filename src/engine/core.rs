@@ -4,7 +4,7 @@
 use super::guard::CapacityGuard;
 use super::handoff::{Handed, Handoff};
 use super::hot::HotSlots;
-use super::loom::{Arc, Queue};
+use super::loom::{Arc, Mutex, Queue};
 use super::state::{Claimed, Free, Publish, State, StateWord};
 use super::Host;
 
@@ -36,6 +36,10 @@ pub(crate) struct Engine<I> {
     /// Idle items, plus items reserved for notified waiters. Its capacity is the ceiling on
     /// `max`, since `queued items <= size <= ceiling` always.
     queue: Queue<I>,
+    /// Held through each [`resize`](Self::resize): one resize at a time, so a raise opens its
+    /// room to arrivals only after its own hand-off, and never over a later resize's bound.
+    /// Resizes are rare and never on a hot path.
+    resizing: Mutex<()>,
 }
 
 impl<I: Send + 'static> Engine<I> {
@@ -47,6 +51,7 @@ impl<I: Send + 'static> Engine<I> {
             state: StateWord::new(max),
             handoff: Handoff::new(),
             queue: Queue::new(ceiling),
+            resizing: Mutex::new(()),
         }
     }
 
@@ -162,8 +167,8 @@ impl<I: Send + 'static> Engine<I> {
         }
     }
 
-    /// Grows by one unit while `size < below` and `size < max`, never taking an item (warm-up to
-    /// a minimum).
+    /// Grows by one unit while `size < below` and `size` is below the arrivals' bound (`max`,
+    /// except during a raise), never taking an item (warm-up to a minimum).
     pub(crate) fn grow<H: Host<Item = I>>(host: &Arc<H>, below: usize) -> Option<CapacityGuard<H>> {
         host.engine()
             .state
@@ -321,9 +326,12 @@ impl<I: Send + 'static> Engine<I> {
     /// the old bound. Raising it hands the new room to counted waiters at once (each gets a slot
     /// and creates). Lowering it retires idle items until `size <= max` or nothing idle is left;
     /// resources in use are retired as they come back (`free` and `publish` see the bound), and
-    /// waiters wait until `size` is below the new bound.
+    /// waiters wait until `size` is below the new bound. Resizes run one at a time: two at
+    /// once could otherwise open a raise's room to arrivals before the other had served the
+    /// waiters it counted, or leave the arrivals' bound below `max` for good.
     pub(crate) fn resize<H: Host<Item = I>>(host: &Arc<H>, max: usize) -> usize {
         let engine = host.engine();
+        let _one_at_a_time = engine.resizing.lock();
         let (old, s) = engine.state.set_max(max);
         if max < old {
             // Parked resources above the new bound must reach `trim`, or be retired on return.

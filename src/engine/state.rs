@@ -221,9 +221,11 @@ impl StateWord {
     /// publishes the store to every later RMW on the word, and its acquire half sees every earlier
     /// publish and registration (the module docs give the argument). A lower bound applies to
     /// arrivals at once; a higher one only at [`open_to_arrivals`](Self::open_to_arrivals).
+    /// The caller runs one resize at a time (`Engine::resize`).
     pub(crate) fn set_max(&self, max: usize) -> (usize, State) {
         // Relaxed, like `max`: a stale read only makes an arrival register (raise) or grow
-        // once above a lowered bound (race 7, as for `max`).
+        // once above a lowered bound (race 7, as for `max`). Resizes are serialised, so
+        // before a raise `arrival_max == max`, and this leaves it at the old bound.
         self.arrival_max.fetch_min(max, Ordering::Relaxed);
         let old = self.max.swap(max, Ordering::Relaxed);
         let s = State(self.word.fetch_add(0, Ordering::AcqRel));
@@ -292,7 +294,8 @@ impl StateWord {
         }
     }
 
-    /// Claims an available item, else (with `grow`) one unit of capacity while `size < max`.
+    /// Claims an available item, else (with `grow`) one unit of capacity while `size` is below
+    /// the arrivals' bound ([`arrival_bound`](Self::arrival_bound)).
     ///
     /// It does not look at `waiters`, and needs not to for fairness: nothing owed to a waiter is
     /// ever claimable. A release that sees a waiter reserves its item instead of publishing it,
@@ -344,10 +347,11 @@ impl StateWord {
         }
     }
 
-    /// The waiter's loop (races 2 and 3 in DESIGN.md): claim `avail`, else grow below `max`, else
-    /// register (`waiters + 1`) with a CAS on the exact word inspected, unless `waiter_limit`
-    /// waiters are counted already. The caller inserted (and counted) its place in line first,
-    /// which race 3 relies on.
+    /// The waiter's loop (races 2 and 3 in DESIGN.md): claim `avail`, else grow below the
+    /// arrivals' bound, else register (`waiters + 1`) with a CAS on the exact word inspected,
+    /// unless `waiter_limit` waiters are counted already (during a raise an arrival may be
+    /// refused so while the raise's room is still going to the line). The caller inserted (and
+    /// counted) its place in line first, which race 3 relies on.
     #[inline]
     pub(crate) fn claim_or_register(&self, waiter_limit: usize) -> Turn {
         let mut s = self.hint();
