@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -565,6 +565,40 @@ fn idle_client_session_is_closed_and_its_dedicated_server_torn_down() {
 }
 
 #[test]
+fn a_session_with_a_request_in_flight_is_not_idle() {
+    run(async {
+        let mut h = start(
+            ProxyConfig {
+                session_idle_timeout: Some(Duration::from_secs(60)),
+                ..config(1)
+            },
+            |m| m.exit_grace(Duration::from_millis(100)),
+        )
+        .await;
+        let mut client = h.client().await;
+        let server = h.ready(&[]).await;
+        let later = || Instant::now() + Duration::from_secs(120);
+        // A call that outlasts the idle limit (its server stopped mid-call) keeps the session.
+        signal(server, "STOP");
+        h.drain();
+        let call = tokio::spawn(async move {
+            let echoed = client.echo("slow").await.expect("echo");
+            (client, echoed)
+        });
+        h.sent(server, "tools/call").await;
+        assert_eq!(h.proxy.expire_idle_sessions_at(later()).await, 0);
+        signal(server, "CONT");
+        let (mut client, echoed) = call.await.expect("the call's task");
+        assert_eq!(echoed, "slow");
+        // Once the call is over, the session is idle like any other.
+        assert_eq!(h.proxy.expire_idle_sessions_at(later()).await, 1);
+        let reply = client.call("ping", json!({})).await.expect("reply");
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+        h.close_and_assert_clean().await;
+    });
+}
+
+#[test]
 fn dedicated_server_cut_off_by_a_departed_client_is_replaced_before_the_next_request() {
     run(async {
         let mut h = start_on(
@@ -577,7 +611,7 @@ fn dedicated_server_cut_off_by_a_departed_client_is_replaced_before_the_next_req
         let mut client = h.client().await;
         let info = h.ready(&[]).await;
         let own = h.ready(&[info]).await;
-        // Stopped, the server takes a request and never answers it.
+        // Stopped, the server takes a request and never answers it (nor anything else).
         signal(own, "STOP");
         h.drain();
         // A request on the session from a connection of its own, which the client drops once
@@ -603,9 +637,10 @@ fn dedicated_server_cut_off_by_a_departed_client_is_replaced_before_the_next_req
             .expect("write request");
         h.sent(own, "tools/call").await;
         drop(departing);
-        signal(own, "CONT");
-        // The session's next request is served, by a new server: the poisoned one is replaced
-        // before the request, not after failing it with 502.
+        // The server stays stopped, so the cut-off request can only end by the handler's drop
+        // (or, 30 s on, its request timeout). The session's next request waits for the server's
+        // lock until then, and is served by a new server: the poisoned one is replaced before
+        // the request, not after failing it with 502. The stopped one is killed.
         assert_eq!(client.echo("after").await.expect("echo"), "after");
         h.torn_down(own).await;
         assert_eq!(h.spawned(), 3);

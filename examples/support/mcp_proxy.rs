@@ -174,15 +174,24 @@ struct ClientSession {
     upstream: Option<Dedicated>,
     /// When a request on it last started or ended.
     last_used: Instant,
+    /// Requests on it under way ([`InFlight`] guards); a session with any is not idle.
+    in_flight: usize,
 }
 
-impl ClientSession {
-    /// Whether a request holds its dedicated server now (pooled and per-request sessions hold
-    /// nothing between requests).
-    fn in_use(&self) -> bool {
-        self.upstream
-            .as_ref()
-            .is_some_and(|upstream| upstream.try_lock().is_err())
+/// One request under way on a client session: counted from the session's lookup to the end of
+/// the request, or to the drop of its handler (a client that went away), whichever comes first,
+/// and the session is stamped as used at both ends.
+struct InFlight<'a> {
+    proxy: &'a McpProxy,
+    session_id: &'a str,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Some(session) = self.proxy.sessions.lock().get_mut(self.session_id) {
+            session.in_flight -= 1;
+            session.last_used = Instant::now();
+        }
     }
 }
 
@@ -300,15 +309,22 @@ impl McpProxy {
     /// `None`), tearing down their dedicated servers; returns how many it closed. `serve` runs
     /// it periodically.
     pub async fn expire_idle_sessions(&self) -> usize {
+        self.expire_idle_sessions_at(Instant::now()).await
+    }
+
+    /// [`expire_idle_sessions`](Self::expire_idle_sessions) as if it were `now` (tests look
+    /// ahead with it).
+    pub async fn expire_idle_sessions_at(&self, now: Instant) -> usize {
         let Some(limit) = self.config.session_idle_timeout else {
             return 0;
         };
-        let now = Instant::now();
         let expired: Vec<ClientSession> = {
             let mut sessions = self.sessions.lock();
             let idle: Vec<String> = sessions
                 .iter()
-                .filter(|(_, s)| now.saturating_duration_since(s.last_used) >= limit && !s.in_use())
+                .filter(|(_, s)| {
+                    s.in_flight == 0 && now.saturating_duration_since(s.last_used) >= limit
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             idle.iter().filter_map(|id| sessions.remove(id)).collect()
@@ -323,13 +339,6 @@ impl McpProxy {
             }
         }
         closed
-    }
-
-    /// Stamps a session as used now (at a request's start and end), if it is still open.
-    fn touch(&self, session_id: &str) {
-        if let Some(session) = self.sessions.lock().get_mut(session_id) {
-            session.last_used = Instant::now();
-        }
     }
 
     /// Serves HTTP/1.1 on `listener` until the returned task is aborted. With a
@@ -474,7 +483,7 @@ impl McpProxy {
                 ),
             );
         };
-        let dedicated = match self.sessions.lock().get_mut(&session_id) {
+        let (dedicated, _in_flight) = match self.sessions.lock().get_mut(&session_id) {
             None => {
                 return rpc_error(
                     StatusCode::NOT_FOUND,
@@ -484,7 +493,12 @@ impl McpProxy {
             }
             Some(session) => {
                 session.last_used = Instant::now();
-                session.upstream.clone()
+                session.in_flight += 1;
+                let in_flight = InFlight {
+                    proxy: self,
+                    session_id: &session_id,
+                };
+                (session.upstream.clone(), in_flight)
             }
         };
         if !FORWARDED.contains(&method.as_str()) {
@@ -498,7 +512,6 @@ impl McpProxy {
             );
         }
         let outcome = self.forward(&method, params.as_ref(), dedicated).await;
-        self.touch(&session_id);
         match outcome {
             Ok(Ok(result)) => {
                 if method == "tools/list" {
@@ -532,6 +545,7 @@ impl McpProxy {
             ClientSession {
                 upstream,
                 last_used: Instant::now(),
+                in_flight: 0,
             },
         );
         let upstream = &info.result;
