@@ -1058,6 +1058,18 @@ impl std::fmt::Display for UpstreamIdle {
 
 impl std::error::Error for UpstreamIdle {}
 
+impl UpstreamIdle {
+    /// The error a body ends with when `upstream` sent nothing for `after`, logged at `warn`.
+    fn logged(upstream: UpstreamKey, after: Duration) -> BoxError {
+        tracing::warn!(
+            %upstream,
+            timeout = ?after,
+            "upstream stalled mid-body: aborting the response"
+        );
+        Box::new(UpstreamIdle { upstream, after })
+    }
+}
+
 /// A response body streaming from a pooled connection. It holds the connection until the body
 /// is finished *and* hyper's connection task is ready for the next request, then returns it to
 /// the pool (before reporting the end of the body). If the upstream goes idle mid-body for
@@ -1102,17 +1114,9 @@ impl Body for PooledBody {
                     // Destroyed, not pooled, before the client hears of it: the rest of the body
                     // may still come, and would be read as the next response on it.
                     conn.broken = true;
-                    let error = UpstreamIdle {
-                        upstream: conn.key().clone(),
-                        after: this.idle.limit,
-                    };
+                    let error = UpstreamIdle::logged(conn.key().clone(), this.idle.limit);
                     drop(conn);
-                    tracing::warn!(
-                        upstream = %error.upstream,
-                        timeout = ?error.after,
-                        "upstream stalled mid-body: aborting the response"
-                    );
-                    return Poll::Ready(Some(Err(Box::new(error))));
+                    return Poll::Ready(Some(Err(error)));
                 }
                 Poll::Ready(Some(Ok(frame))) => {
                     this.idle.progressed();
@@ -1217,16 +1221,8 @@ impl Body for StreamedBody {
                     return Poll::Pending;
                 }
                 this.done = true;
-                let error = UpstreamIdle {
-                    upstream: this.upstream.clone(),
-                    after: this.idle.limit,
-                };
-                tracing::warn!(
-                    upstream = %error.upstream,
-                    timeout = ?error.after,
-                    "upstream stalled mid-body: aborting the response"
-                );
-                Poll::Ready(Some(Err(Box::new(error))))
+                let error = UpstreamIdle::logged(this.upstream.clone(), this.idle.limit);
+                Poll::Ready(Some(Err(error)))
             }
             Poll::Ready(Some(Ok(frame))) => {
                 this.idle.progressed();
