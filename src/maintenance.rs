@@ -162,8 +162,9 @@ pub(crate) fn sweep_idle<T: Send + 'static>(
     (retained, removed)
 }
 
-/// Starts creates until `size` reaches `min_connections`, at most `warmup_concurrency` at a
-/// time. A failed create is retried on the next tick, which bounds the retry rate.
+/// Starts creates until the resources alive (`size` less the teardowns still holding a unit)
+/// reach `min_connections`, within `max_connections` and at most `warmup_concurrency` at a time.
+/// A failed create is retried on the next tick, which bounds the retry rate.
 fn top_up<T: Send + 'static>(shared: &Arc<Shared<T>>) {
     let (min, cap) = (shared.config.min, shared.config.warmup_concurrency);
     if min == 0 || !runtime::available() {
@@ -171,8 +172,13 @@ fn top_up<T: Send + 'static>(shared: &Arc<Shared<T>>) {
     }
     // Relaxed: only maintenance changes this counter, and it is a bound, not a fence.
     while shared.warmups_in_flight.load(Ordering::Relaxed) < cap {
-        // Grow below `min` only; never take an idle item.
-        let Some(unit) = Engine::grow(shared, min) else {
+        // Grow below `min` only, not counting teardowns in flight, which hold their units until
+        // `destroy` returns (as `reap` leaves them out of what is alive): a replacement for an
+        // expired resource need not wait for a slow `destroy` while there is room under `max`.
+        // Never take an idle item.
+        // Relaxed: a bound for this pass, like the count it sits beside.
+        let tearing_down = shared.stats.tearing_down.load(Ordering::Relaxed);
+        let Some(unit) = Engine::grow(shared, min.saturating_add(tearing_down)) else {
             return;
         };
         let in_flight = WarmupInFlight::enter(shared);

@@ -181,7 +181,9 @@ impl<T> PoolOptions<T> {
     }
 
     /// Resources the maintenance task keeps alive (idle or in use) even when unused. Must not
-    /// exceed `max_connections`. Default: `0`.
+    /// exceed `max_connections`. A resource being torn down does not count: while a slow
+    /// `Manager::destroy` runs, a replacement is created if there is room under
+    /// `max_connections`. Default: `0`.
     pub fn min_connections(mut self, min: usize) -> Self {
         self.min_connections = min;
         self

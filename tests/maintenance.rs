@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shadowcat_pool::{Manager, PoolOptions};
-use support::{assert_quiescent, TestManager};
+use support::{assert_quiescent, Gated, TestManager};
 
 fn timed_options(max: usize) -> PoolOptions<support::Conn> {
     PoolOptions::new()
@@ -129,6 +129,33 @@ async fn min_connections_are_created_and_replaced() {
     assert_eq!(pool.stats().size, 2);
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(pool.stats().size, 3, "the broken one was replaced");
+    assert_quiescent(&pool, &counts);
+}
+
+/// A resource past its lifetime whose `destroy` is slow is replaced while it is being torn down
+/// (there is room under `max`): `min_connections` counts what is alive, not the units held.
+#[tokio::test(start_paused = true)]
+async fn an_expired_resource_is_replaced_while_its_slow_teardown_runs() {
+    let (m, gate) = TestManager::gated(Gated::Destroy, 0);
+    let counts = m.counts();
+    let pool = timed_options(2)
+        .min_connections(1)
+        .max_lifetime(Duration::from_secs(10))
+        .build(m)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(pool.stats().created, 1, "warmed to the minimum");
+    // Past its lifetime (and not yet the replacement's): reaped, and its destroy waits at the
+    // gate.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let s = pool.stats();
+    assert_eq!(counts.destroy_calls.load(Ordering::SeqCst), 1, "{s:?}");
+    assert_eq!((s.created, s.size, s.idle), (2, 2, 1), "{s:?}");
+    gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let s = pool.stats();
+    assert_eq!((s.size, s.idle, s.destroyed.lifetime), (1, 1, 1), "{s:?}");
+    drop(gate);
     assert_quiescent(&pool, &counts);
 }
 
