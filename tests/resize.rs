@@ -159,16 +159,21 @@ async fn bad_bounds_are_rejected_naming_the_limit() {
     assert_eq!(pool.set_max_connections(3), Err(ResizeError::Closed));
 }
 
+/// A pool of 4 that maintenance keeps at 3 (`min_connections`), with a pass every 100 ms.
+fn kept_at_three(m: TestManager) -> shadowcat_pool::Pool<support::Conn> {
+    options(4)
+        .min_connections(3)
+        .maintenance_interval(Duration::from_millis(100))
+        .build(m)
+        .unwrap()
+}
+
 /// On tokio's paused clock, so maintenance passes run without real waiting.
 #[tokio::test(start_paused = true)]
 async fn min_connections_is_capped_at_a_lowered_bound() {
     let m = TestManager::new();
     let counts = m.counts();
-    let pool = options(4)
-        .min_connections(3)
-        .maintenance_interval(Duration::from_millis(100))
-        .build(m)
-        .unwrap();
+    let pool = kept_at_three(m);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(pool.stats().idle, 3, "{:?}", pool.stats());
     pool.set_max_connections(1).unwrap();
@@ -186,11 +191,7 @@ async fn min_connections_is_capped_at_a_lowered_bound() {
 async fn after_a_raise_serves_the_line_warm_up_may_use_the_rest() {
     let m = TestManager::new();
     let counts = m.counts();
-    let pool = options(4)
-        .min_connections(3)
-        .maintenance_interval(Duration::from_millis(100))
-        .build(m)
-        .unwrap();
+    let pool = kept_at_three(m);
     pool.set_max_connections(1).unwrap();
     let held = pool.acquire().await.unwrap();
     let waiter = parked(&pool).await;
