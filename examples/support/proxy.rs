@@ -1029,6 +1029,35 @@ impl IdleTimer {
     }
 }
 
+/// What an upstream response body gave, polled under its idle limit.
+enum Upstream {
+    Frame(Frame<Bytes>),
+    End,
+    Failed(hyper::Error),
+    /// Nothing arrived for the idle limit.
+    Stalled,
+}
+
+impl IdleTimer {
+    /// Polls `body` once: a frame (or the end) restarts the idle period, and a wait that has
+    /// outlasted the limit is [`Upstream::Stalled`]. The one place both response bodies apply
+    /// the limit.
+    fn poll_body(&mut self, body: &mut Incoming, cx: &mut Context<'_>) -> Poll<Upstream> {
+        match Pin::new(body).poll_frame(cx) {
+            Poll::Pending => self.poll_expired(cx).map(|()| Upstream::Stalled),
+            Poll::Ready(Some(Ok(frame))) => {
+                self.progressed();
+                Poll::Ready(Upstream::Frame(frame))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Upstream::Failed(e)),
+            Poll::Ready(None) => {
+                self.progressed();
+                Poll::Ready(Upstream::End)
+            }
+        }
+    }
+}
+
 /// `limit` from now; about 30 years from now if that overflows (as tokio's `sleep` does), so a
 /// huge configured timeout means "never" instead of a panic.
 fn deadline_after(limit: Duration) -> tokio::time::Instant {
@@ -1101,11 +1130,18 @@ impl Body for PooledBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         if !this.done {
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Pending => {
-                    if this.idle.poll_expired(cx).is_pending() {
-                        return Poll::Pending;
+            match std::task::ready!(this.idle.poll_body(&mut this.inner, cx)) {
+                Upstream::Frame(frame) => return Poll::Ready(Some(Ok(frame))),
+                Upstream::End => this.done = true,
+                Upstream::Failed(e) => {
+                    this.done = true;
+                    if let Some(conn) = this.conn.as_mut() {
+                        conn.broken = true;
                     }
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                Upstream::Stalled => {
                     this.done = true;
                     let Some(mut conn) = this.conn.take() else {
                         // Unreachable: the connection is held until the body is done.
@@ -1117,22 +1153,6 @@ impl Body for PooledBody {
                     let error = UpstreamIdle::logged(conn.key().clone(), this.idle.limit);
                     drop(conn);
                     return Poll::Ready(Some(Err(error)));
-                }
-                Poll::Ready(Some(Ok(frame))) => {
-                    this.idle.progressed();
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    this.done = true;
-                    if let Some(conn) = this.conn.as_mut() {
-                        conn.broken = true;
-                    }
-                    this.conn = None;
-                    return Poll::Ready(Some(Err(e.into())));
-                }
-                Poll::Ready(None) => {
-                    this.done = true;
-                    this.idle.progressed();
                 }
             }
         }
@@ -1215,28 +1235,17 @@ impl Body for StreamedBody {
         if this.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => {
-                if this.idle.poll_expired(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.done = true;
-                let error = UpstreamIdle::logged(this.upstream.clone(), this.idle.limit);
-                Poll::Ready(Some(Err(error)))
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                this.idle.progressed();
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.done = true;
-                Poll::Ready(Some(Err(e.into())))
-            }
-            Poll::Ready(None) => {
-                this.done = true;
-                Poll::Ready(None)
-            }
-        }
+        let polled = std::task::ready!(this.idle.poll_body(&mut this.inner, cx));
+        this.done = !matches!(polled, Upstream::Frame(_));
+        Poll::Ready(match polled {
+            Upstream::Frame(frame) => Some(Ok(frame)),
+            Upstream::End => None,
+            Upstream::Failed(e) => Some(Err(e.into())),
+            Upstream::Stalled => Some(Err(UpstreamIdle::logged(
+                this.upstream.clone(),
+                this.idle.limit,
+            ))),
+        })
     }
 
     fn is_end_stream(&self) -> bool {
