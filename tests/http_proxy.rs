@@ -121,6 +121,20 @@ async fn exchange(
     target: &str,
     body: &'static [u8],
 ) -> (StatusCode, hyper::HeaderMap, Bytes) {
+    let resp = response_head(sender, host, method, target, body).await;
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, body)
+}
+
+/// Sends one request and returns the response with its body unread.
+async fn response_head(
+    sender: &mut SendRequest<Full<Bytes>>,
+    host: &str,
+    method: Method,
+    target: &str,
+    body: &'static [u8],
+) -> hyper::Response<hyper::body::Incoming> {
     let req = Request::builder()
         .method(method)
         .uri(target)
@@ -128,10 +142,7 @@ async fn exchange(
         .body(Full::new(Bytes::from_static(body)))
         .expect("valid request");
     sender.ready().await.expect("client connection ready");
-    let resp = sender.send_request(req).await.expect("response from proxy");
-    let (status, headers) = (resp.status(), resp.headers().clone());
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, headers, body)
+    sender.send_request(req).await.expect("response from proxy")
 }
 
 /// One request on its own connection.
@@ -570,12 +581,7 @@ async fn upstream_that_stalls_mid_body_aborts_the_response_and_capacity_returns(
         let (up, mut seen, up_task) = scripted_upstream(scripts).await;
         let proxy = start(Proxy::pooled(slow_upstream_config(up)).unwrap()).await;
         let mut c = client(proxy.addr).await;
-        let req = Request::get("/stall")
-            .header("host", "proxy.test")
-            .body(Full::new(Bytes::new()))
-            .expect("valid request");
-        c.ready().await.expect("client connection ready");
-        let resp = c.send_request(req).await.expect("response head from proxy");
+        let resp = response_head(&mut c, "proxy.test", Method::GET, "/stall", b"").await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(
             resp.headers()
@@ -629,12 +635,7 @@ async fn legacy_and_per_request_strategies_also_time_out_slow_upstreams() {
             );
 
             let mut c = client(proxy.addr).await;
-            let req = Request::get("/stall")
-                .header("host", "proxy.test")
-                .body(Full::new(Bytes::new()))
-                .expect("valid request");
-            c.ready().await.expect("client connection ready");
-            let resp = c.send_request(req).await.expect("response head from proxy");
+            let resp = response_head(&mut c, "proxy.test", Method::GET, "/stall", b"").await;
             assert_eq!(resp.status(), StatusCode::OK, "{strategy}");
             let body = resp.into_body().collect().await;
             assert!(body.is_err(), "{strategy}: the body must fail: {body:?}");
