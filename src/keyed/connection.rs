@@ -65,14 +65,14 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             counted,
         } = conn.detach();
         drop((unit, counted));
-        self.returned();
+        Self::returned(&self.entry);
         resource
     }
 
     /// Destroys the resource now without awaiting, as [`PoolConnection::discard`].
     pub fn discard(mut self) {
         self.take().discard();
-        self.returned();
+        Self::returned(&self.entry);
     }
 
     /// Destroys the resource now, awaiting the teardown, as [`PoolConnection::close`].
@@ -109,13 +109,9 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
         self.conn().metadata()
     }
 
-    /// After the resource went back (or was destroyed): the bookkeeping that spans keys.
-    fn returned(&self) {
-        Self::returned_to(&self.entry);
-    }
-
-    /// [`returned`](Self::returned), given only the key's entry (what `close`'s guard holds).
-    fn returned_to(entry: &Arc<KeyEntry<K, T>>) {
+    /// After the resource of `entry`'s key went back (or was destroyed): the bookkeeping that
+    /// spans keys. Takes the entry alone, which is what `close`'s guard holds.
+    fn returned(entry: &Arc<KeyEntry<K, T>>) {
         let gate = &entry.gate;
         if !gate.evicts() {
             return;
@@ -171,7 +167,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     }
 }
 
-/// Runs [`KeyedConnection::returned`] on drop: `close`'s bookkeeping, which a cancelled close
+/// Runs `KeyedConnection::returned` on drop: `close`'s bookkeeping, which a cancelled close
 /// must not skip (the `checked_out` gauge would stay one too high for good).
 /// It holds the entry alone, so that `close`'s future is `Send` whenever the entry is.
 struct ReturnedOnDrop<
@@ -184,7 +180,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
     for ReturnedOnDrop<'_, K, T>
 {
     fn drop(&mut self) {
-        KeyedConnection::returned_to(self.0);
+        KeyedConnection::returned(self.0);
     }
 }
 
@@ -202,7 +198,7 @@ impl<K: std::hash::Hash + Eq + Clone + Send + Sync + 'static, T: Send + 'static>
             } else {
                 drop(conn);
             }
-            self.returned();
+            Self::returned(&self.entry);
         }
     }
 }
